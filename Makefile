@@ -1,0 +1,35 @@
+# Two entry points for a fresh clone (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# The torch build to install first. On a CUDA machine, e.g.:
+#   make demo TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test ui validate bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH) $(TORCH_INDEX)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/assetgen-dagster demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+ui: setup
+	$(BIN)/assetgen-dagster ui
+
+validate: setup
+	$(BIN)/assetgen-dagster validate
+
+clean:
+	rm -rf .dagster_home data/outputs .cache

@@ -1,0 +1,65 @@
+"""``assetgen-dagster``: the project's command line (demo, UI, batch validation, tiny kit)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _project_root() -> Path:
+    """The checkout holding workspace.yaml: the current directory or one of its parents."""
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "workspace.yaml").is_file() and (folder / "dagster.yaml").is_file():
+            return folder
+    raise SystemExit("run this inside the assetgen-dagster checkout (no workspace.yaml found)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="assetgen-dagster", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="materialize the example batches offline with the tiny kit")
+    ui = commands.add_parser("ui", help="open `dagster dev` on the demo's storage")
+    ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to `dagster dev`")
+    validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
+    validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
+    commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from assetgen_dagster.demo import run_demo
+
+        return run_demo(_project_root())
+    if args.command == "ui":
+        from assetgen_dagster.demo import run_ui
+
+        return run_ui(_project_root(), args.dagster_args)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "tiny-kit":
+        from assetgen_dagster.tiny import ensure_tiny_kit
+
+        for path in ensure_tiny_kit():
+            print(path)
+        return 0
+    return 2
+
+
+def _validate(files: list[Path]) -> int:
+    from assetgen_dagster import settings
+    from assetgen_dagster.batches import BatchError, load_batch, scan_batch_files
+
+    files = files or scan_batch_files(settings.prompts_dir())
+    bad = 0
+    for path in files:
+        try:
+            batch = load_batch(path)
+            print(f"ok      {path}: {len(batch.items)} items")
+        except BatchError as exc:
+            bad += 1
+            print(f"INVALID {exc}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

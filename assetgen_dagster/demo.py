@@ -1,0 +1,117 @@
+"""The offline demo: real ``dagster`` CLI runs that materialize the example batches with the tiny kit.
+
+Everything lives inside the project: Dagster's SQLite storage in ``.dagster_home/`` (using the
+top-level dagster.yaml), the tiny models in ``.cache/huggingface/``, outputs in ``data/outputs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from assetgen_dagster import settings
+from assetgen_dagster.batches import BatchError, batch_id_for, load_batch, scan_batch_files
+
+
+def demo_environment(project_root: Path) -> dict[str, str]:
+    """Environment for demo runs and the UI on them; variables already set by the user win."""
+    env = {
+        "DAGSTER_HOME": str(project_root / ".dagster_home"),
+        "ASSETGEN_PROFILE": "tiny",
+        "HF_HOME": str(project_root / ".cache" / "huggingface"),
+        settings.PROMPTS_DIR_ENV: str(project_root / "data" / "prompts"),
+        settings.OUTPUT_DIR_ENV: str(project_root / "data" / "outputs"),
+    }
+    merged = {**env, **{k: os.environ[k] for k in env if os.environ.get(k)}}
+    if merged["ASSETGEN_PROFILE"] == "tiny":
+        merged.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
+    return merged
+
+
+def prepare_dagster_home(home: Path, instance_yaml: Path) -> None:
+    """Create DAGSTER_HOME with a link to the project's dagster.yaml (one source of truth)."""
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "dagster.yaml"
+    if link.is_symlink() or link.exists():
+        if link.resolve() == instance_yaml.resolve():
+            return
+        link.unlink()
+    link.symlink_to(os.path.relpath(instance_yaml, home))
+
+
+def _dagster_bin() -> str:
+    candidate = Path(sys.executable).with_name("dagster")
+    return str(candidate) if candidate.exists() else "dagster"
+
+
+def run_demo(project_root: Path) -> int:
+    """Validate the example batches, register them as partitions and materialize each with the CLI."""
+    from dagster import AssetKey, DagsterInstance
+
+    from assetgen_dagster import tiny
+    from assetgen_dagster.partitions import PROMPT_BATCHES
+
+    env = demo_environment(project_root)
+    os.environ.update(env)
+    prepare_dagster_home(Path(env["DAGSTER_HOME"]), project_root / "dagster.yaml")
+
+    started = time.perf_counter()
+    if env["ASSETGEN_PROFILE"] == "tiny":
+        tiny.ensure_tiny_kit()
+        print(f"tiny model kit ready in {env['HF_HOME']} ({time.perf_counter() - started:.1f} s)")
+
+    batch_ids = []
+    for path in scan_batch_files(settings.prompts_dir()):
+        try:
+            batch = load_batch(path)
+        except BatchError as exc:
+            print(f"skipping invalid batch: {exc}")
+            continue
+        batch_ids.append(batch_id_for(path))
+        kinds = sorted({item.kind for item in batch.items})
+        print(f"batch {path.name}: {len(batch.items)} items ({', '.join(kinds)})")
+    if not batch_ids:
+        print(f"no valid batch files in {settings.prompts_dir()}")
+        return 1
+
+    with DagsterInstance.get() as instance:
+        new = [b for b in batch_ids if not instance.has_dynamic_partition(PROMPT_BATCHES, b)]
+        if new:
+            instance.add_dynamic_partitions(PROMPT_BATCHES, new)
+
+    failed = []
+    for batch_id in batch_ids:
+        command = [_dagster_bin(), "asset", "materialize", "-m", "assetgen_dagster.definitions",
+                   "--select", "*", "--partition", batch_id]
+        print(f"\n$ {' '.join(command)}", flush=True)
+        run_started = time.perf_counter()
+        result = subprocess.run(command, env=os.environ.copy(), cwd=project_root)
+        status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+        print(f"batch {batch_id}: {status} in {time.perf_counter() - run_started:.1f} s", flush=True)
+        if result.returncode != 0:
+            failed.append(batch_id)
+
+    with DagsterInstance.get() as instance:
+        runs = len(instance.get_run_records())
+        events = instance.fetch_materializations(AssetKey("concept_art"), limit=1000).records
+    outputs = sorted(p for p in settings.output_dir().rglob("*") if p.is_file())
+    print(f"\nDone in {time.perf_counter() - started:.1f} s: {len(outputs)} files in {settings.output_dir()}")
+    print(f"Dagster storage (SQLite): {env['DAGSTER_HOME']}: {runs} runs, "
+          f"{len(events)} concept_art materializations with metadata")
+    print("Open the UI on these runs with:  make ui   (or: .venv/bin/assetgen-dagster ui)")
+    if failed:
+        print(f"FAILED batches: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def run_ui(project_root: Path, extra_args: list[str]) -> int:
+    """``dagster dev`` on the demo's storage and settings."""
+    env = demo_environment(project_root)
+    prepare_dagster_home(Path(env["DAGSTER_HOME"]), project_root / "dagster.yaml")
+    command = [_dagster_bin(), "dev", "-w", str(project_root / "workspace.yaml"), *extra_args]
+    print("$ " + " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(command), flush=True)
+    return subprocess.call(command, env={**os.environ, **env}, cwd=project_root)

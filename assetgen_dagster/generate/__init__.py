@@ -1,0 +1,1 @@
+"""Pure generation and post-processing per asset family. No Dagster imports here."""

@@ -1,0 +1,22 @@
+"""The model-loading resource: catalog spec -> allow-list -> hub cache -> pipeline on a device."""
+
+from assetgen_dagster.models.errors import (
+    ModelDownloadError,
+    ModelError,
+    ModelNotAllowedError,
+    ModelNotCachedError,
+    ModelUnavailableError,
+    UnsupportedModelError,
+)
+from assetgen_dagster.models.resource import LoadedModel, ModelLoader
+
+__all__ = [
+    "LoadedModel",
+    "ModelDownloadError",
+    "ModelError",
+    "ModelLoader",
+    "ModelNotAllowedError",
+    "ModelNotCachedError",
+    "ModelUnavailableError",
+    "UnsupportedModelError",
+]

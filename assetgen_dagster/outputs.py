@@ -1,0 +1,66 @@
+"""Output paths confined to the output directory, and atomic writes (temp file, fsync, rename).
+
+A crash never leaves a half-written file under a final name: readers see the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from assetgen_dagster.batches import is_valid_id
+
+
+class OutputPathError(ValueError):
+    """A computed output path would leave the output directory."""
+
+
+def item_output_path(output_dir: Path, batch_id: str, asset_key: str, item_id: str, suffix: str) -> Path:
+    """``<output_dir>/<batch>/<asset_key>/<item_id><suffix>``, refusing anything that escapes ``output_dir``."""
+    for label, part in (("batch id", batch_id), ("asset key", asset_key), ("item id", item_id)):
+        if not is_valid_id(part):
+            raise OutputPathError(f"{label} {part!r} is not a valid path component")
+    root = Path(output_dir).resolve()
+    path = (root / batch_id / asset_key / f"{item_id}{suffix}").resolve()
+    if not path.is_relative_to(root):
+        raise OutputPathError(f"{path} is outside the output directory {root}")
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save_png(path: Path, image: Any, text: dict[str, str]) -> None:
+    """Save a PIL image as PNG with ``text`` as tEXt/iTXt chunks (provenance), atomically.
+
+    No timestamp is written, so the same pixels and provenance give the same bytes.
+    """
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in text.items():
+        info.add_itxt(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, optimize=False)
+    atomic_write_bytes(path, buffer.getvalue())

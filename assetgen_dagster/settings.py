@@ -1,0 +1,48 @@
+"""Environment-driven settings, read when used (not at import) so tests and runs can change them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROMPTS_DIR_ENV = "ASSETGEN_PROMPTS_DIR"
+OUTPUT_DIR_ENV = "ASSETGEN_OUTPUT_DIR"
+PROFILE_ENV = "ASSETGEN_PROFILE"
+CATALOG_ENV = "ASSETGEN_CATALOG"
+ALLOWED_REPOS_ENV = "ASSETGEN_ALLOWED_REPOS"
+
+PROFILES = ("default", "tiny")
+
+
+def prompts_dir() -> Path:
+    """Where prompt batch files live (one YAML file per batch/partition)."""
+    return Path(os.environ.get(PROMPTS_DIR_ENV, "data/prompts")).resolve()
+
+
+def output_dir() -> Path:
+    """Root of every generated file: ``<output_dir>/<batch>/<asset_key>/...``."""
+    return Path(os.environ.get(OUTPUT_DIR_ENV, "data/outputs")).resolve()
+
+
+def profile() -> str:
+    """``default`` uses real Hugging Face models; ``tiny`` the offline tiny kit."""
+    value = os.environ.get(PROFILE_ENV, "default").strip() or "default"
+    if value not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={value!r} is not a profile; use one of {', '.join(PROFILES)}")
+    return value
+
+
+def catalog_override_path() -> Path | None:
+    """A user catalog YAML that overrides built-in entries by kind, if ``ASSETGEN_CATALOG`` names one."""
+    value = os.environ.get(CATALOG_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def extra_allowed_repos() -> list[str]:
+    """Repo ids or fnmatch patterns added to the allow-list, comma separated in ``ASSETGEN_ALLOWED_REPOS``."""
+    return [p.strip() for p in os.environ.get(ALLOWED_REPOS_ENV, "").split(",") if p.strip()]
+
+
+def hub_offline() -> bool:
+    """True when huggingface_hub is told not to reach the network (``HF_HUB_OFFLINE``)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
