@@ -10,7 +10,7 @@ from typing import Any
 MAX_PREVIEW_ITEMS = 16
 
 
-def contact_sheet(images: Sequence[Any], thumb: int = 64, columns: int = 4) -> Any:
+def contact_sheet(images: Sequence[Any], thumb: int = 48, columns: int = 4) -> Any:
     """A grid of up to ``MAX_PREVIEW_ITEMS`` thumbnails (``thumb`` px on the long side), as a PIL image."""
     from PIL import Image
 
@@ -32,6 +32,6 @@ def contact_sheet(images: Sequence[Any], thumb: int = 64, columns: int = 4) -> A
 def preview_markdown(images: Sequence[Any], title: str) -> str:
     """Markdown with the contact sheet inlined as a JPEG data URI, for Dagster's metadata panel."""
     buffer = io.BytesIO()
-    contact_sheet(images).save(buffer, format="JPEG", quality=70)
+    contact_sheet(images).save(buffer, format="JPEG", quality=60)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return f"![{title}](data:image/jpeg;base64,{encoded})"

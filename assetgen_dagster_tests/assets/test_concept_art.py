@@ -1,0 +1,157 @@
+import json
+
+import numpy as np
+import pytest
+from dagster import AssetKey, DagsterEventType, DagsterInstance, Failure, materialize
+from PIL import Image
+
+from assetgen_dagster.assets.common import dagster_failures
+from assetgen_dagster.assets.concept_art import concept_art
+from assetgen_dagster.batches import BatchError
+from assetgen_dagster.models import ModelDownloadError, ModelLoader, ModelNotAllowedError
+from assetgen_dagster.partitions import PROMPT_BATCHES
+from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO, snapshot_commit
+
+from ..conftest import CONCEPT_BATCH, write_batch
+
+
+def run_concept_art(batch_id, instance=None, models=None):
+    instance = instance or DagsterInstance.ephemeral()
+    if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
+        instance.add_dynamic_partitions(PROMPT_BATCHES, [batch_id])
+    result = materialize(
+        [concept_art], partition_key=batch_id, instance=instance,
+        resources={"models": models or ModelLoader()}, raise_on_error=False,
+    )
+    return result, instance
+
+
+def metadata_of(result):
+    [event] = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    result, _ = run_concept_art("props")
+    assert result.success
+    meta = metadata_of(result)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["chest.png", "lamp.png", "rock.png", "shrine.png"]
+    assert meta["items"] == 4
+    assert meta["model"] == TEXT_TO_IMAGE_REPO
+    assert meta["revision"] == snapshot_commit(TEXT_TO_IMAGE_REPO)
+    assert meta["device"] == "cpu" and meta["batch_size"] == 4
+    assert meta["seeds"]["lamp"] == 42
+    assert meta["steps"] == {"rock": 2, "chest": 2, "lamp": 2, "shrine": 3}
+    assert meta["generate_seconds"] > 0 and meta["load_seconds"] >= 0
+    assert sorted(meta["outputs"]) == sorted(str(p) for p in out_dir.iterdir())
+    assert meta["preview"].startswith("![props concept art](data:image/jpeg;base64,")
+    assert len(meta["preview"]) < 32_000
+
+    with Image.open(out_dir / "lamp.png") as image:
+        assert image.size == (64, 64) and image.mode == "RGB"
+        provenance = json.loads(image.text["assetgen"])
+    assert provenance["model"] == TEXT_TO_IMAGE_REPO
+    assert provenance["revision"] == meta["revision"]
+    assert (provenance["seed"], provenance["steps"], provenance["guidance"]) == (42, 2, 0.0)
+    assert provenance["prompt"] == "a brass lantern" and provenance["batch"] == "props"
+    assert provenance["code_version"] == "concept_art/1"
+    assert len(provenance["item_hash"]) == 64
+
+
+def test_reruns_give_identical_bytes(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert run_concept_art("props")[0].success
+    first = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    assert run_concept_art("props")[0].success
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == first
+
+
+def test_pipeline_batch_size_changes_pixels_by_at_most_rounding(tiny_kit, workdir, tmp_path):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert run_concept_art("props")[0].success
+    batched = {p.name: np.asarray(Image.open(p), dtype=np.int16) for p in out_dir.iterdir()}
+    one_by_one = tmp_path / "catalog.yaml"
+    one_by_one.write_text("concept_art: {params: {batch_size: 1}}\n")
+    assert run_concept_art("props", models=ModelLoader(catalog_path=str(one_by_one)))[0].success
+    for name, pixels in batched.items():
+        single = np.asarray(Image.open(out_dir / name), dtype=np.int16)
+        assert np.abs(single - pixels).max() <= 1, name
+        assert (single != pixels).mean() < 1e-3, name
+
+
+def test_batch_without_concept_art_materializes_with_count_zero(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "sprites_only", "items:\n  - {id: hero, kind: sprite, prompt: a hero}\n")
+    result, _ = run_concept_art("sprites_only")
+    assert result.success
+    assert metadata_of(result)["items"] == 0
+    assert not (workdir / "outputs" / "sprites_only").exists()
+
+
+def _step_attempts(instance, run_id):
+    return sum(
+        1 for record in instance.all_logs(run_id) if record.dagster_event
+        and record.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED)
+    )
+
+
+def test_bad_batch_fails_once_without_retries_naming_file_item_and_field(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "broken", "items:\n  - {id: rock, kind: concept_art, prompt: x, steps: 0}\n")
+    result, instance = run_concept_art("broken")
+    assert not result.success
+    assert _step_attempts(instance, result.run_id) == 1
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "broken.yaml" in message and "item 'rock'" in message and "field 'steps'" in message
+    assert not (workdir / "outputs" / "broken").exists()
+
+
+def test_deleted_batch_file_fails_clearly(tiny_kit, workdir):
+    result, _ = run_concept_art("vanished")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert "no batch file for partition 'vanished'" in failure.step_failure_data.user_failure_data.description
+
+
+def test_error_classes_map_to_retry_behaviour():
+    for error in (BatchError("b.yaml", ["bad"]), ModelNotAllowedError("no")):
+        with pytest.raises(Failure) as info:
+            with dagster_failures():
+                raise error
+        assert info.value.allow_retries is False
+    with pytest.raises(ModelDownloadError):  # transient: left to the retry policy
+        with dagster_failures():
+            raise ModelDownloadError("hub 503")
+
+
+def test_materialization_is_recorded_in_storage(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    result, instance = run_concept_art("props")
+    assert result.success
+    [record] = instance.fetch_materializations(AssetKey("concept_art"), limit=10).records
+    assert record.partition_key == "props"
+    assert record.asset_materialization.metadata["items"].value == 4
+
+
+class FlakyHubLoader(ModelLoader):
+    """The real loader, but the hub 'fails' on the first call of each test (a transient fault)."""
+
+    failures_left: int = 0
+
+    def use(self, kind):
+        if FlakyHubLoader.failures_left > 0:
+            FlakyHubLoader.failures_left -= 1
+            raise ModelDownloadError("hub answered 503")
+        return super().use(kind)
+
+
+def test_transient_model_errors_are_retried(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    FlakyHubLoader.failures_left = 1
+    result, instance = run_concept_art("props", models=FlakyHubLoader())
+    assert result.success
+    assert _step_attempts(instance, result.run_id) == 2
+    assert metadata_of(result)["items"] == 4

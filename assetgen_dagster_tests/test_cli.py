@@ -1,0 +1,51 @@
+"""The real `dagster` CLI and the project's own command, in subprocesses."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance
+
+from assetgen_dagster.partitions import PROMPT_BATCHES
+
+from .conftest import CONCEPT_BATCH, PROJECT_ROOT, write_batch
+
+BIN = Path(sys.executable).parent
+
+
+def test_dagster_asset_materialize_cli_records_run_in_sqlite(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(PROMPT_BATCHES, ["props"])
+
+    result = subprocess.run(
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",
+         "--select", "concept_art", "--partition", "props"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((workdir / "outputs" / "props" / "concept_art").glob("*.png"))) == 4
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert (home / "history" / "runs.db").is_file()  # SQLite storage in DAGSTER_HOME
+        [run] = instance.get_runs()
+        assert run.is_success and run.tags.get("dagster/partition") == "props"
+        [record] = instance.fetch_materializations(AssetKey("concept_art"), limit=5).records
+        metadata = record.asset_materialization.metadata
+        assert metadata["items"].value == 4
+        assert metadata["model"].value == "assetgen-tiny/text-to-image"
+
+
+def test_validate_command_reports_bad_files(workdir):
+    write_batch(workdir / "prompts", "good", CONCEPT_BATCH)
+    write_batch(workdir / "prompts", "bad", "items:\n  - {id: rock, kind: concept_art, prompt: x, steps: 0}\n")
+    result = subprocess.run([str(BIN / "assetgen-dagster"), "validate"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "INVALID" in result.stdout and "bad.yaml: item 'rock' (items[0]), field 'steps'" in result.stdout
+    assert "ok      " in result.stdout and "good.yaml: 5 items" in result.stdout

@@ -1,0 +1,65 @@
+from dagster import DagsterInstance, build_sensor_context
+
+from assetgen_dagster.partitions import PROMPT_BATCHES
+from assetgen_dagster.sensors import BATCH_HASH_TAG, prompt_batch_sensor
+
+from .conftest import CONCEPT_BATCH, write_batch
+
+
+def tick(instance, cursor=None):
+    """Evaluate the sensor once and apply its partition requests, as the daemon would."""
+    context = build_sensor_context(instance=instance, cursor=cursor)
+    result = prompt_batch_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
+    return result
+
+
+def test_new_unchanged_changed_reverted_and_invalid_files(workdir):
+    prompts = workdir / "prompts"
+    instance = DagsterInstance.ephemeral()
+    write_batch(prompts, "props", CONCEPT_BATCH)
+    write_batch(prompts, "broken", "items:\n  - {id: Bad Id, kind: icon, prompt: x}\n")
+    (prompts / "notes.txt").write_text("not a batch")
+
+    first = tick(instance)
+    assert [r.partition_key for r in first.run_requests] == ["props"]
+    assert instance.get_dynamic_partitions(PROMPT_BATCHES) == ["props"]
+    original_tag = first.run_requests[0].tags[BATCH_HASH_TAG]
+
+    same = tick(instance, first.cursor)
+    assert same.run_requests == [] and same.dynamic_partitions_requests == []
+
+    write_batch(prompts, "props", CONCEPT_BATCH.replace("a mossy rock", "a snowy rock"))
+    changed = tick(instance, same.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["props"]
+    assert changed.dynamic_partitions_requests == []  # already registered
+    assert changed.run_requests[0].tags[BATCH_HASH_TAG] != original_tag
+
+    write_batch(prompts, "props", CONCEPT_BATCH)  # an edit undone must regenerate too
+    reverted = tick(instance, changed.cursor)
+    assert [r.partition_key for r in reverted.run_requests] == ["props"]
+    run_keys = [r.run_key for r in (first.run_requests + changed.run_requests + reverted.run_requests)]
+    assert len(set(run_keys)) == 3
+
+    # fixing the invalid file makes it a partition with a run; the others stay quiet
+    write_batch(prompts, "broken", "items:\n  - {id: good_id, kind: icon, prompt: x}\n")
+    fixed = tick(instance, reverted.cursor)
+    assert [r.partition_key for r in fixed.run_requests] == ["broken"]
+    assert sorted(instance.get_dynamic_partitions(PROMPT_BATCHES)) == ["broken", "props"]
+
+
+def test_unreadable_file_does_not_break_the_tick(workdir):
+    prompts = workdir / "prompts"
+    write_batch(prompts, "aaa", "items: [\n")
+    (prompts / "bbb.yaml").write_bytes(b"\x00\xff\xfe binary junk")
+    (prompts / "ccc.yaml").mkdir()  # a directory named like a batch
+    write_batch(prompts, "ddd", CONCEPT_BATCH)
+    result = tick(DagsterInstance.ephemeral())
+    assert [r.partition_key for r in result.run_requests] == ["ddd"]
+
+
+def test_missing_prompts_dir_is_an_empty_tick(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSETGEN_PROMPTS_DIR", str(tmp_path / "nope"))
+    result = tick(DagsterInstance.ephemeral())
+    assert result.run_requests == []
