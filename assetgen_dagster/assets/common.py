@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,3 +73,16 @@ def dagster_failures() -> Iterator[None]:
         if exc.retryable:
             raise
         raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+
+def throttled(log: Callable[[str], None], every_seconds: float = 5.0) -> Callable[[str], None]:
+    """A progress callback that passes a message on at most once per ``every_seconds``."""
+    last = [float("-inf")]
+
+    def report(message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_seconds:
+            last[0] = now
+            log(message)
+
+    return report

@@ -11,6 +11,7 @@ from assetgen_dagster.assets.common import (
     OWNERS,
     dagster_failures,
     image_requests,
+    throttled,
     read_partition_batch,
 )
 from assetgen_dagster.batches import batch_hash, item_hash
@@ -48,7 +49,8 @@ def concept_art(context: AssetExecutionContext, models: ModelLoader) -> Material
         from assetgen_dagster.generate.preview import preview_markdown
 
         output_dir = settings.output_dir()
-        with models.use(KIND) as model:
+        progress = throttled(context.log.info)
+        with models.use(KIND, on_progress=context.log.info) as model:
             context.log.info(
                 f"{model.spec.repo_id}@{model.commit[:12]} on {model.device}/{model.dtype}: "
                 f"{model.cache_state}, {model.load_seconds:.2f} s"
@@ -56,13 +58,13 @@ def concept_art(context: AssetExecutionContext, models: ModelLoader) -> Material
             defaults = model.spec.params
             requests = image_requests(batch, items, defaults)
             started = time.perf_counter()
-            images = generate_images(
-                model.pipeline,
-                requests,
+            images = model.run(
+                lambda batch_size: generate_images(model.pipeline, requests, batch_size, progress),
                 batch_size=defaults.batch_size,
-                on_chunk=lambda done, total: context.log.debug(f"pipeline call {done}/{total} done"),
+                on_step_down=context.log.warning,
             )
             generate_seconds = time.perf_counter() - started
+            model_metadata = model.metadata()
 
         started = time.perf_counter()
         written = []
@@ -82,7 +84,7 @@ def concept_art(context: AssetExecutionContext, models: ModelLoader) -> Material
                 "guidance": request.guidance,
                 "width": request.width,
                 "height": request.height,
-                "batch_size": defaults.batch_size,
+                "batch_size": model.batch_size_used,
                 **model.provenance(),
             }
             save_png(out, image, {"assetgen": json.dumps(provenance, sort_keys=True)})
@@ -92,16 +94,10 @@ def concept_art(context: AssetExecutionContext, models: ModelLoader) -> Material
     return MaterializeResult(
         metadata={
             "items": len(items),
-            "model": model.spec.repo_id,
-            "revision": model.commit,
-            "license": model.spec.license,
-            "device": model.device,
-            "dtype": model.dtype,
-            "cache_state": model.cache_state,
-            "batch_size": defaults.batch_size,
+            **model_metadata,
+            "torch_settings": MetadataValue.json(model_metadata["torch_settings"]),
             "seeds": MetadataValue.json({r.item_id: r.seed for r in requests}),
             "steps": MetadataValue.json({r.item_id: r.steps for r in requests}),
-            "load_seconds": round(model.load_seconds, 3),
             "generate_seconds": round(generate_seconds, 3),
             "write_seconds": round(write_seconds, 3),
             "output_dir": MetadataValue.path(str(written[0].parent)),

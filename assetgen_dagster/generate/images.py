@@ -45,20 +45,28 @@ def generate_images(
     pipe: Any,
     requests: Sequence[ImageRequest],
     batch_size: int,
-    on_chunk: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Generate one PIL image per request, in request order.
 
     Each item gets its own CPU ``torch.Generator`` seeded with its seed, so its initial noise does not
-    depend on which other items share the call, nor on the device.
+    depend on which other items share the call, nor on the device. ``on_progress`` hears about every
+    denoising step (callers throttle it).
     """
     import torch
 
     images: list[Any] = [None] * len(requests)
     chunks = plan_chunks(requests, batch_size)
-    for done, chunk in enumerate(chunks, start=1):
+    for number, chunk in enumerate(chunks, start=1):
         first = requests[chunk[0]]
         negatives = [requests[i].negative_prompt or "" for i in chunk]
+        extra = {}
+        if on_progress is not None:
+            def report(_pipe, step, _timestep, tensors, number=number, steps=first.steps):
+                on_progress(f"pipeline call {number}/{len(chunks)}: step {step + 1}/{steps}")
+                return tensors
+
+            extra["callback_on_step_end"] = report
         with torch.inference_mode():
             result = pipe(
                 prompt=[requests[i].prompt for i in chunk],
@@ -69,9 +77,8 @@ def generate_images(
                 height=first.height,
                 generator=[torch.Generator("cpu").manual_seed(requests[i].seed) for i in chunk],
                 output_type="pil",
+                **extra,
             )
         for index, image in zip(chunk, result.images, strict=True):
             images[index] = image
-        if on_chunk is not None:
-            on_chunk(done, len(chunks))
     return images

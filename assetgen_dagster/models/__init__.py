@@ -5,6 +5,8 @@ from assetgen_dagster.models.errors import (
     ModelError,
     ModelNotAllowedError,
     ModelNotCachedError,
+    ModelOutOfMemoryError,
+    ModelTooLargeError,
     ModelUnavailableError,
     UnsupportedModelError,
 )
@@ -17,6 +19,8 @@ __all__ = [
     "ModelLoader",
     "ModelNotAllowedError",
     "ModelNotCachedError",
+    "ModelOutOfMemoryError",
+    "ModelTooLargeError",
     "ModelUnavailableError",
     "UnsupportedModelError",
 ]

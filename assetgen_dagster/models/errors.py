@@ -29,3 +29,11 @@ class ModelDownloadError(ModelError):
     """A network or hub fault while fetching weights: transient, worth retrying with backoff."""
 
     retryable = True
+
+
+class ModelTooLargeError(ModelError):
+    """The model plus its working memory can never fit the memory budget: fail before loading."""
+
+
+class ModelOutOfMemoryError(ModelError):
+    """Out of memory even at the bottom of the memory ladder."""

@@ -1,18 +1,22 @@
 """``ModelLoader``: the one Dagster resource through which every asset reaches a model.
 
-It resolves an asset kind to a catalog entry, checks the allow-list, fetches the weights through the
-Hugging Face cache, builds the pipeline on the chosen device and dtype, and keeps it loaded for the
-rest of the process.
+It resolves an asset kind to a catalog entry, checks the allow-list, fetches exactly the needed
+files through the Hugging Face cache, refuses a model that can never fit, builds the pipeline on
+the chosen device and dtype, and keeps it loaded (LRU within a memory budget) for the rest of the
+process. Generation calls go through the out-of-memory ladder.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
+import resource as os_resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Literal, Optional, TypeVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -21,7 +25,12 @@ from assetgen_dagster import settings
 from assetgen_dagster.catalog import Catalog, ModelSpec, load_catalog
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
 from assetgen_dagster.models.devices import detect_device, dtype_for
-from assetgen_dagster.models.errors import ModelNotAllowedError
+from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError
+from assetgen_dagster.models.loading import TorchSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GB = 1e9
 
 # Repos a studio can use without further review: the built-in catalog's models and the tiny kit.
 DEFAULT_ALLOWED_REPOS = [
@@ -35,18 +44,41 @@ DEFAULT_ALLOWED_REPOS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadedModel:
-    """A pipeline ready to use, with what provenance and metadata need to know about it."""
+    """A pipeline lent to an asset, with what provenance and metadata need to know about it."""
 
     kind: str
     spec: ModelSpec
-    pipeline: Any
-    commit: str
+    entry: CachedModel
     device: str
     dtype: str
+    cache_state: str  # "hot": already loaded; "warm": loaded from disk; "cold": downloaded first
     load_seconds: float
-    cache_state: str  # "hot": already loaded in this process; "cold": loaded now
+    torch_settings: TorchSettings
+    memory_mode: str = "full"
+    batch_size_used: int | None = None
+
+    @property
+    def pipeline(self) -> Any:
+        return self.entry.pipeline
+
+    @property
+    def commit(self) -> str:
+        return self.entry.commit
+
+    def run(self, call: Callable[[int], T], batch_size: int,
+            on_step_down: Callable[[str], None] | None = None) -> T:
+        """``call(batch_size)`` through the out-of-memory ladder, starting from the mode that worked
+        last time for this model; records the mode and batch size that worked."""
+        from assetgen_dagster.models.memory import run_with_memory_ladder
+
+        result, outcome = run_with_memory_ladder(
+            self.pipeline, self.device, call, batch_size, self.entry.memory_mode, on_step_down
+        )
+        self.entry.memory_mode = self.memory_mode = outcome.memory_mode
+        self.batch_size_used = outcome.batch_size_used
+        return result
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -57,30 +89,67 @@ class LoadedModel:
             "device": self.device,
         }
 
+    def metadata(self) -> dict[str, Any]:
+        """What a person wants to see about this model use in the Dagster UI."""
+        return {
+            "model": self.spec.repo_id,
+            "revision": self.commit,
+            "variant": self.entry.variant or "default",
+            "license": self.spec.license,
+            "device": self.device,
+            "dtype": self.dtype,
+            "cache_state": self.cache_state,
+            "download_mb": round(self.entry.download_bytes / 1e6, 1) if self.cache_state == "cold" else 0.0,
+            "download_seconds": round(self.entry.download_seconds, 3) if self.cache_state == "cold" else 0.0,
+            "load_seconds": round(self.load_seconds, 3),
+            "model_mb": round(self.entry.size_bytes / 1e6, 1),
+            "memory_mode": self.memory_mode,
+            "batch_size_used": self.batch_size_used,
+            "peak_memory_mb": round(peak_memory_bytes(self.device) / 1e6, 1),
+            "torch_settings": self.torch_settings.as_dict(),
+        }
+
+
+def peak_memory_bytes(device: str) -> int:
+    """CUDA: max allocated since the model use began. Elsewhere: the process's peak RSS."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated(torch.device(device))
+    return os_resource.getrusage(os_resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
 
 class ModelLoader(ConfigurableResource):
-    """Loads catalog models from Hugging Face (cache first), once per process, on the best device."""
+    """Loads catalog models from Hugging Face (cache first), once per process, within a memory budget."""
 
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), or a torch device.")
-    profile: Optional[str] = Field(
-        default=None, description="Catalog profile; default ASSETGEN_PROFILE, else 'default'."
-    )
-    catalog_path: Optional[str] = Field(
-        default=None, description="User catalog YAML; default ASSETGEN_CATALOG."
-    )
+    profile: Optional[str] = Field(default=None, description="Catalog profile; default ASSETGEN_PROFILE.")
+    catalog_path: Optional[str] = Field(default=None, description="User catalog YAML; default ASSETGEN_CATALOG.")
     allowed_repos: list[str] = Field(
         default=DEFAULT_ALLOWED_REPOS,
         description="Repo ids or fnmatch patterns that may be loaded; ASSETGEN_ALLOWED_REPOS adds more.",
     )
+    memory_budget_gb: Optional[float] = Field(
+        default=None, description="Memory models may use on the device; default: device total minus the margin."
+    )
+    safety_margin_gb: float = Field(default=2.0, description="Kept free for other processes and fragmentation.")
+    working_memory_gb: float = Field(
+        default=1.0, description="Activations etc. a generation needs beyond the weights (fit check)."
+    )
+    attention: Literal["sdpa", "eager"] = Field(default="sdpa", description="Attention implementation.")
+    channels_last: bool = Field(default=False, description="channels_last memory format for UNet/VAE.")
+    compile: bool = Field(default=False, description="torch.compile the denoiser (slow first call).")
+    tf32: bool = Field(default=True, description="TF32 matmuls on Ampere+ GPUs.")
 
     def catalog(self) -> Catalog:
-        from pathlib import Path
-
         override = Path(self.catalog_path) if self.catalog_path else None
         return load_catalog(self.profile, override)
 
     def spec(self, kind: str) -> ModelSpec:
         return self.catalog().spec(kind)
+
+    def torch_settings(self) -> TorchSettings:
+        return TorchSettings(self.attention, self.channels_last, self.compile, self.tf32)
 
     def check_allowed(self, repo_id: str) -> None:
         patterns = [*self.allowed_repos, *settings.extra_allowed_repos()]
@@ -90,32 +159,98 @@ class ModelLoader(ConfigurableResource):
                 f"ASSETGEN_ALLOWED_REPOS (comma separated) or to the resource's allowed_repos."
             )
 
+    def budget_bytes(self, device: str) -> int:
+        if self.memory_budget_gb is not None:
+            return int(self.memory_budget_gb * GB)
+        from assetgen_dagster.models.memory import device_total_bytes
+
+        return max(0, device_total_bytes(device) - int(self.safety_margin_gb * GB))
+
+    def fit_check(self, repo_id: str, weight_bytes: int, device: str) -> str:
+        """Refuse a model that can never fit; return the memory mode to start in.
+
+        On an accelerator, weights larger than the budget can still run with CPU offload as long as
+        host RAM holds them, so the ladder then starts at ``model_offload``.
+        """
+        working = int(self.working_memory_gb * GB)
+        budget = self.budget_bytes(device)
+        if device.startswith("cpu"):
+            if weight_bytes + working > budget:
+                raise ModelTooLargeError(
+                    f"{repo_id} needs ~{(weight_bytes + working) / GB:.1f} GB (weights + working memory) "
+                    f"but the CPU budget is {budget / GB:.1f} GB. Use a smaller model or a machine with more RAM."
+                )
+            return "full"
+        host_budget = self.budget_bytes("cpu") if self.memory_budget_gb is None else budget
+        if working > budget or weight_bytes > host_budget:
+            raise ModelTooLargeError(
+                f"{repo_id} needs {weight_bytes / GB:.1f} GB of weights and ~{working / GB:.1f} GB working "
+                f"memory; {device} has a {budget / GB:.1f} GB budget and host RAM {host_budget / GB:.1f} GB, "
+                f"so it can never run here, not even offloaded."
+            )
+        return "full" if weight_bytes + working <= budget else "model_offload"
+
     @contextmanager
-    def use(self, kind: str) -> Iterator[LoadedModel]:
-        """Lend the loaded model for ``kind`` for the duration of the ``with`` block."""
+    def use(self, kind: str, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:
+        """Lend the loaded model for ``kind`` for the ``with`` block; it cannot be evicted meanwhile."""
         spec = self.spec(kind)
         self.check_allowed(spec.repo_id)
         device = detect_device(self.device)
         dtype = dtype_for(device, spec.dtype)
-        key = (spec.repo_id, spec.revision, spec.pipeline, dtype, device)
+        torch_settings = self.torch_settings()
+        key = (spec.repo_id, spec.revision, spec.pipeline, dtype, device, repr(torch_settings))
+        started = time.perf_counter()
+        needed, load = 0, None
+        if key not in MODEL_CACHE:
+            needed, load = self._prepare_load(spec, device, dtype, torch_settings, on_progress)
+
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(torch.device(device))
+        with MODEL_CACHE.lease(key, load or _unreachable, self.budget_bytes(device), needed) as (entry, hit):
+            yield LoadedModel(
+                kind=kind,
+                spec=spec,
+                entry=entry,
+                device=device,
+                dtype=dtype,
+                cache_state="hot" if hit else entry.cache_state,
+                load_seconds=time.perf_counter() - started,
+                torch_settings=torch_settings,
+                memory_mode=entry.memory_mode,
+            )
+
+    def _prepare_load(self, spec: ModelSpec, device: str, dtype: str, torch_settings: TorchSettings,
+                      on_progress: Callable[[str], None] | None) -> tuple[int, Callable[[], CachedModel]]:
+        """Fetch the files and run the fit check now; return the bytes needed and the loader."""
+        from assetgen_dagster.models.downloads import fetch_snapshot
+        from assetgen_dagster.models.loading import build_pipeline
+        from assetgen_dagster.models.memory import estimate_weight_bytes
+
+        snapshot = fetch_snapshot(spec, dtype, on_progress)
+        weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
+        start_mode = self.fit_check(spec.repo_id, weight_bytes, device)
 
         def load() -> CachedModel:
-            from assetgen_dagster.models.loading import build_pipeline, fetch_snapshot
+            from assetgen_dagster.models.memory import apply_memory_mode
 
-            started = time.perf_counter()
-            snapshot = fetch_snapshot(spec)
-            pipeline = build_pipeline(spec, snapshot, device, dtype)
-            return CachedModel(pipeline, snapshot.commit, time.perf_counter() - started)
+            began = time.perf_counter()
+            pipeline = build_pipeline(spec, snapshot, device, dtype, torch_settings)
+            apply_memory_mode(pipeline, start_mode, device)
+            return CachedModel(
+                pipeline=pipeline,
+                commit=snapshot.commit,
+                variant=snapshot.variant,
+                load_seconds=time.perf_counter() - began,
+                cache_state=snapshot.cache_state,
+                download_bytes=snapshot.download_bytes,
+                download_seconds=snapshot.download_seconds,
+                memory_mode=start_mode,
+            )
 
-        started = time.perf_counter()
-        cached, hit = MODEL_CACHE.get_or_load(key, load)
-        yield LoadedModel(
-            kind=kind,
-            spec=spec,
-            pipeline=cached.pipeline,
-            commit=cached.commit,
-            device=device,
-            dtype=dtype,
-            load_seconds=(time.perf_counter() - started) if hit else cached.load_seconds,
-            cache_state="hot" if hit else "cold",
-        )
+        return weight_bytes, load
+
+
+def _unreachable() -> CachedModel:
+    raise AssertionError("a cached model was evicted between the cache check and the lease")

@@ -41,7 +41,9 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     assert meta["items"] == 4
     assert meta["model"] == TEXT_TO_IMAGE_REPO
     assert meta["revision"] == snapshot_commit(TEXT_TO_IMAGE_REPO)
-    assert meta["device"] == "cpu" and meta["batch_size"] == 4
+    assert meta["device"] == "cpu" and meta["batch_size_used"] == 4 and meta["memory_mode"] == "full"
+    assert meta["cache_state"] in ("warm", "hot") and meta["model_mb"] > 1
+    assert meta["peak_memory_mb"] > 0 and meta["torch_settings"]["attention"] == "sdpa"
     assert meta["seeds"]["lamp"] == 42
     assert meta["steps"] == {"rock": 2, "chest": 2, "lamp": 2, "shrine": 3}
     assert meta["generate_seconds"] > 0 and meta["load_seconds"] >= 0
@@ -141,11 +143,11 @@ class FlakyHubLoader(ModelLoader):
 
     failures_left: int = 0
 
-    def use(self, kind):
+    def use(self, kind, on_progress=None):
         if FlakyHubLoader.failures_left > 0:
             FlakyHubLoader.failures_left -= 1
             raise ModelDownloadError("hub answered 503")
-        return super().use(kind)
+        return super().use(kind, on_progress)
 
 
 def test_transient_model_errors_are_retried(tiny_kit, workdir):
