@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
+    models = commands.add_parser("models", help="manage the catalog's models")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    pull = models_commands.add_parser("pull", help="pre-fetch catalog models into the Hugging Face cache")
+    pull.add_argument("kinds", nargs="*", help="kinds to fetch (default: every kind of the active profile)")
+    pull.add_argument("--device", default="auto", help="device the models will run on (picks the dtype)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -42,7 +47,45 @@ def main(argv: list[str] | None = None) -> int:
         for path in ensure_tiny_kit():
             print(path)
         return 0
+    if args.command == "models":
+        return _pull(args.kinds, args.device)
     return 2
+
+
+def _pull(kinds: list[str], device: str) -> int:
+    """Fetch each distinct model of the catalog once, reporting what was downloaded."""
+    from assetgen_dagster.catalog import CatalogError, load_catalog
+    from assetgen_dagster.models import ModelError, ModelLoader
+    from assetgen_dagster.models.devices import detect_device, dtype_for
+    from assetgen_dagster.models.downloads import fetch_snapshot
+
+    try:
+        catalog = load_catalog()
+        specs = {kind: catalog.spec(kind) for kind in (kinds or list(catalog.entries))}
+    except (CatalogError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 1
+    device = detect_device(device)
+    loader, failed, done = ModelLoader(), 0, {}
+    for kind, spec in specs.items():
+        dtype = dtype_for(device, spec.dtype)
+        ident = (spec.repo_id, spec.revision, spec.pipeline, dtype)
+        if ident in done:
+            print(f"{kind:12} {spec.repo_id}: same as {done[ident]}")
+            continue
+        try:
+            loader.check_allowed(spec.repo_id)
+            snapshot = fetch_snapshot(spec, dtype, on_progress=print)
+        except ModelError as exc:
+            failed += 1
+            print(f"{kind:12} {spec.repo_id}: FAILED: {exc}")
+            continue
+        done[ident] = kind
+        fetched = f"downloaded {snapshot.download_bytes / 1e6:.1f} MB in {snapshot.download_seconds:.1f} s" \
+            if snapshot.cache_state == "cold" else "already cached"
+        print(f"{kind:12} {spec.repo_id}@{snapshot.commit} ({snapshot.variant or 'default'} weights, "
+              f"{len(snapshot.files)} files): {fetched}")
+    return 1 if failed else 0
 
 
 def _validate(files: list[Path]) -> int:

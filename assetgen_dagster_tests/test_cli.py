@@ -49,3 +49,19 @@ def test_validate_command_reports_bad_files(workdir):
     assert result.returncode == 1
     assert "INVALID" in result.stdout and "bad.yaml: item 'rock' (items[0]), field 'steps'" in result.stdout
     assert "ok      " in result.stdout and "good.yaml: 5 items" in result.stdout
+
+
+def test_models_pull_fetches_each_model_once_and_reports_failures(tiny_kit, tmp_path):
+    result = subprocess.run([str(BIN / "assetgen-dagster"), "models", "pull"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "concept_art  assetgen-tiny/text-to-image@" in result.stdout and "already cached" in result.stdout
+    assert result.stdout.count("same as concept_art") == 3  # sprite, icon, texture share the model
+
+    user = tmp_path / "catalog.yaml"
+    user.write_text("icon: {repo_id: stabilityai/sdxl-turbo, pipeline: StableDiffusionXLPipeline}\n")
+    env = {**os.environ, "ASSETGEN_CATALOG": str(user)}
+    result = subprocess.run([str(BIN / "assetgen-dagster"), "models", "pull", "icon"], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 1
+    assert "icon         stabilityai/sdxl-turbo: FAILED" in result.stdout
+    assert "HF_HUB_OFFLINE=1" in result.stdout

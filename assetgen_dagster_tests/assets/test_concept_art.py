@@ -8,7 +8,14 @@ from PIL import Image
 from assetgen_dagster.assets.common import dagster_failures
 from assetgen_dagster.assets.concept_art import concept_art
 from assetgen_dagster.batches import BatchError
-from assetgen_dagster.models import ModelDownloadError, ModelLoader, ModelNotAllowedError
+from assetgen_dagster.models import (
+    ModelDownloadError,
+    ModelLoader,
+    ModelNotAllowedError,
+    ModelNotCachedError,
+    ModelOutOfMemoryError,
+    ModelTooLargeError,
+)
 from assetgen_dagster.partitions import PROMPT_BATCHES
 from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO, snapshot_commit
 
@@ -119,7 +126,8 @@ def test_deleted_batch_file_fails_clearly(tiny_kit, workdir):
 
 
 def test_error_classes_map_to_retry_behaviour():
-    for error in (BatchError("b.yaml", ["bad"]), ModelNotAllowedError("no")):
+    for error in (BatchError("b.yaml", ["bad"]), ModelNotAllowedError("no"), ModelNotCachedError("offline"),
+                  ModelTooLargeError("never fits"), ModelOutOfMemoryError("ladder exhausted")):
         with pytest.raises(Failure) as info:
             with dagster_failures():
                 raise error
