@@ -7,6 +7,8 @@ keep the active profile's values (``params`` merge key by key).
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -80,9 +82,15 @@ class Catalog:
         return self.entries[kind]
 
 
-def builtin_catalog_data() -> dict[str, Any]:
+@functools.cache
+def _builtin_catalog() -> dict[str, Any]:
     text = resources.files("assetgen_dagster").joinpath("catalog.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def builtin_catalog_data() -> dict[str, Any]:
+    """The packaged catalog.yaml, parsed once per process (it is looked up on every model use)."""
+    return copy.deepcopy(_builtin_catalog())
 
 
 def load_catalog(profile: str | None = None, override_path: Path | None = None) -> Catalog:

@@ -1,0 +1,63 @@
+"""Shared set-up for the benchmarks: offline tiny-kit environment, timing, results files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def offline_tiny_environment() -> Path:
+    """Point this process at the tiny kit (project-local HF cache, offline) and temp prompt/output
+    dirs. Must run before huggingface_hub is imported."""
+    os.environ.setdefault("HF_HOME", str(PROJECT_ROOT / ".cache" / "huggingface"))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["ASSETGEN_PROFILE"] = "tiny"
+    work = Path(tempfile.mkdtemp(prefix="assetgen-bench-"))
+    (work / "prompts").mkdir()
+    os.environ["ASSETGEN_PROMPTS_DIR"] = str(work / "prompts")
+    os.environ["ASSETGEN_OUTPUT_DIR"] = str(work / "outputs")
+    return work
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    return statistics.median(timed(fn) for _ in range(repeats))
+
+
+def machine() -> dict[str, str]:
+    import torch
+
+    return {
+        "date": date.today().isoformat(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": str(os.cpu_count()),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+
+
+def write_results(name: str, results: dict, table: list[tuple[str, str]]) -> Path:
+    """Write ``results`` as JSON and a two-column markdown table under bench/results/."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    lines = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in table)]
+    (RESULTS_DIR / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return path
