@@ -33,3 +33,6 @@ validate: setup
 
 clean:
 	rm -rf .dagster_home data/outputs .cache
+
+bench: setup
+	$(BIN)/python bench/run_all.py

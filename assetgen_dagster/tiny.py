@@ -51,10 +51,14 @@ def ensure_tiny_model(repo_id: str, cache_dir: Path | None = None) -> Path:
     if repo_id not in builders:
         known = ", ".join(sorted(builders))
         raise KeyError(f"{repo_id!r} is not in the tiny model kit (known: {known})")
+    return install_snapshot(repo_id, snapshot_commit(repo_id), builders[repo_id], cache_dir)
 
+
+def install_snapshot(repo_id: str, commit: str, build: Callable[[Path], None], cache_dir: Path | None = None) -> Path:
+    """Write a model into the hub cache as ``repo_id`` at ``commit`` (``build(folder)`` saves it),
+    unless that snapshot is already complete. Also used by benchmarks for locally built models."""
     cache_dir = cache_dir or hub_cache_dir()
     repo_folder = _repo_folder(cache_dir, repo_id)
-    commit = snapshot_commit(repo_id)
     snapshot = repo_folder / "snapshots" / commit
     ref = repo_folder / "refs" / "main"
     if snapshot.is_dir() and ref.is_file() and ref.read_text() == commit:
@@ -64,7 +68,7 @@ def ensure_tiny_model(repo_id: str, cache_dir: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=snapshot.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a hub cache is shared
     try:
-        builders[repo_id](staging)
+        build(staging)
         if snapshot.exists():
             shutil.rmtree(snapshot)
         os.replace(staging, snapshot)
@@ -83,7 +87,7 @@ def ensure_tiny_kit(cache_dir: Path | None = None) -> list[Path]:
     return [ensure_tiny_model(TEXT_TO_IMAGE_REPO, cache_dir)]
 
 
-def _byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
+def byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """A minimal CLIP-style byte-level BPE vocabulary: the 256 byte symbols, the same with ``</w>``,
     a handful of merges and the two special tokens."""
     from tokenizers.pre_tokenizers import ByteLevel
@@ -111,7 +115,7 @@ def _build_text_to_image(target: Path) -> None:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    vocab, merges = _byte_level_vocab()
+    vocab, merges = byte_level_vocab()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
     torch.manual_seed(0)
