@@ -101,17 +101,28 @@ def run_demo(project_root: Path) -> int:
     print(f"\nDone in {time.perf_counter() - started:.1f} s: {len(outputs)} files in {settings.output_dir()}")
     print(f"Dagster storage (SQLite): {env['DAGSTER_HOME']}: {runs} runs, "
           f"{len(events)} concept_art materializations with metadata")
-    print("Open the UI on these runs with:  make ui   (or: .venv/bin/assetgen-dagster ui)")
+    print("Open the UI on these runs with:  make ui")
+    print("  which runs: " + ui_command_line(project_root))
     if failed:
         print(f"FAILED batches: {', '.join(failed)}")
         return 1
     return 0
 
 
+def _ui_command(project_root: Path) -> list[str]:
+    return [_dagster_bin(), "dev", "-w", str(project_root / "workspace.yaml")]
+
+
+def ui_command_line(project_root: Path) -> str:
+    """The shell line that opens ``dagster dev`` on the demo's storage and settings."""
+    env = demo_environment(project_root)
+    return " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(_ui_command(project_root))
+
+
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
     """``dagster dev`` on the demo's storage and settings."""
     env = demo_environment(project_root)
     prepare_dagster_home(Path(env["DAGSTER_HOME"]), project_root / "dagster.yaml")
-    command = [_dagster_bin(), "dev", "-w", str(project_root / "workspace.yaml"), *extra_args]
-    print("$ " + " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(command), flush=True)
+    print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)
+    command = [*_ui_command(project_root), *extra_args]
     return subprocess.call(command, env={**os.environ, **env}, cwd=project_root)
