@@ -95,16 +95,42 @@ class ConceptArtItem(_ImageItem):
     kind: Literal["concept_art"]
 
 
+KeyColour = Literal["green", "magenta", "blue"]
+IconSide = Annotated[int, Field(ge=16, le=1024)]
+
+
 class SpriteItem(_ImageItem):
+    """Generated on a flat ``background`` that is keyed out, then trimmed to ``margin`` px."""
+
     kind: Literal["sprite"]
+    background: KeyColour = "green"
+    margin: Annotated[int, Field(ge=0, le=64)] = 4
 
 
 class IconItem(_ImageItem):
+    """One generation keyed out and downscaled to every size in ``sizes`` (square, power of two)."""
+
     kind: Literal["icon"]
+    background: KeyColour = "green"
+    sizes: Annotated[list[IconSide], Field(min_length=1, max_length=8)] = [256, 128, 64, 32]
+
+    @field_validator("sizes")
+    @classmethod
+    def _powers_of_two(cls, sizes: list[int]) -> list[int]:
+        if any(size & (size - 1) for size in sizes):
+            raise ValueError("every icon size must be a power of two (16..1024)")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError("icon sizes must be unique")
+        return sizes
 
 
 class TextureItem(_ImageItem):
+    """Seamless along ``tile``; its PBR maps use ``normal_strength`` and ``normal_convention``."""
+
     kind: Literal["texture"]
+    tile: Literal["both", "x", "y"] = "both"
+    normal_strength: Annotated[float, Field(gt=0.0, le=20.0)] = 2.0
+    normal_convention: Literal["opengl", "directx"] = "opengl"
 
 
 class MeshItem(_ItemBase):
@@ -135,18 +161,32 @@ class PromptBatch(_Strict):
         seen: set[str] = set()
         for index, item in enumerate(self.items):
             if item.id in seen:
-                raise _DuplicateId(index, item.id)
+                raise _ItemProblem(index, item.id, "id", f"duplicate id {item.id!r}")
             seen.add(item.id)
+        return self
+
+    @model_validator(mode="after")
+    def _textures_are_power_of_two(self) -> "PromptBatch":
+        for index, item in enumerate(self.items):
+            if item.kind != "texture":
+                continue
+            for side in ("width", "height"):
+                value = getattr(item, side) or getattr(self.defaults, side)
+                if value is not None and value & (value - 1):
+                    where = "" if getattr(item, side) else " (from defaults)"
+                    raise _ItemProblem(index, item.id, side, f"textures need a power-of-two size, not {value}{where}")
         return self
 
     def items_of_kind(self, kind: str) -> list[Item]:
         return [item for item in self.items if item.kind == kind]
 
 
-class _DuplicateId(ValueError):
-    def __init__(self, index: int, item_id: str):
-        self.index, self.item_id = index, item_id
-        super().__init__(f"duplicate id {item_id!r}")
+class _ItemProblem(ValueError):
+    """A rule across fields or items, reported against one item's field."""
+
+    def __init__(self, index: int, item_id: str, field: str, message: str):
+        self.index, self.item_id, self.field = index, item_id, field
+        super().__init__(message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,9 +284,9 @@ def _describe_errors(exc: ValidationError, data: dict) -> list[str]:
     for error in exc.errors():
         loc = list(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), _DuplicateId):
-            dup = error["ctx"]["error"]
-            problems.append(f"item {dup.item_id!r} (items[{dup.index}]), field 'id': {message}")
+        if error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), _ItemProblem):
+            problem = error["ctx"]["error"]
+            problems.append(f"item {problem.item_id!r} (items[{problem.index}]), field {problem.field!r}: {message}")
             continue
         if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
             index = loc[1]
@@ -303,8 +343,17 @@ def item_params(batch: PromptBatch, item: Item) -> dict[str, Any]:
     return params
 
 
+_COMMON_FIELDS = {"id", "kind", "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height"}
+
+
+def item_options(item: Item) -> dict[str, Any]:
+    """The kind-specific options of an item (e.g. a texture's ``tile``), with their defaults."""
+    return item.model_dump(mode="json", exclude=_COMMON_FIELDS)
+
+
 def item_hash(batch: PromptBatch, item: Item) -> str:
-    """Hash of everything the batch says about one item's output (kind, prompt, seed, parameters)."""
-    return _digest(
-        {"kind": item.kind, "prompt": item.prompt, "seed": item_seed(batch, item), **item_params(batch, item)}
-    )
+    """Hash of everything the batch says about one item's output (kind, prompt, seed, parameters, options)."""
+    return _digest({
+        "kind": item.kind, "prompt": item.prompt, "seed": item_seed(batch, item),
+        **item_params(batch, item), **item_options(item),
+    })

@@ -19,10 +19,11 @@ class ImageRequest:
     width: int
     height: int
     negative_prompt: str | None = None
+    tile: str | None = None  # seamless axes ("both", "x", "y") for textures; None = ordinary image
 
-    def shape_key(self) -> tuple[int, float, int, int]:
+    def shape_key(self) -> tuple[int, float, int, int, str]:
         """Requests with the same key can share one pipeline call."""
-        return (self.steps, self.guidance, self.width, self.height)
+        return (self.steps, self.guidance, self.width, self.height, self.tile or "")
 
 
 def plan_chunks(requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
@@ -55,6 +56,8 @@ def generate_images(
     """
     import torch
 
+    from assetgen_dagster.generate.textures import seamless_tiling
+
     images: list[Any] = [None] * len(requests)
     chunks = plan_chunks(requests, batch_size)
     for number, chunk in enumerate(chunks, start=1):
@@ -67,7 +70,7 @@ def generate_images(
                 return tensors
 
             extra["callback_on_step_end"] = report
-        with torch.inference_mode():
+        with torch.inference_mode(), seamless_tiling(pipe, first.tile):
             result = pipe(
                 prompt=[requests[i].prompt for i in chunk],
                 negative_prompt=negatives if any(negatives) else None,

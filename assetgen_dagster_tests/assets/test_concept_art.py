@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -44,7 +45,8 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     assert result.success
     meta = metadata_of(result)
     out_dir = workdir / "outputs" / "props" / "concept_art"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["chest.png", "lamp.png", "rock.png", "shrine.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "chest.png", "lamp.png", "manifest.json", "rock.png", "shrine.png"]
     assert meta["items"] == 4
     assert meta["model"] == TEXT_TO_IMAGE_REPO
     assert meta["revision"] == snapshot_commit(TEXT_TO_IMAGE_REPO)
@@ -54,7 +56,11 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     assert meta["seeds"]["lamp"] == 42
     assert meta["steps"] == {"rock": 2, "chest": 2, "lamp": 2, "shrine": 3}
     assert meta["generate_seconds"] > 0 and meta["load_seconds"] >= 0
-    assert sorted(meta["outputs"]) == sorted(str(p) for p in out_dir.iterdir())
+    assert sorted(meta["outputs"]) == sorted(str(p) for p in out_dir.glob("*.png"))
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    lamp_file = manifest["items"]["lamp"]["files"]["lamp.png"]
+    assert lamp_file["sha256"] == hashlib.sha256((out_dir / "lamp.png").read_bytes()).hexdigest()
+    assert manifest["items"]["lamp"]["provenance"]["seed"] == 42
     assert meta["preview"].startswith("![props concept art](data:image/jpeg;base64,")
     assert len(meta["preview"]) < 32_000
 
