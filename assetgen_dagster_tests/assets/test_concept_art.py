@@ -79,16 +79,16 @@ def test_reruns_give_identical_bytes(tiny_kit, workdir):
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
     out_dir = workdir / "outputs" / "props" / "concept_art"
     assert run_concept_art("props")[0].success
-    first = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    first = {p.name: p.read_bytes() for p in out_dir.glob("*")}
     assert run_concept_art("props")[0].success
-    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == first
+    assert {p.name: p.read_bytes() for p in out_dir.glob("*")} == first
 
 
 def test_pipeline_batch_size_changes_pixels_by_at_most_rounding(tiny_kit, workdir, tmp_path):
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
     out_dir = workdir / "outputs" / "props" / "concept_art"
     assert run_concept_art("props")[0].success
-    batched = {p.name: np.asarray(Image.open(p), dtype=np.int16) for p in out_dir.iterdir()}
+    batched = {p.name: np.asarray(Image.open(p), dtype=np.int16) for p in out_dir.glob("*.png")}
     one_by_one = tmp_path / "catalog.yaml"
     one_by_one.write_text("concept_art: {params: {batch_size: 1}}\n")
     assert run_concept_art("props", models=ModelLoader(catalog_path=str(one_by_one)))[0].success
