@@ -1,8 +1,10 @@
 """Thin Dagster asset definitions: read the partition's batch, call generate/, write outputs."""
 
 from assetgen_dagster.assets.concept_art import concept_art
+from assetgen_dagster.assets.sprites import icons, sprites
+from assetgen_dagster.assets.textures import pbr_maps, textures
 
-ALL_ASSETS = [concept_art]
+ALL_ASSETS = [concept_art, sprites, icons, textures, pbr_maps]
 
 # Item kinds that have an asset today; the sensor reports items of other kinds instead of dropping them.
-GENERATED_KINDS = frozenset({"concept_art"})
+GENERATED_KINDS = frozenset({"concept_art", "sprite", "icon", "texture"})

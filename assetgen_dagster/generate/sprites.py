@@ -26,17 +26,17 @@ def estimate_background(rgb: np.ndarray) -> np.ndarray:
 
 
 def key_out(rgb: np.ndarray, key: tuple[int, int, int] | None = None,
-            soft: tuple[float, float] = (0.10, 0.30)) -> np.ndarray:
+            soft: tuple[float, float] = (0.04, 0.40)) -> np.ndarray:
     """RGBA uint8 with the flat background made transparent and soft edges unmixed from it.
 
     ``key`` defaults to the estimated border colour. Pixels closer than ``soft[0]`` (RGB distance,
-    0..1) to it are fully transparent, farther than ``soft[1]`` fully opaque, a smooth ramp between.
+    0..1) to it are fully transparent, farther than ``soft[1]`` fully opaque, a linear ramp between.
+    A colour-difference key, not a matting model: a subject close to the key colour loses opacity.
     """
     pixels = rgb.astype(np.float32)
     background = np.asarray(key, dtype=np.float32) if key is not None else estimate_background(rgb)
     distance = np.linalg.norm(pixels - background, axis=-1) / (255.0 * np.sqrt(3.0))
-    t = np.clip((distance - soft[0]) / (soft[1] - soft[0]), 0.0, 1.0)
-    alpha = t * t * (3.0 - 2.0 * t)
+    alpha = np.clip((distance - soft[0]) / (soft[1] - soft[0]), 0.0, 1.0)
     # Unmix: observed = a * colour + (1 - a) * background  ->  colour = (observed - (1 - a) bg) / a.
     safe = np.maximum(alpha, 1e-3)[..., None]
     colour = np.clip((pixels - (1.0 - alpha[..., None]) * background) / safe, 0.0, 255.0)
