@@ -49,7 +49,7 @@ def _dagster_bin() -> str:
 
 def run_demo(project_root: Path) -> int:
     """Validate the example batches, register them as partitions and materialize each with the CLI."""
-    from dagster import AssetKey, DagsterInstance
+    from dagster import DagsterEventType, DagsterInstance
 
     from assetgen_dagster import tiny
     from assetgen_dagster.partitions import PROMPT_BATCHES
@@ -95,12 +95,21 @@ def run_demo(project_root: Path) -> int:
             failed.append(batch_id)
 
     with DagsterInstance.get() as instance:
-        runs = len(instance.get_run_records())
-        events = instance.fetch_materializations(AssetKey("concept_art"), limit=1000).records
+        runs = instance.get_run_records()
+        materializations = sum(
+            len(instance.fetch_materializations(key, limit=10_000).records) for key in _asset_keys()
+        )
+        checks = [record.event_log_entry.dagster_event.event_specific_data
+                  for run in runs
+                  for record in instance.get_records_for_run(
+                      run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records]
     outputs = sorted(p for p in settings.output_dir().rglob("*") if p.is_file())
+    failed_checks = [f"{c.asset_key.to_user_string()}.{c.check_name}" for c in checks if not c.passed]
     print(f"\nDone in {time.perf_counter() - started:.1f} s: {len(outputs)} files in {settings.output_dir()}")
-    print(f"Dagster storage (SQLite): {env['DAGSTER_HOME']}: {runs} runs, "
-          f"{len(events)} concept_art materializations with metadata")
+    print(f"Dagster storage (SQLite): {env['DAGSTER_HOME']}: {len(runs)} runs, {materializations} "
+          f"materializations with metadata, {len(checks) - len(failed_checks)}/{len(checks)} asset checks passed")
+    if failed_checks:
+        print(f"failed checks: {', '.join(failed_checks)}")
     print("Open the UI on these runs with:  make ui")
     print("  which runs: " + ui_command_line(project_root))
     if failed:
@@ -117,6 +126,12 @@ def ui_command_line(project_root: Path) -> str:
     """The shell line that opens ``dagster dev`` on the demo's storage and settings."""
     env = demo_environment(project_root)
     return " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(_ui_command(project_root))
+
+
+def _asset_keys() -> list:
+    from assetgen_dagster.assets import ALL_ASSETS
+
+    return [key for assets_def in ALL_ASSETS for key in assets_def.keys]
 
 
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
