@@ -32,6 +32,17 @@ def _outcome(failures: dict[str, str], **metadata: Any) -> CheckOutcome:
     return CheckOutcome(passed=not failures, failures=failures, metadata=metadata)
 
 
+def merge_outcomes(by_batch: dict[str, CheckOutcome]) -> CheckOutcome:
+    """One outcome for several partitions: failures as ``batch/item``, figures per batch."""
+    if not by_batch:
+        return CheckOutcome(passed=True, metadata={"items": 0})
+    if len(by_batch) == 1:
+        return next(iter(by_batch.values()))
+    failures = {f"{batch}/{item}": why for batch, o in by_batch.items() for item, why in o.failures.items()}
+    metadata: dict[str, Any] = {"per_partition": {batch: o.metadata for batch, o in by_batch.items()}}
+    return _outcome(failures, **metadata)
+
+
 def not_constant(images: dict[str, np.ndarray]) -> CheckOutcome:
     """No image is a single flat value or contains NaN/inf (what a NaN-poisoned decode produces)."""
     failures = {}

@@ -1,5 +1,12 @@
 """Thin Dagster asset definitions: read the partition's batch, call generate/, write outputs."""
 
+import warnings
+
+from dagster import BetaWarning
+
+# Single-run backfills are what make a backfill load each model once; the API is marked beta.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+
 from assetgen_dagster.assets.concept_art import concept_art
 from assetgen_dagster.assets.sprites import icons, sprites
 from assetgen_dagster.assets.textures import pbr_maps, textures

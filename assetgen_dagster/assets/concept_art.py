@@ -2,27 +2,56 @@
 
 import time
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures
 from assetgen_dagster.assets.images import (
-    generate_kind,
-    load_kind,
+    BatchOutcome,
+    batch_metadata,
+    entry,
+    generate_todo,
+    materialize_result,
     output_path,
-    run_metadata,
+    plan_batch,
+    provenance,
+    request_metadata,
     write_manifest,
     write_png,
 )
-from assetgen_dagster.batches import batch_hash
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.partitions import prompt_batches
 
-KIND = "concept_art"
+KIND = ASSET = "concept_art"
 CODE_VERSION = "1"
+
+
+def concept_art_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    plan = plan_batch(models, batch_id, ASSET, KIND, CODE_VERSION)
+    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    if not plan.items:
+        return outcome
+    generated = generate_todo(context, models, KIND, plan)
+    entries = dict(plan.reused)
+    started = time.perf_counter()
+    for item in plan.todo:
+        item_provenance = provenance(plan, generated, item, CODE_VERSION)
+        out = write_png(output_path(batch_id, ASSET, item.id), generated.images[item.id], item_provenance)
+        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        outcome.previews.append(generated.images[item.id])
+    write_manifest(batch_id, ASSET, {item.id: entries[item.id] for item in plan.items})
+    outcome.generated = len(plan.todo)
+    outcome.files = [output_path(batch_id, ASSET, item.id) for item in plan.items]
+    outcome.identities = list(plan.identities.values())
+    outcome.extra.update(request_metadata(plan))
+    if generated:
+        outcome.model_metadata = generated.model_metadata
+        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
+    return outcome
 
 
 @asset(
     partitions_def=prompt_batches,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="images_2d",
     kinds={"pytorch", "image"},
     owners=OWNERS,
@@ -30,27 +59,11 @@ CODE_VERSION = "1"
     retry_policy=MODEL_RETRY_POLICY,
     description=(
         "Concept art: one text-to-image PNG per `concept_art` item of the prompt batch, written to "
-        "`<output_dir>/<batch>/concept_art/<item>.png` with provenance in PNG text chunks."
+        "`<output_dir>/<batch>/concept_art/<item>.png` with provenance in PNG text chunks. Items whose "
+        "outputs are current are reused; a backfill covers many batches in one run (one model load)."
     ),
 )
 def concept_art(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
     with dagster_failures():
-        batch, path, items = load_kind(context, KIND)
-        if not items:
-            context.log.info(f"{path.name}: no {KIND} items")
-            return MaterializeResult(metadata={"items": 0, "batch_hash": batch_hash(batch)})
-        run = generate_kind(context, models, KIND, CODE_VERSION, batch, items)
-
-        started = time.perf_counter()
-        written, entries = [], {}
-        for item, request, image in zip(items, run.requests, run.images, strict=True):
-            provenance = run.provenance(item, request)
-            out = write_png(output_path(run.batch_id, KIND, item.id), image, provenance)
-            written.append(out)
-            entries[item.id] = {"files": [out], "provenance": provenance}
-        write_manifest(run.batch_id, KIND, entries)
-        write_seconds = time.perf_counter() - started
-
-    return MaterializeResult(
-        metadata=run_metadata(run, written, run.images, write_seconds, f"{run.batch_id} concept art")
-    )
+        outcomes = [concept_art_batch(context, models, batch_id) for batch_id in context.partition_keys]
+    return materialize_result(outcomes, (), f"{', '.join(context.partition_keys)} concept art")

@@ -4,20 +4,26 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assetgen_dagster import checks
-from assetgen_dagster.assets.checks import result, skipped, spec
+from assetgen_dagster.assets.checks import spec
 from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
 from assetgen_dagster.assets.images import (
-    generate_kind,
-    load_kind,
+    BatchOutcome,
+    batch_metadata,
+    entry,
+    generate_todo,
+    load_rgba,
+    materialize_result,
     output_path,
-    run_metadata,
+    plan_batch,
+    provenance,
+    request_metadata,
     write_manifest,
     write_png,
 )
-from assetgen_dagster.batches import Item, PromptBatch, batch_hash
+from assetgen_dagster.batches import Item, PromptBatch
 from assetgen_dagster.catalog import GenerationParams
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.outputs import atomic_write_json
@@ -25,6 +31,8 @@ from assetgen_dagster.partitions import prompt_batches
 
 CODE_VERSION = "1"
 SPRITES, ICONS, ATLAS = "sprites", "icons", "sprites_atlas"
+SPRITE_CHECKS = ("has_transparency", "trimmed", "not_constant")
+ICON_CHECKS = ("exact_sizes", "has_transparency")
 
 
 def keyable_requests(batch: PromptBatch, items: list[Item], defaults: GenerationParams) -> list:
@@ -35,9 +43,59 @@ def keyable_requests(batch: PromptBatch, items: list[Item], defaults: Generation
             for request, item in zip(image_requests(batch, items, defaults), items)]
 
 
+def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    from assetgen_dagster.generate.sprites import EmptySpriteError, atlas_json, key_out, pack_atlas, trim
+
+    plan = plan_batch(models, batch_id, SPRITES, "sprite", CODE_VERSION, keyable_requests)
+    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    if not plan.items:
+        return outcome
+    generated = generate_todo(context, models, "sprite", plan)
+    entries, keyed = dict(plan.reused), {}
+    started = time.perf_counter()
+    for item in plan.items:
+        out = output_path(batch_id, SPRITES, item.id)
+        if item.id in plan.reused:
+            keyed[item.id] = load_rgba(out)
+            continue
+        try:
+            sprite, box = trim(key_out(np.asarray(generated.images[item.id].convert("RGB"))), item.margin)
+        except EmptySpriteError:
+            context.log.warning(f"{plan.path.name}: item {item.id!r}: empty after keying; not written")
+            keyed[item.id] = None
+            continue
+        item_provenance = provenance(plan, generated, item, CODE_VERSION, content_box=list(box))
+        write_png(out, sprite, item_provenance)
+        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        keyed[item.id] = sprite
+        outcome.previews.append(sprite)
+    written = {item_id: sprite for item_id, sprite in keyed.items() if sprite is not None}
+    if written:
+        atlas, frames = pack_atlas(written)
+        atlas_png = write_png(output_path(batch_id, ATLAS, "atlas"), atlas, {"batch": batch_id, "frames": len(frames)})
+        atlas_map = output_path(batch_id, ATLAS, "atlas", ".json")
+        atomic_write_json(atlas_map, atlas_json(frames, atlas_png.name, (atlas.shape[1], atlas.shape[0])))
+        outcome.files += [atlas_png, atlas_map]
+    write_manifest(batch_id, SPRITES, {i: entries[i] for i in written})
+    outcome.generated = len(plan.todo)
+    outcome.files += [output_path(batch_id, SPRITES, item_id) for item_id in written]
+    outcome.identities = list(plan.identities.values())
+    outcome.extra.update(request_metadata(plan))
+    outcome.checks = {
+        "has_transparency": checks.has_transparency(keyed),
+        "trimmed": checks.trimmed(written, {item.id: item.margin for item in plan.items}),
+        "not_constant": checks.not_constant(written),
+    }
+    if generated:
+        outcome.model_metadata = generated.model_metadata
+        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
+    return outcome
+
+
 @asset(
     name=SPRITES,
     partitions_def=prompt_batches,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="images_2d",
     kinds={"pytorch", "image"},
     owners=OWNERS,
@@ -56,58 +114,58 @@ def keyable_requests(batch: PromptBatch, items: list[Item], defaults: Generation
     ),
 )
 def sprites(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
-    from assetgen_dagster.generate.sprites import EmptySpriteError, atlas_json, key_out, pack_atlas, trim
-
     with dagster_failures():
-        batch, path, items = load_kind(context, "sprite")
-        names = ("has_transparency", "trimmed", "not_constant")
-        if not items:
-            context.log.info(f"{path.name}: no sprite items")
-            return MaterializeResult(metadata={"items": 0, "batch_hash": batch_hash(batch)},
-                                     check_results=[skipped(n) for n in names])
-        run = generate_kind(context, models, "sprite", CODE_VERSION, batch, items, keyable_requests)
-        started = time.perf_counter()
-        written, entries, sprites_by_id, keyed = [], {}, {}, {}
-        for item, request, image in zip(items, run.requests, run.images, strict=True):
+        outcomes = [sprites_batch(context, models, batch_id) for batch_id in context.partition_keys]
+    return materialize_result(outcomes, SPRITE_CHECKS, f"{', '.join(context.partition_keys)} sprites")
+
+
+def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    from assetgen_dagster.generate.sprites import EmptySpriteError, key_out, resize_rgba, square
+
+    plan = plan_batch(models, batch_id, ICONS, "icon", CODE_VERSION, keyable_requests)
+    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    if not plan.items:
+        return outcome
+    generated = generate_todo(context, models, "icon", plan)
+    entries, by_item, largest = dict(plan.reused), {}, {}
+    started = time.perf_counter()
+    for item in plan.items:
+        files = [output_path(batch_id, ICONS, item.id, f"_{size}.png") for size in item.sizes]
+        if item.id in plan.reused:
+            by_item[item.id] = {size: load_rgba(f) for size, f in zip(item.sizes, files)}
+        else:
             try:
-                sprite, box = trim(key_out(np.asarray(image.convert("RGB"))), item.margin)
+                canvas = square(key_out(np.asarray(generated.images[item.id].convert("RGB"))))
             except EmptySpriteError:
-                context.log.warning(f"{path.name}: item {item.id!r}: empty after keying; not written")
-                keyed[item.id] = None
+                context.log.warning(f"{plan.path.name}: item {item.id!r}: empty after keying; not written")
+                largest[item.id] = None
                 continue
-            provenance = run.provenance(item, request, content_box=list(box))
-            out = write_png(output_path(run.batch_id, SPRITES, item.id), sprite, provenance)
-            written.append(out)
-            entries[item.id] = {"files": [out], "provenance": provenance}
-            sprites_by_id[item.id] = keyed[item.id] = sprite
-        if sprites_by_id:
-            atlas, frames = pack_atlas(sprites_by_id)
-            atlas_png = write_png(output_path(run.batch_id, ATLAS, "atlas"), atlas,
-                                  {"batch": run.batch_id, "frames": len(frames)})
-            atlas_map = output_path(run.batch_id, ATLAS, "atlas", ".json")
-            atomic_write_json(atlas_map, atlas_json(frames, atlas_png.name, (atlas.shape[1], atlas.shape[0])))
-            written += [atlas_png, atlas_map]
-        write_manifest(run.batch_id, SPRITES, entries)
-        write_seconds = time.perf_counter() - started
-
-    from PIL import Image
-
-    previews = [Image.fromarray(s) for s in sprites_by_id.values()] or run.images
-    sprite_arrays = {k: v for k, v in keyed.items() if v is not None}
-    return MaterializeResult(
-        metadata={**run_metadata(run, written, previews, write_seconds, f"{run.batch_id} sprites"),
-                  "sprites_written": len(sprites_by_id)},
-        check_results=[
-            result("has_transparency", checks.has_transparency(keyed)),
-            result("trimmed", checks.trimmed(sprite_arrays, {item.id: item.margin for item in items})),
-            result("not_constant", checks.not_constant(sprite_arrays)),
-        ],
-    )
+            item_provenance = provenance(plan, generated, item, CODE_VERSION)
+            by_item[item.id] = {size: resize_rgba(canvas, size) for size in item.sizes}
+            for size, file in zip(item.sizes, files):
+                write_png(file, by_item[item.id][size], {**item_provenance, "icon_size": size})
+            entries[item.id] = entry(plan.identities[item.id], files, item_provenance)
+            outcome.previews.append(by_item[item.id][max(item.sizes)])
+        largest[item.id] = by_item[item.id][max(item.sizes)]
+        outcome.files += files
+    write_manifest(batch_id, ICONS, {i: entries[i] for i in by_item})
+    outcome.generated = len(plan.todo)
+    outcome.identities = list(plan.identities.values())
+    outcome.extra.update(request_metadata(plan))
+    outcome.checks = {
+        "exact_sizes": checks.exact_sizes(by_item, {item.id: item.sizes for item in plan.items}),
+        "has_transparency": checks.has_transparency(largest),
+    }
+    if generated:
+        outcome.model_metadata = generated.model_metadata
+        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
+    return outcome
 
 
 @asset(
     name=ICONS,
     partitions_def=prompt_batches,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="images_2d",
     kinds={"pytorch", "image"},
     owners=OWNERS,
@@ -124,42 +182,6 @@ def sprites(context: AssetExecutionContext, models: ModelLoader) -> MaterializeR
     ),
 )
 def icons(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
-    from assetgen_dagster.generate.sprites import EmptySpriteError, key_out, resize_rgba, square
-
     with dagster_failures():
-        batch, path, items = load_kind(context, "icon")
-        if not items:
-            context.log.info(f"{path.name}: no icon items")
-            return MaterializeResult(metadata={"items": 0, "batch_hash": batch_hash(batch)},
-                                     check_results=[skipped("exact_sizes"), skipped("has_transparency")])
-        run = generate_kind(context, models, "icon", CODE_VERSION, batch, items, keyable_requests)
-        started = time.perf_counter()
-        written, entries, by_item, largest = [], {}, {}, {}
-        for item, request, image in zip(items, run.requests, run.images, strict=True):
-            try:
-                canvas = square(key_out(np.asarray(image.convert("RGB"))))
-            except EmptySpriteError:
-                context.log.warning(f"{path.name}: item {item.id!r}: empty after keying; not written")
-                largest[item.id] = None
-                continue
-            provenance = run.provenance(item, request)
-            by_item[item.id] = {size: resize_rgba(canvas, size) for size in item.sizes}
-            files = [write_png(output_path(run.batch_id, ICONS, item.id, f"_{size}.png"), icon,
-                               {**provenance, "icon_size": size}) for size, icon in by_item[item.id].items()]
-            written += files
-            entries[item.id] = {"files": files, "provenance": provenance}
-            largest[item.id] = by_item[item.id][max(item.sizes)]
-        write_manifest(run.batch_id, ICONS, entries)
-        write_seconds = time.perf_counter() - started
-
-    from PIL import Image
-
-    previews = [Image.fromarray(icon) for icon in largest.values() if icon is not None] or run.images
-    return MaterializeResult(
-        metadata={**run_metadata(run, written, previews, write_seconds, f"{run.batch_id} icons"),
-                  "icon_files": MetadataValue.int(len(written))},
-        check_results=[
-            result("exact_sizes", checks.exact_sizes(by_item, {item.id: item.sizes for item in items})),
-            result("has_transparency", checks.has_transparency(largest)),
-        ],
-    )
+        outcomes = [icons_batch(context, models, batch_id) for batch_id in context.partition_keys]
+    return materialize_result(outcomes, ICON_CHECKS, f"{', '.join(context.partition_keys)} icons")

@@ -1,22 +1,33 @@
 """``textures`` (seamless, power-of-two) and ``pbr_maps`` (height, normal, roughness, AO) per batch."""
 
 import time
+from dataclasses import replace
 
 import numpy as np
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, Failure, MaterializeResult, asset
 
 from assetgen_dagster import checks
-from assetgen_dagster.assets.checks import result, skipped, spec
+from assetgen_dagster.assets.checks import spec
 from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
 from assetgen_dagster.assets.images import (
-    generate_kind,
-    load_kind,
+    BatchOutcome,
+    batch_metadata,
+    digest,
+    entry,
+    file_record,
+    generate_todo,
+    load_rgba,
+    materialize_result,
     output_path,
-    run_metadata,
+    plan_batch,
+    provenance,
+    read_manifest,
+    request_metadata,
+    verified,
     write_manifest,
     write_png,
 )
-from assetgen_dagster.batches import Item, PromptBatch, batch_hash
+from assetgen_dagster.batches import Item, PromptBatch
 from assetgen_dagster.catalog import GenerationParams
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.partitions import prompt_batches
@@ -25,26 +36,61 @@ KIND = "texture"
 TEXTURES, PBR_MAPS = "textures", "pbr_maps"
 CODE_VERSION = "1"
 MAP_NAMES = ("height", "normal", "roughness", "ao")
+TEXTURE_CHECKS = ("tileable", "power_of_two", "not_constant")
+PBR_CHECKS = ("normals_unit_length", "maps_tile", "not_constant")
 
 
 def texture_requests(batch: PromptBatch, items: list[Item], defaults: GenerationParams) -> list:
     """Image requests that generate with wrap-around padding on each item's ``tile`` axes."""
-    from dataclasses import replace
-
     return [replace(request, tile=item.tile) for request, item in zip(image_requests(batch, items, defaults), items)]
+
+
+def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    plan = plan_batch(models, batch_id, TEXTURES, KIND, CODE_VERSION, texture_requests)
+    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    if not plan.items:
+        return outcome
+    generated = generate_todo(context, models, KIND, plan)
+    entries, arrays = dict(plan.reused), {}
+    started = time.perf_counter()
+    for item in plan.items:
+        out = output_path(batch_id, TEXTURES, item.id)
+        if item.id in plan.reused:
+            arrays[item.id] = load_rgba(out, "RGB")
+            continue
+        image = generated.images[item.id]
+        item_provenance = provenance(plan, generated, item, CODE_VERSION)
+        write_png(out, image, item_provenance)
+        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        arrays[item.id] = np.asarray(image)
+        outcome.previews.append(image)
+    write_manifest(batch_id, TEXTURES, {item.id: entries[item.id] for item in plan.items})
+    outcome.generated = len(plan.todo)
+    outcome.files = [output_path(batch_id, TEXTURES, item.id) for item in plan.items]
+    outcome.identities = list(plan.identities.values())
+    outcome.extra.update(request_metadata(plan))
+    tiles = checks.tileable({item.id: (arrays[item.id], item.tile) for item in plan.items})
+    outcome.extra["max_seam_ratio"] = tiles.metadata["max_seam_ratio"]
+    outcome.checks = {"tileable": tiles, "power_of_two": checks.power_of_two(arrays),
+                      "not_constant": checks.not_constant(arrays)}
+    if generated:
+        outcome.model_metadata = generated.model_metadata
+        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
+    return outcome
 
 
 @asset(
     name=TEXTURES,
     partitions_def=prompt_batches,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="materials",
     kinds={"pytorch", "image"},
     owners=OWNERS,
     code_version=CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
     check_specs=[
-        spec(TEXTURES, "tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x interior "
-             "neighbour difference on every tiled axis. Blocks pbr_maps.", blocking=True),
+        spec(TEXTURES, "tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x the neighbour "
+             "differences next to the edges, on every tiled axis. Blocks pbr_maps.", blocking=True),
         spec(TEXTURES, "power_of_two", "Width and height are powers of two. Blocks pbr_maps.", blocking=True),
         spec(TEXTURES, "not_constant", "No flat or NaN-derived image."),
     ],
@@ -56,41 +102,68 @@ def texture_requests(batch: PromptBatch, items: list[Item], defaults: Generation
 )
 def textures(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
     with dagster_failures():
-        batch, path, items = load_kind(context, KIND)
-        if not items:
-            context.log.info(f"{path.name}: no {KIND} items")
-            return MaterializeResult(
-                metadata={"items": 0, "batch_hash": batch_hash(batch)},
-                check_results=[skipped("tileable"), skipped("power_of_two"), skipped("not_constant")],
-            )
-        run = generate_kind(context, models, KIND, CODE_VERSION, batch, items, texture_requests)
-        started = time.perf_counter()
-        written, entries, arrays = [], {}, {}
-        for item, request, image in zip(items, run.requests, run.images, strict=True):
-            provenance = run.provenance(item, request)
-            out = write_png(output_path(run.batch_id, TEXTURES, item.id), image, provenance)
-            written.append(out)
-            entries[item.id] = {"files": [out], "provenance": provenance}
-            arrays[item.id] = np.asarray(image)
-        write_manifest(run.batch_id, TEXTURES, entries)
-        write_seconds = time.perf_counter() - started
+        outcomes = [textures_batch(context, models, batch_id) for batch_id in context.partition_keys]
+    return materialize_result(outcomes, TEXTURE_CHECKS, f"{', '.join(context.partition_keys)} textures")
 
-    tiles = checks.tileable({item.id: (arrays[item.id], item.tile) for item in items})
-    return MaterializeResult(
-        metadata={**run_metadata(run, written, run.images, write_seconds, f"{run.batch_id} textures"),
-                  "max_seam_ratio": tiles.metadata["max_seam_ratio"]},
-        check_results=[
-            result("tileable", tiles),
-            result("power_of_two", checks.power_of_two(arrays)),
-            result("not_constant", checks.not_constant(arrays)),
-        ],
-    )
+
+def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
+    from assetgen_dagster.assets.common import read_partition_batch
+    from assetgen_dagster.generate import pbr
+
+    batch, path = read_partition_batch(batch_id)
+    items = batch.items_of_kind(KIND)
+    outcome = BatchOutcome(batch_id, items=len(items))
+    if not items:
+        return outcome
+    previous = read_manifest(batch_id, PBR_MAPS)
+    folder = output_path(batch_id, PBR_MAPS, "manifest", ".json").parent
+    entries, normals, heights, all_maps = {}, {}, {}, {}
+    started = time.perf_counter()
+    for item in items:
+        source = output_path(batch_id, TEXTURES, item.id)
+        if not source.is_file():
+            raise Failure(f"{path.name}: item {item.id!r}: texture {source} is missing; materialize "
+                          f"`textures` for this partition first", allow_retries=False)
+        identity = digest({"asset": f"{PBR_MAPS}/{CODE_VERSION}", "source": file_record(source)["sha256"],
+                           "strength": item.normal_strength, "convention": item.normal_convention})
+        files = [output_path(batch_id, PBR_MAPS, item.id, f"_{name}.png") for name in MAP_NAMES]
+        old = previous.get(item.id)
+        if old and old.get("identity") == identity and verified(old, folder):
+            entries[item.id] = old
+            outcome.reused += 1
+            encoded = {name: load_rgba(f, "RGB" if name == "normal" else "L") for name, f in zip(MAP_NAMES, files)}
+        else:
+            texture = load_rgba(source, "RGB")
+            maps = pbr.pbr_maps(texture, item.normal_strength, item.normal_convention)
+            encoded = {"height": pbr.to_uint8(maps.height), "normal": pbr.encode_normal(maps.normal),
+                       "roughness": pbr.to_uint8(maps.roughness), "ao": pbr.to_uint8(maps.ao)}
+            item_provenance = {"source": str(source), "source_sha256": file_record(source)["sha256"],
+                               "normal_strength": item.normal_strength,
+                               "normal_convention": item.normal_convention, "identity": identity,
+                               "code_version": f"{PBR_MAPS}/{CODE_VERSION}"}
+            for name, file in zip(MAP_NAMES, files):
+                write_png(file, encoded[name], {**item_provenance, "map": name})
+            entries[item.id] = entry(identity, files, item_provenance)
+            outcome.generated += 1
+            outcome.previews += [encoded[name] for name in MAP_NAMES]
+        outcome.files += files
+        outcome.identities.append(identity)
+        normals[item.id] = encoded["normal"]
+        heights[item.id] = (encoded["height"], item.tile)
+        all_maps.update({f"{item.id}_{name}": array for name, array in encoded.items()})
+    write_manifest(batch_id, PBR_MAPS, entries)
+    outcome.seconds = {"seconds": time.perf_counter() - started}
+    outcome.checks = {"normals_unit_length": checks.unit_normals(normals), "maps_tile": checks.tileable(heights),
+                      "not_constant": checks.not_constant(all_maps)}
+    return outcome
 
 
 @asset(
     name=PBR_MAPS,
     partitions_def=prompt_batches,
     deps=[TEXTURES],
+    backfill_policy=BackfillPolicy.single_run(),
+    automation_condition=AutomationCondition.eager(),
     group_name="materials",
     kinds={"numpy", "image"},
     owners=OWNERS,
@@ -103,59 +176,15 @@ def textures(context: AssetExecutionContext, models: ModelLoader) -> Materialize
     description=(
         "PBR maps for every texture: height (luminance), normal (wrap-around Sobel; `normal_strength`, "
         "OpenGL or DirectX green channel per `normal_convention`), roughness and ambient-occlusion "
-        "estimates, all tileable. `<output_dir>/<batch>/pbr_maps/<item>_<map>.png`."
+        "estimates, all tileable. `<output_dir>/<batch>/pbr_maps/<item>_<map>.png`. Follows `textures` "
+        "automatically (eager automation condition)."
     ),
 )
 def pbr_maps(context: AssetExecutionContext) -> MaterializeResult:
     from PIL import Image
 
-    from assetgen_dagster.generate import pbr
-
     with dagster_failures():
-        batch, path, items = load_kind(context, KIND)
-        names = ("normals_unit_length", "maps_tile", "not_constant")
-        if not items:
-            return MaterializeResult(metadata={"items": 0}, check_results=[skipped(n) for n in names])
-        started = time.perf_counter()
-        written, entries, normals, heights, all_maps = [], {}, {}, {}, {}
-        for item in items:
-            source = output_path(context.partition_key, TEXTURES, item.id)
-            if not source.is_file():
-                raise Failure(f"{path.name}: item {item.id!r}: texture {source} is missing; materialize "
-                              f"`textures` for this partition first", allow_retries=False)
-            with Image.open(source) as image:
-                texture = np.asarray(image.convert("RGB"))
-                source_provenance = image.text.get("assetgen", "{}")
-            maps = pbr.pbr_maps(texture, item.normal_strength, item.normal_convention)
-            encoded = {"height": pbr.to_uint8(maps.height), "normal": pbr.encode_normal(maps.normal),
-                       "roughness": pbr.to_uint8(maps.roughness), "ao": pbr.to_uint8(maps.ao)}
-            provenance = {"source": str(source), "source_provenance": source_provenance,
-                          "normal_strength": item.normal_strength, "normal_convention": item.normal_convention,
-                          "code_version": f"{PBR_MAPS}/{CODE_VERSION}"}
-            files = [write_png(output_path(context.partition_key, PBR_MAPS, item.id, f"_{name}.png"),
-                               encoded[name], {**provenance, "map": name}) for name in MAP_NAMES]
-            written += files
-            entries[item.id] = {"files": files, "provenance": provenance}
-            normals[item.id] = encoded["normal"]
-            heights[item.id] = (encoded["height"], item.tile)
-            all_maps.update({f"{item.id}_{name}": array for name, array in encoded.items()})
-        write_manifest(context.partition_key, PBR_MAPS, entries)
-        seconds = time.perf_counter() - started
-
-    from assetgen_dagster.generate.preview import preview_markdown
-
-    previews = [Image.fromarray(all_maps[f"{item.id}_{name}"]) for item in items for name in MAP_NAMES]
-    return MaterializeResult(
-        metadata={
-            "items": len(items),
-            "maps": len(written),
-            "seconds": round(seconds, 3),
-            "outputs": MetadataValue.json([str(p) for p in written]),
-            "preview": MetadataValue.md(preview_markdown(previews, f"{context.partition_key} PBR maps")),
-        },
-        check_results=[
-            result("normals_unit_length", checks.unit_normals(normals)),
-            result("maps_tile", checks.tileable(heights)),
-            result("not_constant", checks.not_constant(all_maps)),
-        ],
-    )
+        outcomes = [pbr_batch(context, batch_id) for batch_id in context.partition_keys]
+    for outcome in outcomes:
+        outcome.previews = [Image.fromarray(p) for p in outcome.previews]
+    return materialize_result(outcomes, PBR_CHECKS, f"{', '.join(context.partition_keys)} PBR maps")

@@ -154,6 +154,38 @@ def _weights_of_variant(weights: list[str], variant: str | None, repo_files: lis
     return selected
 
 
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def resolve_commit(spec: ModelSpec) -> str:
+    """The commit ``spec.revision`` points at, without downloading weights.
+
+    A 40-hex revision is already a commit; offline (or for the tiny kit) the cache's ``refs/`` file
+    answers; online, the hub's model info does.
+    """
+    if _COMMIT.match(spec.revision):
+        return spec.revision
+    if tiny.is_tiny_repo(spec.repo_id):
+        tiny.ensure_tiny_model(spec.repo_id)
+    if settings.hub_offline() or tiny.is_tiny_repo(spec.repo_id):
+        ref = tiny.hub_cache_dir() / ("models--" + spec.repo_id.replace("/", "--")) / "refs" / spec.revision
+        if not ref.is_file():
+            raise ModelNotCachedError(
+                f"{spec.repo_id}@{spec.revision} is not in the Hugging Face cache and HF_HUB_OFFLINE=1. "
+                f"Pre-fetch it with `assetgen-dagster models pull`."
+            )
+        return ref.read_text().strip()
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return HfApi().model_info(spec.repo_id, revision=spec.revision).sha
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise ModelUnavailableError(f"{spec.repo_id}@{spec.revision}: {type(exc).__name__}") from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise ModelDownloadError(f"could not resolve {spec.repo_id}@{spec.revision}: {exc}") from exc
+
+
 def fetch_snapshot(spec: ModelSpec, dtype: str, on_progress: Callable[[str], None] | None = None) -> Snapshot:
     """Make the needed files of ``spec`` present in the hub cache and resolve its commit.
 

@@ -44,6 +44,19 @@ DEFAULT_ALLOWED_REPOS = [
 ]
 
 
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A catalog model pinned to a commit, device and dtype: what an output's identity depends on."""
+
+    spec: ModelSpec
+    commit: str
+    device: str
+    dtype: str
+
+    def identity(self) -> dict[str, str]:
+        return {"model": self.spec.repo_id, "revision": self.commit, "dtype": self.dtype, "device": self.device}
+
+
 @dataclass
 class LoadedModel:
     """A pipeline lent to an asset, with what provenance and metadata need to know about it."""
@@ -189,6 +202,16 @@ class ModelLoader(ConfigurableResource):
                 f"so it can never run here, not even offloaded."
             )
         return "full" if weight_bytes + working <= budget else "model_offload"
+
+    def resolve(self, kind: str) -> "ResolvedModel":
+        """What ``use(kind)`` would run, without loading it: lets assets decide whether their
+        outputs are still current (same model commit, dtype, device) before paying for a load."""
+        from assetgen_dagster.models.downloads import resolve_commit
+
+        spec = self.spec(kind)
+        self.check_allowed(spec.repo_id)
+        device = detect_device(self.device)
+        return ResolvedModel(spec=spec, commit=resolve_commit(spec), device=device, dtype=dtype_for(device, spec.dtype))
 
     @contextmanager
     def use(self, kind: str, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:

@@ -72,7 +72,7 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     assert (provenance["seed"], provenance["steps"], provenance["guidance"]) == (42, 2, 0.0)
     assert provenance["prompt"] == "a brass lantern" and provenance["batch"] == "props"
     assert provenance["code_version"] == "concept_art/1"
-    assert len(provenance["item_hash"]) == 64
+    assert len(provenance["identity"]) == 64
 
 
 def test_reruns_give_identical_bytes(tiny_kit, workdir):
