@@ -5,10 +5,10 @@ from dagster import Definitions, in_process_executor
 from assetgen_dagster.assets import ALL_ASSETS
 from assetgen_dagster.jobs import generate_batch_job
 from assetgen_dagster.models import ModelLoader
-from assetgen_dagster.sensors import prompt_batch_sensor
+from assetgen_dagster.sensors import prompt_batch_files, prompt_batch_sensor
 
 defs = Definitions(
-    assets=ALL_ASSETS,
+    assets=[*ALL_ASSETS, prompt_batch_files],
     jobs=[generate_batch_job],
     sensors=[prompt_batch_sensor],
     resources={"models": ModelLoader()},

@@ -4,6 +4,6 @@ from dagster import AssetSelection, define_asset_job
 
 generate_batch_job = define_asset_job(
     name="generate_batch",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - AssetSelection.assets("prompt_batch_files"),
     description="Generate every asset of one prompt batch (one partition).",
 )

@@ -19,6 +19,13 @@ class OutputPathError(ValueError):
     """A computed output path would leave the output directory."""
 
 
+def batch_output_dir(output_dir: Path, batch_id: str) -> Path:
+    """``<output_dir>/<batch>``, refusing a batch id that is not a plain path component."""
+    if not is_valid_id(batch_id):
+        raise OutputPathError(f"batch id {batch_id!r} is not a valid path component")
+    return Path(output_dir).resolve() / batch_id
+
+
 def item_output_path(output_dir: Path, batch_id: str, asset_key: str, item_id: str, suffix: str) -> Path:
     """``<output_dir>/<batch>/<asset_key>/<item_id><suffix>``, refusing anything that escapes ``output_dir``."""
     for label, part in (("batch id", batch_id), ("asset key", asset_key), ("item id", item_id)):

@@ -1,15 +1,33 @@
-"""``prompt_batch_sensor``: watch the prompts directory, register batches as partitions, request runs.
+"""``prompt_batch_sensor``: watch the prompts directory, keep the partitions in step with the batch
+files, and request a run when a batch is new or its content changed.
 
-The cursor remembers the content hash last requested per batch, so an unchanged file never re-runs
-and a changed one (even back to an earlier version) does. An invalid file is logged and skipped.
+- new file: registered as a partition, run requested;
+- changed content (even back to an earlier version): run requested;
+- unchanged (same mtime and size, or same content hash): nothing;
+- deleted file: its partition is removed; its outputs stay on disk;
+- invalid file: skipped with a warning, and recorded once per content as an observation of the
+  ``prompt_batch_files`` asset, so it is visible in the UI; other batches are unaffected.
+
+The cursor remembers each file's (mtime, size, content hash), so a tick over 1,000 unchanged files
+parses none of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
+from dagster import (
+    AssetObservation,
+    AssetSpec,
+    DefaultSensorStatus,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
 
 from assetgen_dagster import settings
 from assetgen_dagster.assets import GENERATED_KINDS
@@ -19,54 +37,92 @@ from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batches
 
 BATCH_HASH_TAG = "assetgen/batch_hash"
 
+prompt_batch_files = AssetSpec(
+    "prompt_batch_files",
+    group_name="inputs",
+    kinds={"yaml"},
+    owners=["team:asset-pipeline"],
+    description="The prompt batch YAML files in ASSETGEN_PROMPTS_DIR. The sensor records an observation "
+                "here for every invalid file (file, error), so problems show up in the UI.",
+)
+
 
 @sensor(
     job=generate_batch_job,
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
-    description="Registers each prompt batch file as a partition and requests a run when it is new or changed.",
+    description="Keeps prompt_batches partitions in step with the batch files; runs new or changed batches.",
 )
 def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
+    files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid]
     requested: dict[str, str] = cursor.get("batches", {})
     sequence: int = cursor.get("sequence", 0)
     known = set(context.instance.get_dynamic_partitions(PROMPT_BATCHES))
 
-    new_partitions: list[str] = []
-    run_requests: list[RunRequest] = []
-    seen: dict[str, str] = {}
-    for path in scan_batch_files(settings.prompts_dir()):
+    paths = scan_batch_files(settings.prompts_dir())
+    seen_files, seen_batches = {}, {}
+    new_partitions, run_requests, observations = [], [], []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        previous = files.get(path.name)
+        if previous and previous[:2] == [stat.st_mtime_ns, stat.st_size]:
+            seen_files[path.name] = previous  # untouched since the last tick: no parse
+            if previous[3]:
+                seen_batches[path.stem] = previous[2]
+            continue
         try:
             batch_id = batch_id_for(path)
             batch = load_batch(path)
-        except BatchError as exc:
-            context.log.warning(f"skipped invalid batch: {exc}")
+        except Exception as exc:  # an invalid or unreadable file never breaks the tick
+            error = str(exc) if isinstance(exc, BatchError) else f"unexpected {type(exc).__name__}: {exc}"
+            raw_hash = _raw_hash(path)
+            context.log.warning(f"skipped invalid batch: {error}")
+            if not previous or previous[2] != raw_hash:  # record each broken content once
+                observations.append(AssetObservation(
+                    asset_key=prompt_batch_files.key,
+                    metadata={"file": MetadataValue.path(str(path)), "valid": False, "error": error}))
+            seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, raw_hash, False]
             continue
-        except Exception as exc:  # one unreadable file must never break the tick
-            context.log.error(f"skipped {path}: unexpected {type(exc).__name__}: {exc}")
-            continue
-
         content_hash = batch_hash(batch)
-        seen[batch_id] = content_hash
+        seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True]
+        seen_batches[batch_id] = content_hash
         if batch_id not in known:
             new_partitions.append(batch_id)
         if requested.get(batch_id) == content_hash:
             continue
         _report_kinds_without_asset(context, path.name, [item.kind for item in batch.items])
         sequence += 1
-        run_requests.append(
-            RunRequest(
-                partition_key=batch_id,
-                run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
-                tags={BATCH_HASH_TAG: content_hash},
-            )
-        )
+        requested[batch_id] = content_hash
+        run_requests.append(RunRequest(partition_key=batch_id, run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
+                                       tags={BATCH_HASH_TAG: content_hash}))
 
+    deleted = sorted(known - {path.stem for path in paths})
+    for batch_id in deleted:
+        context.log.info(f"batch file for {batch_id!r} is gone: partition removed, outputs kept")
+    partition_requests = []
+    if new_partitions:
+        partition_requests.append(prompt_batches.build_add_request(new_partitions))
+    if deleted:
+        partition_requests.append(prompt_batches.build_delete_request(deleted))
+    cursor = {"files": seen_files, "sequence": sequence,
+              "batches": {b: h for b, h in requested.items() if b in seen_batches}}
     return SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=[prompt_batches.build_add_request(new_partitions)] if new_partitions else [],
-        cursor=json.dumps({"batches": seen, "sequence": sequence}, sort_keys=True),
+        dynamic_partitions_requests=partition_requests,
+        asset_events=observations,
+        cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+def _raw_hash(path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 def _report_kinds_without_asset(context: SensorEvaluationContext, file_name: str, kinds: list[str]) -> None:

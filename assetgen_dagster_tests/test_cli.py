@@ -65,3 +65,31 @@ def test_models_pull_fetches_each_model_once_and_reports_failures(tiny_kit, tmp_
     assert result.returncode == 1
     assert "icon         stabilityai/sdxl-turbo: FAILED" in result.stdout
     assert "HF_HUB_OFFLINE=1" in result.stdout
+
+
+def test_cli_backfill_of_a_partition_range_is_one_run(tiny_kit, workdir):
+    keys = ["b1", "b2", "b3"]
+    for key in keys:
+        write_batch(workdir / "prompts", key, CONCEPT_BATCH.replace("a mossy rock", f"a {key} rock"))
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(PROMPT_BATCHES, keys)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    result = subprocess.run(
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",
+         "--select", "concept_art,textures,pbr_maps", "--partition-range", "b1...b3"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert run.is_success
+        records = instance.fetch_materializations(AssetKey("concept_art"), limit=10).records
+        assert sorted(r.partition_key for r in records) == keys
+        [first] = [r for r in records if r.partition_key == "b1"]
+        assert first.asset_materialization.metadata["partitions"].value == 3
+        assert first.asset_materialization.metadata["generated"].value == 12  # 4 concept_art items x 3
+    for key in keys:
+        assert len(list((workdir / "outputs" / key / "concept_art").glob("*.png"))) == 4

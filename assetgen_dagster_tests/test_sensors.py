@@ -1,4 +1,6 @@
-from dagster import DagsterInstance, build_sensor_context
+import os
+
+from dagster import AssetKey, DagsterInstance, build_sensor_context
 
 from assetgen_dagster.partitions import PROMPT_BATCHES
 from assetgen_dagster.sensors import BATCH_HASH_TAG, prompt_batch_sensor
@@ -11,7 +13,11 @@ def tick(instance, cursor=None):
     context = build_sensor_context(instance=instance, cursor=cursor)
     result = prompt_batch_sensor(context)
     for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
+        if type(request).__name__ == "AddDynamicPartitionsRequest":
+            instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(PROMPT_BATCHES, key)
     return result
 
 
@@ -63,3 +69,59 @@ def test_missing_prompts_dir_is_an_empty_tick(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSETGEN_PROMPTS_DIR", str(tmp_path / "nope"))
     result = tick(DagsterInstance.ephemeral())
     assert result.run_requests == []
+
+
+def test_deleted_file_removes_the_partition_and_keeps_outputs(workdir):
+    prompts = workdir / "prompts"
+    instance = DagsterInstance.ephemeral()
+    write_batch(prompts, "props", CONCEPT_BATCH)
+    write_batch(prompts, "other", CONCEPT_BATCH)
+    first = tick(instance)
+    output = workdir / "outputs" / "props" / "concept_art" / "rock.png"
+    output.parent.mkdir(parents=True)
+    output.write_bytes(b"png")
+    (prompts / "props.yaml").unlink()
+    after = tick(instance, first.cursor)
+    assert after.run_requests == []
+    assert instance.get_dynamic_partitions(PROMPT_BATCHES) == ["other"]
+    assert output.read_bytes() == b"png"
+    write_batch(prompts, "props", CONCEPT_BATCH)  # restored: registered and run again
+    restored = tick(instance, after.cursor)
+    assert [r.partition_key for r in restored.run_requests] == ["props"]
+
+
+def test_invalid_file_is_recorded_once_per_content_as_an_observation(workdir):
+    prompts = workdir / "prompts"
+    instance = DagsterInstance.ephemeral()
+    write_batch(prompts, "broken", "items:\n  - {id: rock, kind: concept_art, prompt: x, steps: 0}\n")
+    first = tick(instance)
+    [observation] = first.asset_events
+    assert observation.asset_key == AssetKey("prompt_batch_files")
+    error = observation.metadata["error"].value
+    assert "broken.yaml" in error and "item 'rock'" in error and "field 'steps'" in error
+    assert tick(instance, first.cursor).asset_events == []  # same content: not recorded again
+    path = prompts / "broken.yaml"
+    os.utime(path, ns=(1, 1))  # touched but identical content
+    assert tick(instance, first.cursor).asset_events == []
+    write_batch(prompts, "broken", "items: [\n")
+    [again] = tick(instance, first.cursor).asset_events
+    assert "invalid YAML" in again.metadata["error"].value
+
+
+def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
+    from assetgen_dagster import sensors
+
+    prompts = workdir / "prompts"
+    for n in range(20):
+        write_batch(prompts, f"b{n:02d}", CONCEPT_BATCH)
+    instance = DagsterInstance.ephemeral()
+    first = tick(instance)
+    assert len(first.run_requests) == 20
+    parsed = []
+    real_load = sensors.load_batch
+    monkeypatch.setattr(sensors, "load_batch", lambda path: parsed.append(path) or real_load(path))
+    quiet = tick(instance, first.cursor)
+    assert quiet.run_requests == [] and parsed == []
+    write_batch(prompts, "b07", CONCEPT_BATCH.replace("a mossy rock", "a red rock"))
+    changed = tick(instance, quiet.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["b07"] and [p.name for p in parsed] == ["b07.yaml"]

@@ -25,7 +25,7 @@ from assetgen_dagster.assets.checks import result, spec
 from assetgen_dagster.assets.common import OWNERS, dagster_failures, read_partition_batch
 from assetgen_dagster.assets.images import read_manifest
 from assetgen_dagster.checks import CheckOutcome, merge_outcomes
-from assetgen_dagster.outputs import atomic_write_json, item_output_path
+from assetgen_dagster.outputs import atomic_write_json, batch_output_dir
 from assetgen_dagster.partitions import prompt_batches
 
 ASSET = "asset_pack"
@@ -54,7 +54,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def build_pack(batch_id: str) -> tuple[Path, dict, CheckOutcome]:
     batch, _ = read_partition_batch(batch_id)
-    batch_dir = item_output_path(settings.output_dir(), batch_id, ASSET, "manifest", ".json").parent.parent
+    batch_dir = batch_output_dir(settings.output_dir(), batch_id)
     manifests = {asset: read_manifest(batch_id, asset) for asset in UPSTREAMS}
     files: list[tuple[Path, str]] = []
     items, missing, unsupported = [], {}, {}
@@ -116,7 +116,7 @@ def build_pack(batch_id: str) -> tuple[Path, dict, CheckOutcome]:
     kinds={"folder", "json"},
     owners=OWNERS,
     code_version=CODE_VERSION,
-    check_specs=[spec(ASSET, "complete", "Every item of the batch has its outputs in the pack.")],
+    check_specs=[spec(ASSET, "complete", "Every item of a kind that has an asset has its outputs in the pack.")],
     description=(
         "Engine-ready pack per batch: `<output_dir>/<batch>/asset_pack/` with every item's files "
         "(concept art, sprites + atlas, icons, materials with PBR maps) and `manifest.json` (item id, "

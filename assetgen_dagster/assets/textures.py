@@ -181,10 +181,6 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
     ),
 )
 def pbr_maps(context: AssetExecutionContext) -> MaterializeResult:
-    from PIL import Image
-
     with dagster_failures():
         outcomes = [pbr_batch(context, batch_id) for batch_id in context.partition_keys]
-    for outcome in outcomes:
-        outcome.previews = [Image.fromarray(p) for p in outcome.previews]
     return materialize_result(outcomes, PBR_CHECKS, f"{', '.join(context.partition_keys)} PBR maps")

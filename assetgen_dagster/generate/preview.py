@@ -11,7 +11,8 @@ MAX_PREVIEW_ITEMS = 16
 
 
 def contact_sheet(images: Sequence[Any], thumb: int = 48, columns: int = 4) -> Any:
-    """A grid of up to ``MAX_PREVIEW_ITEMS`` thumbnails (``thumb`` px on the long side), as a PIL image."""
+    """A grid of up to ``MAX_PREVIEW_ITEMS`` thumbnails (``thumb`` px on the long side), as a PIL image.
+    Takes PIL images or numpy arrays."""
     from PIL import Image
 
     shown = list(images)[:MAX_PREVIEW_ITEMS]
@@ -21,7 +22,7 @@ def contact_sheet(images: Sequence[Any], thumb: int = 48, columns: int = 4) -> A
     rows = -(-len(shown) // columns)
     sheet = Image.new("RGB", (columns * thumb, rows * thumb), (32, 32, 32))
     for index, image in enumerate(shown):
-        small = image.convert("RGB")
+        small = (image if isinstance(image, Image.Image) else Image.fromarray(image)).convert("RGB")
         small.thumbnail((thumb, thumb), Image.Resampling.LANCZOS)
         x = (index % columns) * thumb + (thumb - small.width) // 2
         y = (index // columns) * thumb + (thumb - small.height) // 2
