@@ -193,8 +193,8 @@ class _ItemProblem(ValueError):
 # Loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses duplicate mapping keys instead of silently keeping the last."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parses ~10x faster
+    """A safe YAML loader that refuses duplicate mapping keys instead of silently keeping the last."""
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):

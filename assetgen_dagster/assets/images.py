@@ -9,6 +9,7 @@ already holds that identity and its files verify (sha256), the item is reused, n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -99,7 +100,7 @@ class Plan:
     def todo(self) -> list[Item]:
         return [item for item in self.items if item.id not in self.reused]
 
-    @property
+    @functools.cached_property
     def folder(self) -> Path:
         return output_path(self.batch_id, self.asset, MANIFEST, ".json").parent
 
