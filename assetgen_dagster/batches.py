@@ -262,16 +262,27 @@ def load_batch(path: Path) -> PromptBatch:
 def parse_batch(text: str, path: Path | str = "<batch>") -> PromptBatch:
     """Validate YAML text as a prompt batch; ``path`` only names the source in errors."""
     try:
+        _refuse_aliases(text, path)
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         detail = _one_line(str(exc)).replace(' in "<unicode string>"', "")
         raise BatchError(path, [f"invalid YAML: {detail}"]) from None
+    except RecursionError:
+        raise BatchError(path, ["invalid YAML: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise BatchError(path, ["top level must be a mapping with an 'items' list"])
     try:
         return PromptBatch.model_validate(data)
     except ValidationError as exc:
         raise BatchError(path, _describe_errors(exc, data)) from None
+
+
+def _refuse_aliases(text: str, path: Path | str) -> None:
+    """Refuse YAML aliases (``*name``): a few lines of nested aliases expand to billions of nodes."""
+    for token in yaml.scan(text, Loader=_UniqueKeyLoader):
+        if isinstance(token, yaml.AliasToken):
+            line = token.start_mark.line + 1
+            raise BatchError(path, [f"YAML aliases (*{token.value}, line {line}) are not allowed in batch files"])
 
 
 def _one_line(text: str) -> str:

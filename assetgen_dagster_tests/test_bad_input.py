@@ -1,0 +1,54 @@
+"""Every malformed or hostile batch file fails with a clear message, in the validator and in the
+sensor, without crashing the tick, writing anything, or blocking the valid batch beside it."""
+
+import os
+
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from assetgen_dagster.batches import BatchError, load_batch
+from assetgen_dagster.sensors import prompt_batch_sensor
+
+from .conftest import CONCEPT_BATCH, write_batch
+from .fixtures.bad_batches import BAD_BATCHES
+
+
+@pytest.fixture
+def corpus(workdir):
+    prompts = workdir / "prompts"
+    for name, (content, _) in BAD_BATCHES.items():
+        (prompts / name).write_bytes(content)
+    os.symlink("/etc/passwd", prompts / "passwd_link.yaml")
+    return prompts
+
+
+EXPECTED = {**{name: needles for name, (_, needles) in BAD_BATCHES.items()},
+            "passwd_link.yaml": ["symlink to a file outside the prompts directory"]}
+
+
+def test_corpus_is_big_enough():
+    assert len(EXPECTED) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_validator_names_file_item_and_field(corpus, name):
+    with pytest.raises(BatchError) as info:
+        load_batch(corpus / name)
+    message = str(info.value)
+    assert message.startswith(str(corpus / name)), message[:200]
+    for needle in EXPECTED[name]:
+        assert needle in message, (name, message[:500])
+    assert len(message) < 2_000  # a hostile input never turns into a giant message
+
+
+def test_sensor_survives_the_corpus_and_runs_the_valid_batch(corpus, workdir):
+    write_batch(corpus, "good_batch", CONCEPT_BATCH)
+    instance = DagsterInstance.ephemeral()
+    result = prompt_batch_sensor(build_sensor_context(instance=instance))
+    assert [r.partition_key for r in result.run_requests] == ["good_batch"]
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["good_batch"]]
+    errors = {os.path.basename(str(o.metadata["file"].value)): o.metadata["error"].value for o in result.asset_events}
+    assert set(errors) == set(EXPECTED)
+    for name, needles in EXPECTED.items():
+        assert all(needle in errors[name] for needle in needles), (name, errors[name][:300])
+    assert list((workdir / "outputs").iterdir()) == []  # the sensor writes nothing
