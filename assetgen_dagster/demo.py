@@ -31,15 +31,22 @@ def demo_environment(project_root: Path) -> dict[str, str]:
     return merged
 
 
-def prepare_dagster_home(home: Path, instance_yaml: Path) -> None:
-    """Create DAGSTER_HOME with a link to the project's dagster.yaml (one source of truth)."""
+def instance_yaml(project_root: Path) -> Path:
+    """The instance config to link into DAGSTER_HOME: ASSETGEN_DAGSTER_YAML, else dagster.yaml."""
+    chosen = os.environ.get("ASSETGEN_DAGSTER_YAML", "").strip()
+    path = Path(chosen) if chosen else project_root / "dagster.yaml"
+    return path if path.is_absolute() else project_root / path
+
+
+def prepare_dagster_home(home: Path, config: Path) -> None:
+    """Create DAGSTER_HOME with a link to the instance config (one source of truth)."""
     home.mkdir(parents=True, exist_ok=True)
     link = home / "dagster.yaml"
     if link.is_symlink() or link.exists():
-        if link.resolve() == instance_yaml.resolve():
+        if link.resolve() == config.resolve():
             return
         link.unlink()
-    link.symlink_to(os.path.relpath(instance_yaml, home))
+    link.symlink_to(os.path.relpath(config, home))
 
 
 def _dagster_bin() -> str:
@@ -56,7 +63,7 @@ def run_demo(project_root: Path) -> int:
 
     env = demo_environment(project_root)
     os.environ.update(env)
-    prepare_dagster_home(Path(env["DAGSTER_HOME"]), project_root / "dagster.yaml")
+    prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
 
     started = time.perf_counter()
     if env["ASSETGEN_PROFILE"] == "tiny":
@@ -137,7 +144,7 @@ def _asset_keys() -> list:
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
     """``dagster dev`` on the demo's storage and settings."""
     env = demo_environment(project_root)
-    prepare_dagster_home(Path(env["DAGSTER_HOME"]), project_root / "dagster.yaml")
+    prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
     print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)
     command = [*_ui_command(project_root), *extra_args]
     return subprocess.call(command, env={**os.environ, **env}, cwd=project_root)

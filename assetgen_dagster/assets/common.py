@@ -26,6 +26,10 @@ from assetgen_dagster.outputs import OutputPathError
 
 OWNERS = ["team:asset-pipeline"]
 
+# Every model-calling step is in this concurrency pool; dagster.yaml limits it to one step at a
+# time across all runs (one GPU), so two people's runs queue for the GPU instead of fighting over it.
+GPU_POOL = "gpu"
+
 # Transient faults (hub hiccups, a busy device) get three more tries, 2 s, 4 s, 8 s apart, +/- jitter
 # so parallel runs do not retry in lockstep. Bad input raises Failure(allow_retries=False) instead.
 MODEL_RETRY_POLICY = RetryPolicy(

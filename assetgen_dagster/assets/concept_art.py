@@ -4,7 +4,7 @@ import time
 
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
-from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures
+from assetgen_dagster.assets.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, dagster_failures
 from assetgen_dagster.assets.images import (
     BatchOutcome,
     batch_metadata,
@@ -57,6 +57,7 @@ def concept_art_batch(context: AssetExecutionContext, models: ModelLoader, batch
     owners=OWNERS,
     code_version=CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=GPU_POOL,
     description=(
         "Concept art: one text-to-image PNG per `concept_art` item of the prompt batch, written to "
         "`<output_dir>/<batch>/concept_art/<item>.png` with provenance in PNG text chunks. Items whose "

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, as
 
 from assetgen_dagster import checks
 from assetgen_dagster.assets.checks import spec
-from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
+from assetgen_dagster.assets.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
     batch_metadata,
@@ -101,6 +101,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
     owners=OWNERS,
     code_version=CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=GPU_POOL,
     check_specs=[
         spec(SPRITES, "has_transparency", "Every sprite has visible and fully transparent pixels."),
         spec(SPRITES, "trimmed", "No transparent border wider than the item's margin."),
@@ -171,6 +172,7 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
     owners=OWNERS,
     code_version=CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=GPU_POOL,
     check_specs=[
         spec(ICONS, "exact_sizes", "Every requested size exists and is exactly size x size."),
         spec(ICONS, "has_transparency", "Every icon has visible and fully transparent pixels."),

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, 
 
 from assetgen_dagster import checks
 from assetgen_dagster.assets.checks import spec
-from assetgen_dagster.assets.common import MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
+from assetgen_dagster.assets.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
     batch_metadata,
@@ -88,6 +88,7 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
     owners=OWNERS,
     code_version=CODE_VERSION,
     retry_policy=MODEL_RETRY_POLICY,
+    pool=GPU_POOL,
     check_specs=[
         spec(TEXTURES, "tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x the neighbour "
              "differences next to the edges, on every tiled axis. Blocks pbr_maps.", blocking=True),
