@@ -12,6 +12,7 @@ _SESSION_HF_HOME = tempfile.mkdtemp(prefix="assetgen-test-hf-")
 os.environ["HF_HOME"] = _SESSION_HF_HOME
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["ASSETGEN_PROFILE"] = "tiny"
+os.environ["ASSETGEN_RETRY_DELAY_SECONDS"] = "0.2"  # the retry tests wait 0.2/0.4/0.8 s, not 2/4/8
 for _name in ("ASSETGEN_CATALOG", "ASSETGEN_ALLOWED_REPOS", "ASSETGEN_PROMPTS_DIR", "ASSETGEN_OUTPUT_DIR"):
     os.environ.pop(_name, None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,8 +33,12 @@ GPU_POOL = "gpu"
 
 # Transient faults (hub hiccups, a busy device) get three more tries, 2 s, 4 s, 8 s apart, +/- jitter
 # so parallel runs do not retry in lockstep. Bad input raises Failure(allow_retries=False) instead.
+# ASSETGEN_RETRY_DELAY_SECONDS changes the first delay (read when the code location loads).
 MODEL_RETRY_POLICY = RetryPolicy(
-    max_retries=3, delay=2.0, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+    max_retries=3,
+    delay=float(os.environ.get("ASSETGEN_RETRY_DELAY_SECONDS", "2.0")),
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
 )
 
 
