@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import Backoff, Failure, Jitter, RetryPolicy
+from dagster import Backoff, BackfillPolicy, Failure, Jitter, RetryPolicy
 
 from assetgen_dagster import settings
 from assetgen_dagster.batches import (
@@ -24,6 +24,7 @@ from assetgen_dagster.catalog import CatalogError, GenerationParams
 from assetgen_dagster.generate.images import ImageRequest
 from assetgen_dagster.models.errors import ModelError
 from assetgen_dagster.outputs import OutputPathError
+from assetgen_dagster.partitions import prompt_batches
 
 OWNERS = ["team:asset-pipeline"]
 
@@ -39,6 +40,18 @@ MODEL_RETRY_POLICY = RetryPolicy(
     delay=float(os.environ.get("ASSETGEN_RETRY_DELAY_SECONDS", "2.0")),
     backoff=Backoff.EXPONENTIAL,
     jitter=Jitter.PLUS_MINUS,
+)
+
+
+# What every model-calling asset declares: one partition per batch, single-run backfills (one model
+# load per backfill), the retry policy, the gpu pool, and how the UI labels it.
+MODEL_ASSET_ARGS = dict(
+    partitions_def=prompt_batches,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"pytorch", "image"},
+    owners=OWNERS,
+    retry_policy=MODEL_RETRY_POLICY,
+    pool=GPU_POOL,
 )
 
 

@@ -22,7 +22,7 @@ from dagster import AssetExecutionContext, DataVersion, MaterializeResult, Metad
 
 from assetgen_dagster import __version__, settings
 from assetgen_dagster.assets.checks import result as check_result
-from assetgen_dagster.assets.common import image_requests, read_partition_batch, throttled
+from assetgen_dagster.assets.common import dagster_failures, image_requests, read_partition_batch, throttled
 from assetgen_dagster.batches import Item, PromptBatch, batch_hash, item_options
 from assetgen_dagster.catalog import GenerationParams
 from assetgen_dagster.checks import CheckOutcome, merge_outcomes
@@ -194,6 +194,22 @@ class BatchOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def start_outcome(plan: Plan) -> BatchOutcome:
+    return BatchOutcome(plan.batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+
+
+def finish_outcome(outcome: BatchOutcome, plan: Plan, generated: Generated | None, write_started: float) -> BatchOutcome:
+    """Record what every image asset reports for a batch once its files are written."""
+    outcome.generated = len(plan.todo)
+    outcome.identities = list(plan.identities.values())
+    outcome.extra.update(request_metadata(plan))
+    if generated:
+        outcome.model_metadata = generated.model_metadata
+        outcome.seconds = {"generate_seconds": generated.seconds,
+                           "write_seconds": time.perf_counter() - write_started}
+    return outcome
+
+
 def materialize_result(outcomes: list[BatchOutcome], check_names: tuple[str, ...], title: str) -> MaterializeResult:
     """One result for every partition of the run: totals, per-partition figures, merged checks and a
     data version derived from the item identities (it changes exactly when an output changes)."""
@@ -227,6 +243,15 @@ def materialize_result(outcomes: list[BatchOutcome], check_names: tuple[str, ...
         check_results=[check_result(name, outcome) for name, outcome in merged.items()],
         data_version=DataVersion(digest(identities)[:32]),
     )
+
+
+def materialize_partitions(context: AssetExecutionContext, per_batch: Callable[[str], BatchOutcome],
+                           check_names: tuple[str, ...], title: str) -> MaterializeResult:
+    """Run ``per_batch`` for every partition of the run (one, or a single-run backfill's range) and
+    report them as one result; errors retrying cannot fix become non-retryable failures."""
+    with dagster_failures():
+        outcomes = [per_batch(batch_id) for batch_id in context.partition_keys]
+    return materialize_result(outcomes, check_names, f"{', '.join(context.partition_keys)} {title}")
 
 
 def batch_metadata(plan: Plan) -> dict[str, Any]:

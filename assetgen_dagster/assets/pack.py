@@ -55,20 +55,20 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def build_pack(batch_id: str) -> tuple[Path, dict, CheckOutcome]:
     batch, _ = read_partition_batch(batch_id)
     batch_dir = batch_output_dir(settings.output_dir(), batch_id)
-    manifests = {asset: read_manifest(batch_id, asset) for asset in UPSTREAMS}
+    manifests = {source: read_manifest(batch_id, source) for source in UPSTREAMS}
     files: list[tuple[Path, str]] = []
     items, missing, unsupported = [], {}, {}
     for item in batch.items:
         record = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
-        for asset in KIND_ASSETS.get(item.kind, []):
-            entry = manifests[asset].get(item.id)
+        for source in KIND_ASSETS.get(item.kind, []):
+            entry = manifests[source].get(item.id)
             if entry is None:
-                missing[item.id] = f"no {asset} output (materialize {asset})"
+                missing[item.id] = f"no {source} output (materialize {source})"
                 continue
-            record["provenance"][asset] = entry["provenance"]
+            record["provenance"][source] = entry["provenance"]
             for name, info in sorted(entry["files"].items()):
-                target = pack_path(asset, name, item.id)
-                files.append((batch_dir / asset / name, target))
+                target = pack_path(source, name, item.id)
+                files.append((batch_dir / source / name, target))
                 record["files"].append({"path": target, **info})
         if item.kind not in KIND_ASSETS:
             unsupported[item.id] = f"no asset generates kind {item.kind!r} yet"

@@ -4,22 +4,22 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assetgen_dagster import checks
 from assetgen_dagster.assets.checks import spec
-from assetgen_dagster.assets.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
+from assetgen_dagster.assets.common import MODEL_ASSET_ARGS, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
-    batch_metadata,
     entry,
+    finish_outcome,
     generate_todo,
     load_rgba,
-    materialize_result,
+    materialize_partitions,
     output_path,
     plan_batch,
     provenance,
-    request_metadata,
+    start_outcome,
     write_manifest,
     write_png,
 )
@@ -27,7 +27,6 @@ from assetgen_dagster.batches import Item, PromptBatch
 from assetgen_dagster.catalog import GenerationParams
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.outputs import atomic_write_json
-from assetgen_dagster.partitions import prompt_batches
 
 CODE_VERSION = "1"
 SPRITES, ICONS, ATLAS = "sprites", "icons", "sprites_atlas"
@@ -47,7 +46,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
     from assetgen_dagster.generate.sprites import EmptySpriteError, atlas_json, key_out, pack_atlas, trim
 
     plan = plan_batch(models, batch_id, SPRITES, "sprite", CODE_VERSION, keyable_requests)
-    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    outcome = start_outcome(plan)
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "sprite", plan)
@@ -77,31 +76,20 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
         atomic_write_json(atlas_map, atlas_json(frames, atlas_png.name, (atlas.shape[1], atlas.shape[0])))
         outcome.files += [atlas_png, atlas_map]
     write_manifest(batch_id, SPRITES, {i: entries[i] for i in written})
-    outcome.generated = len(plan.todo)
     outcome.files += [output_path(batch_id, SPRITES, item_id) for item_id in written]
-    outcome.identities = list(plan.identities.values())
-    outcome.extra.update(request_metadata(plan))
     outcome.checks = {
         "has_transparency": checks.has_transparency(keyed),
         "trimmed": checks.trimmed(written, {item.id: item.margin for item in plan.items}),
         "not_constant": checks.not_constant(written),
     }
-    if generated:
-        outcome.model_metadata = generated.model_metadata
-        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
-    return outcome
+    return finish_outcome(outcome, plan, generated, started)
 
 
 @asset(
     name=SPRITES,
-    partitions_def=prompt_batches,
-    backfill_policy=BackfillPolicy.single_run(),
     group_name="images_2d",
-    kinds={"pytorch", "image"},
-    owners=OWNERS,
     code_version=CODE_VERSION,
-    retry_policy=MODEL_RETRY_POLICY,
-    pool=GPU_POOL,
+    **MODEL_ASSET_ARGS,
     check_specs=[
         spec(SPRITES, "has_transparency", "Every sprite has visible and fully transparent pixels."),
         spec(SPRITES, "trimmed", "No transparent border wider than the item's margin."),
@@ -115,16 +103,15 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
     ),
 )
 def sprites(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
-    with dagster_failures():
-        outcomes = [sprites_batch(context, models, batch_id) for batch_id in context.partition_keys]
-    return materialize_result(outcomes, SPRITE_CHECKS, f"{', '.join(context.partition_keys)} sprites")
+    return materialize_partitions(context, lambda batch_id: sprites_batch(context, models, batch_id),
+                                  SPRITE_CHECKS, "sprites")
 
 
 def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
     from assetgen_dagster.generate.sprites import EmptySpriteError, key_out, resize_rgba, square
 
     plan = plan_batch(models, batch_id, ICONS, "icon", CODE_VERSION, keyable_requests)
-    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    outcome = start_outcome(plan)
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "icon", plan)
@@ -150,29 +137,18 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
         largest[item.id] = by_item[item.id][max(item.sizes)]
         outcome.files += files
     write_manifest(batch_id, ICONS, {i: entries[i] for i in by_item})
-    outcome.generated = len(plan.todo)
-    outcome.identities = list(plan.identities.values())
-    outcome.extra.update(request_metadata(plan))
     outcome.checks = {
         "exact_sizes": checks.exact_sizes(by_item, {item.id: item.sizes for item in plan.items}),
         "has_transparency": checks.has_transparency(largest),
     }
-    if generated:
-        outcome.model_metadata = generated.model_metadata
-        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
-    return outcome
+    return finish_outcome(outcome, plan, generated, started)
 
 
 @asset(
     name=ICONS,
-    partitions_def=prompt_batches,
-    backfill_policy=BackfillPolicy.single_run(),
     group_name="images_2d",
-    kinds={"pytorch", "image"},
-    owners=OWNERS,
     code_version=CODE_VERSION,
-    retry_policy=MODEL_RETRY_POLICY,
-    pool=GPU_POOL,
+    **MODEL_ASSET_ARGS,
     check_specs=[
         spec(ICONS, "exact_sizes", "Every requested size exists and is exactly size x size."),
         spec(ICONS, "has_transparency", "Every icon has visible and fully transparent pixels."),
@@ -184,6 +160,5 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
     ),
 )
 def icons(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
-    with dagster_failures():
-        outcomes = [icons_batch(context, models, batch_id) for batch_id in context.partition_keys]
-    return materialize_result(outcomes, ICON_CHECKS, f"{', '.join(context.partition_keys)} icons")
+    return materialize_partitions(context, lambda batch_id: icons_batch(context, models, batch_id),
+                                  ICON_CHECKS, "icons")

@@ -8,21 +8,21 @@ from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, 
 
 from assetgen_dagster import checks
 from assetgen_dagster.assets.checks import spec
-from assetgen_dagster.assets.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, dagster_failures, image_requests
+from assetgen_dagster.assets.common import MODEL_ASSET_ARGS, OWNERS, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
-    batch_metadata,
     digest,
     entry,
+    finish_outcome,
     file_record,
     generate_todo,
     load_rgba,
-    materialize_result,
+    materialize_partitions,
     output_path,
     plan_batch,
     provenance,
+    start_outcome,
     read_manifest,
-    request_metadata,
     verified,
     write_manifest,
     write_png,
@@ -47,7 +47,7 @@ def texture_requests(batch: PromptBatch, items: list[Item], defaults: Generation
 
 def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
     plan = plan_batch(models, batch_id, TEXTURES, KIND, CODE_VERSION, texture_requests)
-    outcome = BatchOutcome(batch_id, items=len(plan.items), reused=len(plan.reused), extra=batch_metadata(plan))
+    outcome = start_outcome(plan)
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, KIND, plan)
@@ -65,30 +65,19 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
         arrays[item.id] = np.asarray(image)
         outcome.previews.append(image)
     write_manifest(batch_id, TEXTURES, {item.id: entries[item.id] for item in plan.items})
-    outcome.generated = len(plan.todo)
     outcome.files = [output_path(batch_id, TEXTURES, item.id) for item in plan.items]
-    outcome.identities = list(plan.identities.values())
-    outcome.extra.update(request_metadata(plan))
     tiles = checks.tileable({item.id: (arrays[item.id], item.tile) for item in plan.items})
     outcome.extra["max_seam_ratio"] = tiles.metadata["max_seam_ratio"]
     outcome.checks = {"tileable": tiles, "power_of_two": checks.power_of_two(arrays),
                       "not_constant": checks.not_constant(arrays)}
-    if generated:
-        outcome.model_metadata = generated.model_metadata
-        outcome.seconds = {"generate_seconds": generated.seconds, "write_seconds": time.perf_counter() - started}
-    return outcome
+    return finish_outcome(outcome, plan, generated, started)
 
 
 @asset(
     name=TEXTURES,
-    partitions_def=prompt_batches,
-    backfill_policy=BackfillPolicy.single_run(),
     group_name="materials",
-    kinds={"pytorch", "image"},
-    owners=OWNERS,
     code_version=CODE_VERSION,
-    retry_policy=MODEL_RETRY_POLICY,
-    pool=GPU_POOL,
+    **MODEL_ASSET_ARGS,
     check_specs=[
         spec(TEXTURES, "tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x the neighbour "
              "differences next to the edges, on every tiled axis. Blocks pbr_maps.", blocking=True),
@@ -102,9 +91,8 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
     ),
 )
 def textures(context: AssetExecutionContext, models: ModelLoader) -> MaterializeResult:
-    with dagster_failures():
-        outcomes = [textures_batch(context, models, batch_id) for batch_id in context.partition_keys]
-    return materialize_result(outcomes, TEXTURE_CHECKS, f"{', '.join(context.partition_keys)} textures")
+    return materialize_partitions(context, lambda batch_id: textures_batch(context, models, batch_id),
+                                  TEXTURE_CHECKS, "textures")
 
 
 def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
@@ -182,6 +170,5 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
     ),
 )
 def pbr_maps(context: AssetExecutionContext) -> MaterializeResult:
-    with dagster_failures():
-        outcomes = [pbr_batch(context, batch_id) for batch_id in context.partition_keys]
-    return materialize_result(outcomes, PBR_CHECKS, f"{', '.join(context.partition_keys)} PBR maps")
+    return materialize_partitions(context, lambda batch_id: pbr_batch(context, batch_id),
+                                  PBR_CHECKS, "PBR maps")

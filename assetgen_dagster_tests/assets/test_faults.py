@@ -1,6 +1,5 @@
 """Faults injected into real runs; each test fails without the mechanism it tests."""
 
-import numpy as np
 import pytest
 import torch
 from dagster import DagsterEventType, DagsterInstance, materialize

@@ -4,7 +4,6 @@ import hashlib
 import json
 import shutil
 
-import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,
