@@ -21,11 +21,11 @@ def main() -> int:
     failed = []
     for script in scripts:
         print(f"\n== {script}", flush=True)
-        result = subprocess.run([sys.executable, str(BENCH / script)], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        result = subprocess.run([sys.executable, str(BENCH / script)], capture_output=True, text=True)
         table = [line for line in result.stdout.splitlines() if line.startswith("|")]
-        print("\n".join(table) if table else result.stdout[-2000:])
+        print("\n".join(table))
         if result.returncode != 0:
+            print(result.stderr[-3000:])
             failed.append(script)
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
