@@ -3,7 +3,6 @@
 import time
 from dataclasses import replace
 
-import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assetgen_dagster import checks
@@ -43,6 +42,8 @@ def keyable_requests(batch: PromptBatch, items: list[Item], defaults: Generation
 
 
 def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    import numpy as np
+
     from assetgen_dagster.generate.sprites import EmptySpriteError, atlas_json, key_out, pack_atlas, trim
 
     plan = plan_batch(models, batch_id, SPRITES, "sprite", CODE_VERSION, keyable_requests)
@@ -108,6 +109,8 @@ def sprites(context: AssetExecutionContext, models: ModelLoader) -> MaterializeR
 
 
 def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    import numpy as np
+
     from assetgen_dagster.generate.sprites import EmptySpriteError, key_out, resize_rgba, square
 
     plan = plan_batch(models, batch_id, ICONS, "icon", CODE_VERSION, keyable_requests)

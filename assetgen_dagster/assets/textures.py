@@ -3,7 +3,6 @@
 import time
 from dataclasses import replace
 
-import numpy as np
 from dagster import AssetExecutionContext, AutomationCondition, BackfillPolicy, Failure, MaterializeResult, asset
 
 from assetgen_dagster import checks
@@ -46,6 +45,8 @@ def texture_requests(batch: PromptBatch, items: list[Item], defaults: Generation
 
 
 def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: str) -> BatchOutcome:
+    import numpy as np
+
     plan = plan_batch(models, batch_id, TEXTURES, KIND, CODE_VERSION, texture_requests)
     outcome = start_outcome(plan)
     if not plan.items:
