@@ -1,5 +1,5 @@
 """A run killed with SIGKILL while writing leaves no partial file under a final name, and a re-run
-completes the batch with the same bytes."""
+completes the batch, reusing the items the killed run finished, with the same bytes."""
 
 import os
 import shutil
@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from PIL import Image
 
 from assetgen_dagster.partitions import PROMPT_BATCHES
 
 from .conftest import PROJECT_ROOT, write_batch
 
-ITEMS = 24
+ITEMS = 48
 BATCH = "items:\n" + "".join(f"  - {{id: item{n}, kind: concept_art, prompt: 'prop {n}'}}\n" for n in range(ITEMS))
 
 
@@ -39,21 +39,23 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
 
     process = materialize_cli(workdir, env)
     deadline = time.monotonic() + 120
-    while not (out.is_dir() and any(out.iterdir())):  # the first temp file: writing has begun
+    while not (out.is_dir() and len(list(out.glob("*.png"))) >= 2):  # writing has begun
         assert process.poll() is None and time.monotonic() < deadline, "run ended before writing"
-        time.sleep(0.002)
+        time.sleep(0.001)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
     finals = sorted(out.glob("*.png"))
     assert len(finals) < ITEMS, "killed too late to test anything"
-    print(f"killed with {len(finals)} of {ITEMS} files written, temp files: {len(list(out.glob('.*.tmp')))}")
     survivors = {}
     for path in finals:  # whatever has a final name is a complete, valid image
         with Image.open(path) as image:
             image.verify()
         survivors[path.name] = path.read_bytes()
-    assert not (out / "manifest.json").exists() or len(finals) == ITEMS
+    import json
+
+    recorded = json.loads((out / "manifest.json").read_text())["items"] if (out / "manifest.json").exists() else {}
+    assert set(recorded) <= {p.stem for p in finals}  # the manifest only lists finished files
 
     # What run monitoring does for a dead run worker: mark it failed, free its gpu pool slot.
     with DagsterInstance.from_config(str(home)) as instance:
@@ -65,5 +67,10 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
     _, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr[-3000:]
     assert len(list(out.glob("*.png"))) == ITEMS and (out / "manifest.json").is_file()
+    with DagsterInstance.from_config(str(home)) as instance:
+        metadata = instance.fetch_materializations(AssetKey("concept_art"), limit=1).records[0] \
+            .asset_materialization.metadata
+    assert metadata["reused"].value == len(recorded) >= 1  # finished items were not generated again
+    assert metadata["generated"].value == ITEMS - len(recorded)
     for name, data in survivors.items():
         assert (out / name).read_bytes() == data  # deterministic: the re-run wrote the same bytes

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assetgen_dagster.assets.common import MODEL_ASSET_ARGS
 from assetgen_dagster.assets.images import (
     BatchOutcome,
+    Manifest,
     entry,
     finish_outcome,
     generate_todo,
@@ -15,7 +16,6 @@ from assetgen_dagster.assets.images import (
     plan_batch,
     provenance,
     start_outcome,
-    write_manifest,
     write_png,
 )
 from assetgen_dagster.models import ModelLoader
@@ -30,14 +30,14 @@ def concept_art_batch(context: AssetExecutionContext, models: ModelLoader, batch
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, KIND, plan)
-    entries = dict(plan.reused)
+    manifest = Manifest(batch_id, ASSET, plan.reused)
     started = time.perf_counter()
     for item in plan.todo:
         item_provenance = provenance(plan, generated, item, CODE_VERSION)
         out = write_png(output_path(batch_id, ASSET, item.id), generated.images[item.id], item_provenance)
-        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        manifest.add(item.id, entry(plan.identities[item.id], [out], item_provenance))
         outcome.previews.append(generated.images[item.id])
-    write_manifest(batch_id, ASSET, {item.id: entries[item.id] for item in plan.items})
+    manifest.finish([item.id for item in plan.items])
     outcome.files = [output_path(batch_id, ASSET, item.id) for item in plan.items]
     return finish_outcome(outcome, plan, generated, started)
 

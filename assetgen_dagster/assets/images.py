@@ -82,6 +82,28 @@ def write_manifest(batch_id: str, asset: str, entries: dict[str, dict[str, Any]]
     return path
 
 
+class Manifest:
+    """An asset's manifest for one batch, rewritten after every finished item, so a run killed half
+    way keeps what it finished: the re-run finds those items current and reuses them."""
+
+    def __init__(self, batch_id: str, asset: str, entries: dict[str, dict[str, Any]] | None = None):
+        self.batch_id, self.asset = batch_id, asset
+        self.entries = dict(entries or {})  # only entries known to be current
+
+    def keep(self, item_id: str, item_entry: dict[str, Any]) -> None:
+        self.entries[item_id] = item_entry
+
+    def add(self, item_id: str, item_entry: dict[str, Any]) -> None:
+        """Record an item whose files were just written, and save the manifest."""
+        self.entries[item_id] = item_entry
+        write_manifest(self.batch_id, self.asset, self.entries)
+
+    def finish(self, item_ids: list[str]) -> None:
+        """The final manifest: the batch's current items, in batch order."""
+        self.entries = {item_id: self.entries[item_id] for item_id in item_ids if item_id in self.entries}
+        write_manifest(self.batch_id, self.asset, self.entries)
+
+
 @dataclass
 class Plan:
     """One batch's items of a kind, which are current on disk and which must be generated."""

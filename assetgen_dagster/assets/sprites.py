@@ -10,6 +10,7 @@ from assetgen_dagster.assets.checks import spec
 from assetgen_dagster.assets.common import MODEL_ASSET_ARGS, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
+    Manifest,
     entry,
     finish_outcome,
     generate_todo,
@@ -19,7 +20,6 @@ from assetgen_dagster.assets.images import (
     plan_batch,
     provenance,
     start_outcome,
-    write_manifest,
     write_png,
 )
 from assetgen_dagster.batches import Item, PromptBatch
@@ -51,7 +51,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "sprite", plan)
-    entries, keyed = dict(plan.reused), {}
+    manifest, keyed = Manifest(batch_id, SPRITES, plan.reused), {}
     started = time.perf_counter()
     for item in plan.items:
         out = output_path(batch_id, SPRITES, item.id)
@@ -66,7 +66,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
             continue
         item_provenance = provenance(plan, generated, item, CODE_VERSION, content_box=list(box))
         write_png(out, sprite, item_provenance)
-        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        manifest.add(item.id, entry(plan.identities[item.id], [out], item_provenance))
         keyed[item.id] = sprite
         outcome.previews.append(sprite)
     written = {item_id: sprite for item_id, sprite in keyed.items() if sprite is not None}
@@ -76,7 +76,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
         atlas_map = output_path(batch_id, ATLAS, "atlas", ".json")
         atomic_write_json(atlas_map, atlas_json(frames, atlas_png.name, (atlas.shape[1], atlas.shape[0])))
         outcome.files += [atlas_png, atlas_map]
-    write_manifest(batch_id, SPRITES, {i: entries[i] for i in written})
+    manifest.finish(list(written))
     outcome.files += [output_path(batch_id, SPRITES, item_id) for item_id in written]
     outcome.checks = {
         "has_transparency": checks.has_transparency(keyed),
@@ -118,7 +118,7 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "icon", plan)
-    entries, by_item, largest = dict(plan.reused), {}, {}
+    manifest, by_item, largest = Manifest(batch_id, ICONS, plan.reused), {}, {}
     started = time.perf_counter()
     for item in plan.items:
         files = [output_path(batch_id, ICONS, item.id, f"_{size}.png") for size in item.sizes]
@@ -135,11 +135,11 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
             by_item[item.id] = {size: resize_rgba(canvas, size) for size in item.sizes}
             for size, file in zip(item.sizes, files):
                 write_png(file, by_item[item.id][size], {**item_provenance, "icon_size": size})
-            entries[item.id] = entry(plan.identities[item.id], files, item_provenance)
+            manifest.add(item.id, entry(plan.identities[item.id], files, item_provenance))
             outcome.previews.append(by_item[item.id][max(item.sizes)])
         largest[item.id] = by_item[item.id][max(item.sizes)]
         outcome.files += files
-    write_manifest(batch_id, ICONS, {i: entries[i] for i in by_item})
+    manifest.finish(list(by_item))
     outcome.checks = {
         "exact_sizes": checks.exact_sizes(by_item, {item.id: item.sizes for item in plan.items}),
         "has_transparency": checks.has_transparency(largest),

@@ -10,6 +10,7 @@ from assetgen_dagster.assets.checks import spec
 from assetgen_dagster.assets.common import MODEL_ASSET_ARGS, OWNERS, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
+    Manifest,
     digest,
     entry,
     finish_outcome,
@@ -23,7 +24,6 @@ from assetgen_dagster.assets.images import (
     start_outcome,
     read_manifest,
     verified,
-    write_manifest,
     write_png,
 )
 from assetgen_dagster.batches import Item, PromptBatch
@@ -52,7 +52,7 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, KIND, plan)
-    entries, arrays = dict(plan.reused), {}
+    manifest, arrays = Manifest(batch_id, TEXTURES, plan.reused), {}
     started = time.perf_counter()
     for item in plan.items:
         out = output_path(batch_id, TEXTURES, item.id)
@@ -62,10 +62,10 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
         image = generated.images[item.id]
         item_provenance = provenance(plan, generated, item, CODE_VERSION)
         write_png(out, image, item_provenance)
-        entries[item.id] = entry(plan.identities[item.id], [out], item_provenance)
+        manifest.add(item.id, entry(plan.identities[item.id], [out], item_provenance))
         arrays[item.id] = np.asarray(image)
         outcome.previews.append(image)
-    write_manifest(batch_id, TEXTURES, {item.id: entries[item.id] for item in plan.items})
+    manifest.finish([item.id for item in plan.items])
     outcome.files = [output_path(batch_id, TEXTURES, item.id) for item in plan.items]
     tiles = checks.tileable({item.id: (arrays[item.id], item.tile) for item in plan.items})
     outcome.extra["max_seam_ratio"] = tiles.metadata["max_seam_ratio"]
@@ -107,7 +107,7 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
         return outcome
     previous = read_manifest(batch_id, PBR_MAPS)
     folder = output_path(batch_id, PBR_MAPS, "manifest", ".json").parent
-    entries, normals, heights, all_maps = {}, {}, {}, {}
+    manifest, normals, heights, all_maps = Manifest(batch_id, PBR_MAPS), {}, {}, {}
     started = time.perf_counter()
     for item in items:
         source = output_path(batch_id, TEXTURES, item.id)
@@ -119,7 +119,7 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
         files = [output_path(batch_id, PBR_MAPS, item.id, f"_{name}.png") for name in MAP_NAMES]
         old = previous.get(item.id)
         if old and old.get("identity") == identity and verified(old, folder):
-            entries[item.id] = old
+            manifest.keep(item.id, old)
             outcome.reused += 1
             encoded = {name: load_rgba(f, "RGB" if name == "normal" else "L") for name, f in zip(MAP_NAMES, files)}
         else:
@@ -133,7 +133,7 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
                                "code_version": f"{PBR_MAPS}/{CODE_VERSION}"}
             for name, file in zip(MAP_NAMES, files):
                 write_png(file, encoded[name], {**item_provenance, "map": name})
-            entries[item.id] = entry(identity, files, item_provenance)
+            manifest.add(item.id, entry(identity, files, item_provenance))
             outcome.generated += 1
             outcome.previews += [encoded[name] for name in MAP_NAMES]
         outcome.files += files
@@ -141,7 +141,7 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
         normals[item.id] = encoded["normal"]
         heights[item.id] = (encoded["height"], item.tile)
         all_maps.update({f"{item.id}_{name}": array for name, array in encoded.items()})
-    write_manifest(batch_id, PBR_MAPS, entries)
+    manifest.finish([item.id for item in items])
     outcome.seconds = {"seconds": time.perf_counter() - started}
     outcome.checks = {"normals_unit_length": checks.unit_normals(normals), "maps_tile": checks.tileable(heights),
                       "not_constant": checks.not_constant(all_maps)}
