@@ -16,6 +16,7 @@ from pathlib import Path
 
 TINY_ORG = "assetgen-tiny"
 TEXT_TO_IMAGE_REPO = f"{TINY_ORG}/text-to-image"
+SHAP_E_REPO = f"{TINY_ORG}/shap-e"
 
 # Bump when a builder changes: the snapshot commit is derived from it, so old builds are not reused.
 KIT_VERSION = "1"
@@ -47,7 +48,10 @@ def ensure_tiny_model(repo_id: str, cache_dir: Path | None = None) -> Path:
     Idempotent and safe against a crash mid-build: the snapshot is written to a temp folder and
     renamed into place, and ``refs/main`` is written last.
     """
-    builders: dict[str, Callable[[Path], None]] = {TEXT_TO_IMAGE_REPO: _build_text_to_image}
+    builders: dict[str, Callable[[Path], None]] = {
+        TEXT_TO_IMAGE_REPO: _build_text_to_image,
+        SHAP_E_REPO: _build_shap_e,
+    }
     if repo_id not in builders:
         known = ", ".join(sorted(builders))
         raise KeyError(f"{repo_id!r} is not in the tiny model kit (known: {known})")
@@ -84,7 +88,7 @@ def install_snapshot(repo_id: str, commit: str, build: Callable[[Path], None], c
 
 def ensure_tiny_kit(cache_dir: Path | None = None) -> list[Path]:
     """Build every model of the kit (used by the demo and the test session)."""
-    return [ensure_tiny_model(TEXT_TO_IMAGE_REPO, cache_dir)]
+    return [ensure_tiny_model(repo, cache_dir) for repo in (TEXT_TO_IMAGE_REPO, SHAP_E_REPO)]
 
 
 def byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -172,3 +176,43 @@ def _build_text_to_image(target: Path) -> None:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(target, safe_serialization=True)
+
+
+def _build_shap_e(target: Path) -> None:
+    """A Shap-E-architecture text-to-3D pipeline (prior + STF renderer) with a real marching-cubes
+    table in its mesh decoder, so ``decode_to_mesh`` returns watertight meshes (16^3 grid: ~10 ms)."""
+    import torch
+    from diffusers import HeunDiscreteScheduler, PriorTransformer, ShapEPipeline
+    from diffusers.pipelines.shap_e import ShapERenderer
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from assetgen_dagster.marching_cubes import marching_cubes_table
+
+    vocab, merges = byte_level_vocab()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    torch.manual_seed(0)
+    latent_dim, hidden = 16, 8  # the prior emits 4 x hidden latent vectors of latent_dim
+    prior = PriorTransformer(
+        num_attention_heads=2, attention_head_dim=8, num_layers=1, embedding_dim=latent_dim,
+        num_embeddings=4 * hidden, embedding_proj_dim=16, time_embed_dim=4 * latent_dim,
+        clip_embed_dim=2 * latent_dim, additional_embeddings=0, time_embed_act_fn="gelu",
+        norm_in_type="layer", encoder_hid_proj_type=None, added_emb_type=None,
+    )
+    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=16, projection_dim=16, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    ))
+    renderer = ShapERenderer(
+        param_shapes=((hidden, 93), (hidden, hidden), (hidden, hidden), (hidden, hidden)),
+        d_latent=latent_dim, d_hidden=hidden, n_output=12, background=(0.1, 0.1, 0.1),
+    )
+    cases, masks = marching_cubes_table()  # zeros in a random model: fill them, they are saved with it
+    renderer.mesh_decoder.cases.copy_(torch.from_numpy(cases))
+    renderer.mesh_decoder.masks.copy_(torch.from_numpy(masks))
+    scheduler = HeunDiscreteScheduler(
+        beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample", use_karras_sigmas=True,
+        clip_sample=True, clip_sample_range=1.0,
+    )
+    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                  shap_e_renderer=renderer).save_pretrained(target, safe_serialization=True)
