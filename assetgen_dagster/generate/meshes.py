@@ -1,0 +1,129 @@
+"""Game-ready meshes from raw generator output: cleanup, orientation and scale, LODs, collision
+hull, GLB export with provenance, and a small software-rendered preview. No Dagster here.
+
+trimesh does the geometry (merging, repair, hulls, glTF); quadric decimation comes from
+fast-simplification through ``Trimesh.simplify_quadric_decimation``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import trimesh
+
+DEFAULT_LOD_FRACTIONS = (1.0, 0.5, 0.25, 0.1)
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    merged_vertices: int
+    dropped_faces: int
+    dropped_components: int
+
+
+def clean(mesh: trimesh.Trimesh, min_component_fraction: float = 0.02) -> tuple[trimesh.Trimesh, CleanupReport]:
+    """Merge duplicate vertices, drop degenerate and duplicate faces and small floating pieces
+    (by area, relative to the largest piece), then make winding consistent and normals outward."""
+    mesh = mesh.copy()
+    vertices, faces = len(mesh.vertices), len(mesh.faces)
+    mesh.merge_vertices()
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.update_faces(mesh.unique_faces())
+    mesh.remove_unreferenced_vertices()
+    pieces = mesh.split(only_watertight=False)
+    dropped = 0
+    if len(pieces) > 1:
+        largest = max(piece.area for piece in pieces)
+        kept = [piece for piece in pieces if piece.area >= min_component_fraction * largest]
+        dropped = len(pieces) - len(kept)
+        mesh = trimesh.util.concatenate(kept)
+    trimesh.repair.fix_winding(mesh)
+    trimesh.repair.fix_normals(mesh)
+    report = CleanupReport(merged_vertices=vertices - len(mesh.vertices),
+                           dropped_faces=faces - len(mesh.faces), dropped_components=dropped)
+    return mesh, report
+
+
+def to_game_space(mesh: trimesh.Trimesh, target_size: float, up_axis: str = "z") -> trimesh.Trimesh:
+    """Y-up (glTF), centred over the origin, resting on the ground plane, largest extent = ``target_size`` metres."""
+    mesh = mesh.copy()
+    if up_axis == "z":
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+    elif up_axis != "y":
+        raise ValueError("up_axis must be 'y' or 'z'")
+    mesh.apply_scale(target_size / float(mesh.extents.max()))
+    low, high = mesh.bounds
+    mesh.apply_translation([-(low[0] + high[0]) / 2, -low[1], -(low[2] + high[2]) / 2])
+    return mesh
+
+
+def lod_chain(mesh: trimesh.Trimesh, fractions: tuple[float, ...] = DEFAULT_LOD_FRACTIONS,
+              max_faces: int | None = None) -> list[trimesh.Trimesh]:
+    """LOD0..n at ``fractions`` of the face count (LOD0 capped by ``max_faces``), by quadric
+    decimation; each level strictly smaller than the one before."""
+    top = min(len(mesh.faces), max_faces or len(mesh.faces))
+    levels, previous = [], None
+    for fraction in fractions:
+        budget = max(4, int(top * fraction))
+        level = mesh if budget >= len(mesh.faces) else mesh.simplify_quadric_decimation(face_count=budget)
+        if previous is not None and len(level.faces) >= len(previous.faces):
+            break  # too small to decimate further: stop the chain rather than repeat a level
+        levels.append(level)
+        previous = level
+    return levels
+
+
+def collision_hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The convex hull: the cheapest collision shape every engine accepts."""
+    return mesh.convex_hull
+
+
+def export_glb(lods: list[trimesh.Trimesh], hull: trimesh.Trimesh, provenance: dict[str, Any]) -> bytes:
+    """One GLB: nodes ``LOD0``..``LODn`` and ``collision`` (named so Godot and Unity importers can
+    pick them up; Godot's ``-col`` suffix convention), provenance in the scene's ``extras``."""
+    scene = trimesh.Scene()
+    for index, level in enumerate(lods):
+        scene.add_geometry(level, node_name=f"LOD{index}", geom_name=f"LOD{index}")
+    scene.add_geometry(hull, node_name="collision-col", geom_name="collision")
+    scene.metadata["assetgen"] = json.loads(json.dumps(provenance))
+    return scene.export(file_type="glb")
+
+
+def load_glb(data: bytes) -> trimesh.Scene:
+    return trimesh.load(io.BytesIO(data), file_type="glb", force="scene")
+
+
+def mesh_stats(mesh: trimesh.Trimesh) -> dict[str, Any]:
+    return {
+        "vertices": len(mesh.vertices),
+        "faces": len(mesh.faces),
+        "watertight": bool(mesh.is_watertight),
+        "volume": round(float(mesh.volume), 6) if mesh.is_watertight else None,
+        "bounds": [[round(float(v), 4) for v in corner] for corner in mesh.bounds],
+    }
+
+
+def render_preview(mesh: trimesh.Trimesh, size: int = 96) -> Any:
+    """A front orthographic view with Lambert shading, rasterised with PIL (no GPU or display)."""
+    from PIL import Image, ImageDraw
+
+    vertices = mesh.vertices
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    scale = (size - 8) / max(float((high - low)[:2].max()), 1e-9)
+    xy = (vertices[:, :2] - low[:2]) * scale + 4
+    xy[:, 1] = size - xy[:, 1]  # image rows grow downwards, +Y is up
+    light = np.array([0.3, 0.5, 0.8]) / np.linalg.norm([0.3, 0.5, 0.8])
+    shade = np.clip(mesh.face_normals @ light, 0.0, 1.0)
+    order = np.argsort(vertices[mesh.faces][:, :, 2].mean(axis=1))  # back to front along +Z
+    image = Image.new("RGB", (size, size), (40, 40, 48))
+    draw = ImageDraw.Draw(image)
+    for face in order:
+        if mesh.face_normals[face][2] <= 0:
+            continue  # facing away from the camera
+        tone = int(60 + 180 * shade[face])
+        draw.polygon([tuple(p) for p in xy[mesh.faces[face]]], fill=(tone, tone, int(tone * 0.9)))
+    return image

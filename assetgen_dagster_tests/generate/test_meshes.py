@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from assetgen_dagster.generate.meshes import (
+    clean,
+    collision_hull,
+    export_glb,
+    load_glb,
+    lod_chain,
+    mesh_stats,
+    render_preview,
+    to_game_space,
+)
+
+
+def messy_mesh():
+    """A sphere with duplicated vertices, a degenerate and a duplicate face, flipped winding on
+    some faces, and two small floating specks."""
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    faces = sphere.faces.copy()
+    faces[:40] = faces[:40, ::-1]  # inconsistent winding
+    vertices = np.vstack([sphere.vertices, sphere.vertices[:10]])  # duplicates
+    extra = np.array([[0, 1, 1], faces[50]])  # degenerate + duplicate
+    speck_a = trimesh.creation.icosphere(subdivisions=1, radius=0.03).apply_translation([3, 0, 0])
+    speck_b = trimesh.creation.box(extents=[0.02] * 3).apply_translation([0, 3, 0])
+    body = trimesh.Trimesh(vertices, np.vstack([faces, extra]), process=False)
+    return trimesh.util.concatenate([body, speck_a, speck_b])
+
+
+def test_cleanup_removes_floaters_duplicates_and_fixes_normals():
+    mesh, report = clean(messy_mesh())
+    assert report.dropped_components == 2
+    assert report.merged_vertices >= 10 and report.dropped_faces >= 2
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert mesh.volume > 0  # normals point out
+    assert len(mesh.faces) == len(trimesh.creation.icosphere(subdivisions=3).faces)
+
+
+def test_game_space_is_y_up_grounded_centred_and_scaled():
+    tall = trimesh.creation.box(extents=[1.0, 2.0, 4.0])  # tallest along z (generator's up)
+    placed = to_game_space(tall, target_size=1.5, up_axis="z")
+    low, high = placed.bounds
+    assert placed.extents.max() == pytest.approx(1.5)
+    assert placed.extents[1] == pytest.approx(1.5)  # z became y: up
+    assert low[1] == pytest.approx(0.0)  # on the ground
+    assert (low[0] + high[0]) == pytest.approx(0.0) and (low[2] + high[2]) == pytest.approx(0.0)
+
+
+def test_lods_strictly_decrease_within_budgets():
+    sphere = trimesh.creation.icosphere(subdivisions=4)  # 5120 faces
+    lods = lod_chain(sphere, (1.0, 0.5, 0.25, 0.1), max_faces=4000)
+    counts = [len(level.faces) for level in lods]
+    assert len(counts) == 4 and all(a > b for a, b in zip(counts, counts[1:]))
+    for count, fraction in zip(counts, (1.0, 0.5, 0.25, 0.1)):
+        assert count <= int(4000 * fraction)
+    # the silhouette survives: the 10 % level still spans the same bounds
+    assert np.allclose(lods[-1].bounds, sphere.bounds, atol=0.1)
+
+
+def test_hull_is_convex_and_watertight():
+    hull = collision_hull(trimesh.creation.annulus(r_min=0.5, r_max=1.0, height=0.3))
+    assert hull.is_convex and hull.is_watertight
+
+
+def test_glb_round_trip_keeps_counts_and_provenance():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    lods = lod_chain(sphere)
+    data = export_glb(lods, collision_hull(sphere), {"model": "assetgen-tiny/shap-e", "seed": 7})
+    scene = load_glb(data)
+    geometry = scene.geometry
+    assert [len(geometry[f"LOD{i}"].faces) for i in range(len(lods))] == [len(level.faces) for level in lods]
+    assert "collision" in geometry and geometry["collision"].is_convex
+    assert scene.metadata["assetgen"] == {"model": "assetgen-tiny/shap-e", "seed": 7}  # glTF scene extras
+    assert set(scene.graph.nodes_geometry) == {"LOD0", "LOD1", "LOD2", "LOD3", "collision-col"}
+
+
+def test_stats_and_preview():
+    box = trimesh.creation.box(extents=[1, 2, 3])
+    stats = mesh_stats(box)
+    assert stats["faces"] == 12 and stats["watertight"] and stats["volume"] == pytest.approx(6.0)
+    assert json.dumps(stats)
+    preview = np.asarray(render_preview(to_game_space(box, 1.0)))
+    assert preview.shape == (96, 96, 3) and preview.std() > 10  # something was drawn
