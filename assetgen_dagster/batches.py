@@ -27,6 +27,7 @@ MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 64, 2048
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_SEED = 2**32 - 1
+MAX_MESH_GRID = 128
 
 BATCH_SUFFIX = ".yaml"
 
@@ -134,7 +135,23 @@ class TextureItem(_ImageItem):
 
 
 class MeshItem(_ItemBase):
+    """Text -> mesh (Shap-E), or ``source: concept_art``: the ``concept`` item's image -> depth -> relief."""
+
     kind: Literal["mesh"]
+    source: Literal["text", "concept_art"] = "text"
+    concept: str | None = None  # id of a concept_art item of the same batch, for source: concept_art
+    grid_size: Annotated[int, Field(ge=8, le=MAX_MESH_GRID)] = 32  # marching-cubes grid (cost ~ n^3)
+    target_size: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0  # largest extent, metres
+    lod_fractions: Annotated[list[Annotated[float, Field(gt=0.0, le=1.0)]], Field(min_length=1, max_length=6)] = [
+        1.0, 0.5, 0.25, 0.1]
+    max_faces: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+
+    @field_validator("lod_fractions")
+    @classmethod
+    def _decreasing(cls, fractions: list[float]) -> list[float]:
+        if any(b >= a for a, b in zip(fractions, fractions[1:])):
+            raise ValueError("LOD fractions must strictly decrease (e.g. [1.0, 0.5, 0.25, 0.1])")
+        return fractions
 
 
 _ITEM_CLASSES: dict[str, type[_ItemBase]] = {
@@ -163,6 +180,19 @@ class PromptBatch(_Strict):
             if item.id in seen:
                 raise _ItemProblem(index, item.id, "id", f"duplicate id {item.id!r}")
             seen.add(item.id)
+        return self
+
+    @model_validator(mode="after")
+    def _mesh_concepts_exist(self) -> "PromptBatch":
+        kinds = {item.id: item.kind for item in self.items}
+        for index, item in enumerate(self.items):
+            if item.kind != "mesh":
+                continue
+            if item.source == "concept_art" and kinds.get(item.concept) != "concept_art":
+                raise _ItemProblem(index, item.id, "concept",
+                                   "source: concept_art needs `concept` naming a concept_art item of this batch")
+            if item.source == "text" and item.concept is not None:
+                raise _ItemProblem(index, item.id, "concept", "`concept` is only used with source: concept_art")
         return self
 
     @model_validator(mode="after")

@@ -150,3 +150,52 @@ def exact_sizes(icons: dict[str, dict[int, np.ndarray]], expected: dict[str, lis
         if wrong:
             failures[item] = ", ".join(wrong)
     return _outcome(failures, sizes={item: sorted(sizes) for item, sizes in expected.items()})
+
+
+def bounds_match(meshes: dict[str, tuple["np.ndarray", float]], tolerance: float = 0.01) -> CheckOutcome:
+    """Largest extent equals the item's target size (within ``tolerance``) and the mesh rests on y = 0."""
+    import numpy as np
+
+    failures, extents = {}, {}
+    for item, (bounds, target) in meshes.items():
+        low, high = np.asarray(bounds)
+        size = float((high - low).max())
+        extents[item] = round(size, 4)
+        if abs(size - target) > tolerance * target:
+            failures[item] = f"largest extent {size:.3f} m, target {target} m"
+        elif abs(float(low[1])) > tolerance * target:
+            failures[item] = f"lowest point at y = {float(low[1]):.3f}, not on the ground"
+    return _outcome(failures, extents=extents)
+
+
+def lod_budgets(lods: dict[str, list], budgets: dict[str, tuple[list[float], int]]) -> CheckOutcome:
+    """Each LOD has fewer faces than the one before and no more than its budget."""
+    failures, counts = {}, {}
+    for item, levels in lods.items():
+        faces = [len(level.faces) for level in levels]
+        counts[item] = faces
+        fractions, max_faces = budgets[item]
+        top = min(faces[0], max_faces) if faces else 0
+        if any(b >= a for a, b in zip(faces, faces[1:])):
+            failures[item] = f"face counts do not strictly decrease: {faces}"
+        elif faces and faces[0] > max_faces:
+            failures[item] = f"LOD0 has {faces[0]} faces, budget {max_faces}"
+        elif any(count > max(4, int(top * fraction)) for count, fraction in zip(faces[1:], fractions[1:])):
+            failures[item] = f"a level exceeds its budget: {faces} for {fractions} of {top}"
+    return _outcome(failures, face_counts=counts)
+
+
+def same_face_counts(exported: dict[str, list], reloaded: dict[str, list]) -> CheckOutcome:
+    """What was exported reloads with the same face counts."""
+    failures = {}
+    for item, levels in exported.items():
+        before, after = [len(m.faces) for m in levels], [len(m.faces) for m in reloaded.get(item, [])]
+        if before != after:
+            failures[item] = f"exported {before}, reloaded {after}"
+    return _outcome(failures, items=len(exported))
+
+
+def convex_watertight(hulls: dict[str, object]) -> CheckOutcome:
+    failures = {item: "not convex" if not hull.is_convex else "not watertight"
+                for item, hull in hulls.items() if not (hull.is_convex and hull.is_watertight)}
+    return _outcome(failures, hulls=len(hulls))

@@ -17,6 +17,7 @@ from pathlib import Path
 TINY_ORG = "assetgen-tiny"
 TEXT_TO_IMAGE_REPO = f"{TINY_ORG}/text-to-image"
 SHAP_E_REPO = f"{TINY_ORG}/shap-e"
+DEPTH_REPO = f"{TINY_ORG}/depth"
 
 # Bump when a builder changes: the snapshot commit is derived from it, so old builds are not reused.
 KIT_VERSION = "1"
@@ -51,6 +52,7 @@ def ensure_tiny_model(repo_id: str, cache_dir: Path | None = None) -> Path:
     builders: dict[str, Callable[[Path], None]] = {
         TEXT_TO_IMAGE_REPO: _build_text_to_image,
         SHAP_E_REPO: _build_shap_e,
+        DEPTH_REPO: _build_depth,
     }
     if repo_id not in builders:
         known = ", ".join(sorted(builders))
@@ -88,7 +90,7 @@ def install_snapshot(repo_id: str, commit: str, build: Callable[[Path], None], c
 
 def ensure_tiny_kit(cache_dir: Path | None = None) -> list[Path]:
     """Build every model of the kit (used by the demo and the test session)."""
-    return [ensure_tiny_model(repo, cache_dir) for repo in (TEXT_TO_IMAGE_REPO, SHAP_E_REPO)]
+    return [ensure_tiny_model(repo, cache_dir) for repo in (TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO)]
 
 
 def byte_level_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -216,3 +218,19 @@ def _build_shap_e(target: Path) -> None:
     )
     ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
                   shap_e_renderer=renderer).save_pretrained(target, safe_serialization=True)
+
+
+def _build_depth(target: Path) -> None:
+    """A DPT depth-estimation model (~0.5 MB) with its image processor: a transformers
+    ``depth-estimation`` pipeline loads it like Depth-Anything."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(0)
+    config = DPTConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=32,
+        patch_size=8, neck_hidden_sizes=[16, 16, 32, 32], fusion_hidden_size=16,
+        backbone_out_indices=[0, 1, 2, 3], reassemble_factors=[4, 2, 1, 0.5], is_hybrid=False,
+    )
+    DPTForDepthEstimation(config).save_pretrained(target, safe_serialization=True)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(target)

@@ -1,7 +1,7 @@
 import pytest
 
-from assetgen_dagster.catalog import CatalogError, load_catalog
-from assetgen_dagster.tiny import SHAP_E_REPO, TEXT_TO_IMAGE_REPO
+from assetgen_dagster.catalog import Catalog, CatalogError, load_catalog
+from assetgen_dagster.tiny import DEPTH_REPO, SHAP_E_REPO, TEXT_TO_IMAGE_REPO
 
 
 def test_builtin_profiles_are_valid():
@@ -10,7 +10,7 @@ def test_builtin_profiles_are_valid():
     assert default.spec("mesh").pipeline == "ShapEPipeline"
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
-    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO}
+    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO}
 
 
 def test_profile_comes_from_environment(monkeypatch):
@@ -22,8 +22,10 @@ def test_profile_comes_from_environment(monkeypatch):
 
 
 def test_missing_kind_says_how_to_fix():
+    tiny = load_catalog("tiny", override_path=None)
+    without_depth = Catalog(tiny.profile, {k: v for k, v in tiny.entries.items() if k != "depth"})
     with pytest.raises(CatalogError, match="no model for kind 'depth' in profile 'tiny'"):
-        load_catalog("tiny", override_path=None).spec("depth")
+        without_depth.spec("depth")
 
 
 def test_override_keeps_omitted_fields_and_merges_params(tmp_path, monkeypatch):

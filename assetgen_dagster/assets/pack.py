@@ -6,6 +6,7 @@ Layout (drop it into a Godot or Unity project):
     asset_pack/sprites/<item>.png, sprites/atlas.png, sprites/atlas.json
     asset_pack/icons/<item>_<size>.png
     asset_pack/materials/<item>/{albedo,height,normal,roughness,ao}.png
+    asset_pack/meshes/<item>.glb (LOD0..n), meshes/<item>_collision.glb
 
 The pack is built in a new version folder and published by atomically replacing the
 ``asset_pack`` symlink, so a reader sees the previous pack or the new one, never half of one.
@@ -30,9 +31,9 @@ from assetgen_dagster.partitions import prompt_batches
 
 ASSET = "asset_pack"
 CODE_VERSION = "1"
-UPSTREAMS = ("concept_art", "sprites", "icons", "textures", "pbr_maps")
+UPSTREAMS = ("concept_art", "sprites", "icons", "textures", "pbr_maps", "mesh_lods", "collision_meshes")
 KIND_ASSETS = {"concept_art": ["concept_art"], "sprite": ["sprites"], "icon": ["icons"],
-               "texture": ["textures", "pbr_maps"]}
+               "texture": ["textures", "pbr_maps"], "mesh": ["mesh_lods", "collision_meshes"]}
 
 
 def pack_path(source_asset: str, file_name: str, item_id: str) -> str:
@@ -41,6 +42,10 @@ def pack_path(source_asset: str, file_name: str, item_id: str) -> str:
         return f"materials/{item_id}/albedo.png"
     if source_asset == "pbr_maps":
         return f"materials/{item_id}/{file_name.removeprefix(item_id + '_')}"
+    if source_asset == "mesh_lods":
+        return f"meshes/{file_name}"
+    if source_asset == "collision_meshes":
+        return f"meshes/{item_id}_collision.glb"
     return f"{source_asset}/{file_name}"
 
 

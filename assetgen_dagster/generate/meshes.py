@@ -82,15 +82,21 @@ def collision_hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return mesh.convex_hull
 
 
-def export_glb(lods: list[trimesh.Trimesh], hull: trimesh.Trimesh, provenance: dict[str, Any]) -> bytes:
-    """One GLB: nodes ``LOD0``..``LODn`` and ``collision`` (named so Godot and Unity importers can
-    pick them up; Godot's ``-col`` suffix convention), provenance in the scene's ``extras``."""
+def export_glb(lods: list[trimesh.Trimesh], hull: trimesh.Trimesh | None, provenance: dict[str, Any]) -> bytes:
+    """One GLB: nodes ``LOD0``..``LODn`` and, if given, ``collision-col`` (Godot's ``-col`` suffix
+    makes it a collision shape on import), provenance in the glTF scene's ``extras``."""
     scene = trimesh.Scene()
     for index, level in enumerate(lods):
         scene.add_geometry(level, node_name=f"LOD{index}", geom_name=f"LOD{index}")
-    scene.add_geometry(hull, node_name="collision-col", geom_name="collision")
+    if hull is not None:
+        scene.add_geometry(hull, node_name="collision-col", geom_name="collision")
     scene.metadata["assetgen"] = json.loads(json.dumps(provenance))
     return scene.export(file_type="glb")
+
+
+def glb_meshes(data: bytes) -> dict[str, trimesh.Trimesh]:
+    """The meshes of a GLB by geometry name (``LOD0``, ``collision``...)."""
+    return dict(load_glb(data).geometry)
 
 
 def load_glb(data: bytes) -> trimesh.Scene:
@@ -127,3 +133,71 @@ def render_preview(mesh: trimesh.Trimesh, size: int = 96) -> Any:
         tone = int(60 + 180 * shade[face])
         draw.polygon([tuple(p) for p in xy[mesh.faces[face]]], fill=(tone, tone, int(tone * 0.9)))
     return image
+
+
+@dataclass(frozen=True)
+class MeshRequest:
+    """One text-to-mesh generation; every field that changes the geometry is here."""
+
+    item_id: str
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    grid_size: int
+
+
+def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> list[trimesh.Trimesh]:
+    """Shap-E: latents in pipeline batches (one seeded CPU generator per item), then each latent
+    decoded by marching cubes on the item's grid, with vertex colours from the renderer."""
+    import torch
+
+    meshes: list[trimesh.Trimesh] = []
+    for start in range(0, len(requests), batch_size):
+        chunk = requests[start:start + batch_size]
+        first = chunk[0]
+        with torch.inference_mode():
+            latents = pipe(
+                prompt=[r.prompt for r in chunk], num_inference_steps=first.steps, guidance_scale=first.guidance,
+                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
+            ).images
+            for request, latent in zip(chunk, latents):
+                decoded = pipe.shap_e_renderer.decode_to_mesh(latent[None], latent.device, grid_size=request.grid_size)
+                colours = torch.stack([decoded.vertex_channels[c] for c in "RGB"], dim=1).float().cpu().numpy()
+                meshes.append(trimesh.Trimesh(
+                    decoded.verts.float().cpu().numpy(), decoded.faces.cpu().numpy(),
+                    vertex_colors=np.clip(colours * 255, 0, 255).astype(np.uint8), process=False,
+                ))
+    return meshes
+
+
+def relief_mesh(image: Any, depth: np.ndarray, resolution: int = 64, relief: float = 0.25,
+                base: float = 0.05) -> trimesh.Trimesh:
+    """A closed relief from a depth map (near = high): a heightfield of ``resolution`` vertices a side,
+    UV-mapped with ``image`` as its texture, on a flat back ``base`` thick, with side walls, so it is
+    watertight and has a real collision hull even where the depth is flat. The image lies in x/y,
+    width 1, and the relief rises along +z."""
+    from PIL import Image
+
+    depth = np.asarray(Image.fromarray(depth.astype(np.float32)).resize((resolution, resolution), Image.Resampling.BILINEAR))
+    span = float(depth.max() - depth.min())
+    height = (depth - depth.min()) / span if span > 1e-8 else np.zeros_like(depth)
+    v, u = np.mgrid[0:resolution, 0:resolution] / (resolution - 1)
+    aspect = image.height / image.width
+    x, y = u.ravel(), (1.0 - v.ravel()) * aspect
+    top = np.column_stack([x, y, height.ravel() * relief])
+    bottom = np.column_stack([x, y, np.full(x.shape, -base)])
+    count = resolution * resolution
+    index = np.arange(count).reshape(resolution, resolution)
+    a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
+    surface = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
+    ring = np.concatenate([index[0, :-1], index[:-1, -1], index[-1, :0:-1], index[:0:-1, 0]])
+    following = np.roll(ring, -1)
+    walls = np.concatenate([np.stack([ring, following, following + count], -1),
+                            np.stack([ring, following + count, ring + count], -1)])
+    faces = np.concatenate([surface, surface[:, ::-1] + count, walls])
+    uv = np.tile(np.column_stack([u.ravel(), 1.0 - v.ravel()]), (2, 1))
+    visual = trimesh.visual.TextureVisuals(uv=uv, image=image.convert("RGB"))
+    mesh = trimesh.Trimesh(np.vstack([top, bottom]), faces, visual=visual, process=False)
+    trimesh.repair.fix_normals(mesh)
+    return mesh

@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from assetgen_dagster.assets.concept_art import concept_art
+from assetgen_dagster.assets.meshes import collision_meshes, mesh_lods, meshes
 from assetgen_dagster.assets.pack import asset_pack
 from assetgen_dagster.assets.sprites import icons, sprites
 from assetgen_dagster.assets.textures import pbr_maps, textures
@@ -27,7 +28,7 @@ ITEMS = 6
 BATCH = "defaults: {seed: 1}\nitems:\n" + "".join(
     f"  - {{id: prop{n}, kind: concept_art, prompt: 'prop number {n}'}}\n" for n in range(ITEMS)
 ) + "  - {id: stone, kind: texture, prompt: 'stone floor'}\n  - {id: gem, kind: icon, prompt: 'a gem', sizes: [32]}\n"
-ALL = [concept_art, sprites, icons, textures, pbr_maps, asset_pack]
+ALL = [concept_art, sprites, icons, textures, pbr_maps, meshes, mesh_lods, collision_meshes, asset_pack]
 
 
 def run(assets, partition="props", instance=None, models=None, tags=None):

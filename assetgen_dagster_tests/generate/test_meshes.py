@@ -84,3 +84,36 @@ def test_stats_and_preview():
     assert json.dumps(stats)
     preview = np.asarray(render_preview(to_game_space(box, 1.0)))
     assert preview.shape == (96, 96, 3) and preview.std() > 10  # something was drawn
+
+
+def test_text_to_meshes_through_the_tiny_shap_e(tiny_kit):
+    from diffusers import ShapEPipeline
+
+    from assetgen_dagster.generate.meshes import MeshRequest, text_to_meshes
+
+    pipe = ShapEPipeline.from_pretrained("assetgen-tiny/shap-e", local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    requests = [MeshRequest(f"m{n}", f"prop {n}", seed=n, steps=2, guidance=3.0, grid_size=16) for n in range(3)]
+    batched = text_to_meshes(pipe, requests, batch_size=2)
+    single = text_to_meshes(pipe, requests[2:], batch_size=1)
+    assert len(batched) == 3 and all(m.is_watertight and len(m.faces) > 100 for m in batched)
+    assert batched[0].visual.vertex_colors.shape[0] == len(batched[0].vertices)
+    assert np.allclose(batched[2].vertices, single[0].vertices, atol=1e-4)  # per-item generators
+
+
+def test_relief_mesh_from_an_image_and_its_depth():
+    from PIL import Image
+
+    from assetgen_dagster.generate.meshes import relief_mesh
+
+    image = Image.new("RGB", (64, 32), (200, 100, 50))
+    y, x = np.mgrid[0:32, 0:64]
+    depth = np.exp(-((x - 32) ** 2 + (y - 16) ** 2) / 100.0)  # a bump in the middle
+    mesh = relief_mesh(image, depth, resolution=16, relief=0.3, base=0.05)
+    assert len(mesh.vertices) == 2 * 256 and len(mesh.faces) == 2 * (2 * 15 * 15) + 2 * 4 * 15
+    assert mesh.extents[0] == pytest.approx(1.0) and mesh.extents[1] == pytest.approx(0.5)  # image aspect
+    assert mesh.vertices[:, 2].max() == pytest.approx(0.3) and mesh.vertices[:, 2].min() == pytest.approx(-0.05)
+    assert mesh.is_watertight and mesh.volume > 0  # a closed slab, outward normals
+    assert mesh.visual.uv.shape == (512, 2)
+    flat = relief_mesh(image, np.zeros((8, 8)), resolution=8)  # a flat depth map still makes a solid
+    assert flat.is_watertight and collision_hull(flat).is_convex
