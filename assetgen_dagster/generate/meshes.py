@@ -72,12 +72,25 @@ def lod_chain(mesh: trimesh.Trimesh, fractions: tuple[float, ...] = DEFAULT_LOD_
     levels, previous = [], None
     for fraction in fractions:
         budget = max(4, int(top * fraction))
-        level = mesh if budget >= len(mesh.faces) else mesh.simplify_quadric_decimation(face_count=budget)
+        level = mesh if budget >= len(mesh.faces) else _keep_uvs(mesh.simplify_quadric_decimation(face_count=budget), mesh)
         if previous is not None and len(level.faces) >= len(previous.faces):
             break  # too small to decimate further: stop the chain rather than repeat a level
         levels.append(level)
         previous = level
     return levels
+
+
+def _keep_uvs(level: trimesh.Trimesh, source: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Decimation drops texture coordinates: give each kept vertex the UV of the nearest source
+    vertex (decimation keeps positions on the surface), and the source's material."""
+    uv = getattr(source.visual, "uv", None)
+    if uv is None:
+        return level
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(source.vertices).query(level.vertices)
+    level.visual = trimesh.visual.TextureVisuals(uv=uv[nearest], material=source.visual.material)
+    return level
 
 
 def collision_hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:

@@ -8,6 +8,7 @@ from assetgen_dagster.generate.meshes import (
     clean,
     collision_hull,
     export_glb,
+    glb_meshes,
     load_glb,
     lod_chain,
     mesh_stats,
@@ -117,3 +118,20 @@ def test_relief_mesh_from_an_image_and_its_depth():
     assert mesh.visual.uv.shape == (512, 2)
     flat = relief_mesh(image, np.zeros((8, 8)), resolution=8)  # a flat depth map still makes a solid
     assert flat.is_watertight and collision_hull(flat).is_convex
+
+
+def test_lods_of_a_textured_relief_keep_uvs_and_texture():
+    from PIL import Image
+
+    from assetgen_dagster.generate.meshes import relief_mesh
+
+    image = Image.new("RGB", (32, 32), (10, 200, 30))
+    y, x = np.mgrid[0:32, 0:32]
+    mesh = relief_mesh(image, np.sin(x / 5.0) + np.cos(y / 7.0), resolution=32)
+    lods = lod_chain(mesh, (1.0, 0.5, 0.2))
+    assert len(lods) == 3
+    for level in lods[1:]:
+        assert level.visual.uv.shape == (len(level.vertices), 2)
+        assert level.visual.material.image.size == (32, 32)
+    reloaded = glb_meshes(export_glb(lods, None, {}))
+    assert getattr(reloaded["LOD2"].visual, "uv", None) is not None
