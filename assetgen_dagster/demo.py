@@ -49,6 +49,17 @@ def prepare_dagster_home(home: Path, config: Path) -> None:
     link.symlink_to(os.path.relpath(config, home))
 
 
+def ensure_gpu_pool(instance) -> None:
+    """Create the `gpu` pool with the configured default limit before any run claims it: Dagster
+    creates a pool on first use, and two runs starting together can both get in before it exists."""
+    from assetgen_dagster.assets.common import GPU_POOL
+
+    storage = instance.event_log_storage
+    limit = instance.global_op_concurrency_default_limit
+    if limit is not None and GPU_POOL not in storage.get_concurrency_keys():
+        storage.set_concurrency_slots(GPU_POOL, limit)
+
+
 def _dagster_bin() -> str:
     candidate = Path(sys.executable).with_name("dagster")
     return str(candidate) if candidate.exists() else "dagster"
@@ -85,6 +96,7 @@ def run_demo(project_root: Path) -> int:
         return 1
 
     with DagsterInstance.get() as instance:
+        ensure_gpu_pool(instance)
         new = [b for b in batch_ids if not instance.has_dynamic_partition(PROMPT_BATCHES, b)]
         if new:
             instance.add_dynamic_partitions(PROMPT_BATCHES, new)
@@ -143,8 +155,12 @@ def _asset_keys() -> list:
 
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
     """``dagster dev`` on the demo's storage and settings."""
+    from dagster import DagsterInstance
+
     env = demo_environment(project_root)
     prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        ensure_gpu_pool(instance)  # the sensor may start several runs at once
     print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)
     command = [*_ui_command(project_root), *extra_args]
     return subprocess.call(command, env={**os.environ, **env}, cwd=project_root)

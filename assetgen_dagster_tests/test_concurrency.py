@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
+from assetgen_dagster.demo import ensure_gpu_pool
 from assetgen_dagster.partitions import PROMPT_BATCHES
 
 from .conftest import CONCEPT_BATCH, PROJECT_ROOT, write_batch
@@ -22,6 +23,8 @@ def test_two_runs_take_turns_on_the_gpu_pool(tiny_kit, workdir):
         write_batch(workdir / "prompts", key, CONCEPT_BATCH)
     with DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(PROMPT_BATCHES, ["alpha", "beta"])
+        ensure_gpu_pool(instance)  # as `make demo` / `make ui` do: no first-use race between the runs
+        assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1  # from dagster.yaml
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     dagster = str(Path(sys.executable).with_name("dagster"))
     runs = [subprocess.Popen([dagster, "asset", "materialize", "-m", "assetgen_dagster.definitions",
