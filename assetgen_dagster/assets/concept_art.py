@@ -7,7 +7,6 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assetgen_dagster.assets.common import MODEL_ASSET_ARGS
 from assetgen_dagster.assets.images import (
     BatchOutcome,
-    Manifest,
     entry,
     finish_outcome,
     generate_todo,
@@ -30,7 +29,7 @@ def concept_art_batch(context: AssetExecutionContext, models: ModelLoader, batch
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, KIND, plan)
-    manifest = Manifest(batch_id, ASSET, plan.reused)
+    manifest = plan.manifest
     started = time.perf_counter()
     for item in plan.todo:
         item_provenance = provenance(plan, generated, item, CODE_VERSION)

@@ -86,12 +86,26 @@ class Manifest:
     """An asset's manifest for one batch, rewritten after every finished item, so a run killed half
     way keeps what it finished: the re-run finds those items current and reuses them."""
 
-    def __init__(self, batch_id: str, asset: str, entries: dict[str, dict[str, Any]] | None = None):
+    def __init__(self, batch_id: str, asset: str):
         self.batch_id, self.asset = batch_id, asset
-        self.entries = dict(entries or {})  # only entries known to be current
+        self.entries: dict[str, dict[str, Any]] = {}  # only entries known to be current
 
-    def keep(self, item_id: str, item_entry: dict[str, Any]) -> None:
-        self.entries[item_id] = item_entry
+    @functools.cached_property
+    def folder(self) -> Path:
+        return output_path(self.batch_id, self.asset, MANIFEST, ".json").parent
+
+    @functools.cached_property
+    def previous(self) -> dict[str, dict[str, Any]]:
+        """The entries the last run left, read once."""
+        return read_manifest(self.batch_id, self.asset)
+
+    def reuse(self, item_id: str, identity: str) -> dict[str, Any] | None:
+        """Keep and return the item's previous entry if it has ``identity`` and its files verify."""
+        old = self.previous.get(item_id)
+        if old and old.get("identity") == identity and verified(old, self.folder):
+            self.entries[item_id] = old
+            return old
+        return None
 
     def add(self, item_id: str, item_entry: dict[str, Any]) -> None:
         """Record an item whose files were just written, and save the manifest."""
@@ -117,35 +131,31 @@ class Plan:
     identities: dict[str, str] = field(default_factory=dict)
     reused: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> previous manifest entry
     model_identity: dict[str, str] = field(default_factory=dict)
+    manifest: Manifest | None = None  # holds the reused entries; the asset adds what it writes
 
     @property
     def todo(self) -> list[Item]:
         return [item for item in self.items if item.id not in self.reused]
-
-    @functools.cached_property
-    def folder(self) -> Path:
-        return output_path(self.batch_id, self.asset, MANIFEST, ".json").parent
 
 
 def plan_batch(models: ModelLoader, batch_id: str, asset: str, kind: str, code_version: str,
                build_requests: RequestBuilder = image_requests) -> Plan:
     """Read the batch, resolve the model (without loading it) and find the reusable items."""
     batch, path = read_partition_batch(batch_id)
-    plan = Plan(batch_id, asset, batch, path, batch.items_of_kind(kind))
+    plan = Plan(batch_id, asset, batch, path, batch.items_of_kind(kind), manifest=Manifest(batch_id, asset))
     if not plan.items:
         return plan
     resolved = models.resolve(kind)
     plan.model_identity = resolved.identity()
-    previous = read_manifest(batch_id, asset)
     for item, request in zip(plan.items, build_requests(batch, plan.items, resolved.spec.params)):
         plan.requests[item.id] = request
         plan.identities[item.id] = digest({
             "asset": f"{asset}/{code_version}", "request": asdict(request), "options": item_options(item),
             **plan.model_identity,
         })
-        entry = previous.get(item.id)
-        if entry and entry.get("identity") == plan.identities[item.id] and verified(entry, plan.folder):
-            plan.reused[item.id] = entry
+        previous = plan.manifest.reuse(item.id, plan.identities[item.id])
+        if previous:
+            plan.reused[item.id] = previous
     return plan
 
 

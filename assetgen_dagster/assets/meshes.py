@@ -16,8 +16,6 @@ from assetgen_dagster.assets.images import (
     file_record,
     materialize_partitions,
     output_path,
-    read_manifest,
-    verified,
 )
 from assetgen_dagster.batches import item_params, item_seed
 from assetgen_dagster.models import ModelLoader
@@ -34,11 +32,6 @@ FOLLOWER_ARGS = dict(
     automation_condition=AutomationCondition.eager(), group_name="meshes_3d", kinds={"trimesh", "3d"},
     owners=OWNERS, code_version=CODE_VERSION,
 )
-
-
-def _write_glb(path, data: bytes):
-    atomic_write_bytes(path, data)
-    return path
 
 
 def _generate(context, models: ModelLoader, plan_items, requests, images) -> dict:
@@ -75,32 +68,26 @@ def meshes_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: 
     outcome = BatchOutcome(batch_id, items=len(items))
     if not items:
         return outcome
-    resolved = {role: models.resolve(role).identity() for role in {"mesh" if i.source == "text" else "depth"
-                                                                  for i in items}}
-    defaults = models.spec("mesh").params if "mesh" in resolved else None
-    previous, manifest = read_manifest(batch_id, MESHES), Manifest(batch_id, MESHES)
-    folder = output_path(batch_id, MESHES, "manifest", ".json").parent
+    resolved = {role: models.resolve(role) for role in {"mesh" if i.source == "text" else "depth" for i in items}}
+    manifest = Manifest(batch_id, MESHES)
     requests, images, identities, todo = {}, {}, {}, []
     for item in items:
         options = item.model_dump(mode="json", exclude={"id", "kind"})
         if item.source == "text":
-            params = item_params(batch, item)
+            params, defaults = item_params(batch, item), resolved["mesh"].spec.params
             requests[item.id] = MeshRequest(item.id, item.prompt, item_seed(batch, item),
                                             params.get("steps", defaults.steps),
                                             params.get("guidance", defaults.guidance), item.grid_size)
-            source = {"request": requests[item.id].__dict__, **resolved["mesh"]}
+            source = {"request": requests[item.id].__dict__, **resolved["mesh"].identity()}
         else:
             concept = output_path(batch_id, "concept_art", item.concept)
             if not concept.is_file():
                 raise Failure(f"{path.name}: item {item.id!r}: its concept image {concept} is missing; materialize "
                               f"`concept_art` for this partition first", allow_retries=False)
             images[item.id] = Image.open(concept).convert("RGB")
-            source = {"concept_sha256": file_record(concept)["sha256"], **resolved["depth"]}
+            source = {"concept_sha256": file_record(concept)["sha256"], **resolved["depth"].identity()}
         identities[item.id] = digest({"asset": f"{MESHES}/{CODE_VERSION}", "options": options, **source})
-        old = previous.get(item.id)
-        if old and old.get("identity") == identities[item.id] and verified(old, folder):
-            manifest.keep(item.id, old)
-        else:
+        if not manifest.reuse(item.id, identities[item.id]):
             todo.append(item)
 
     started = time.perf_counter()
@@ -118,7 +105,7 @@ def meshes_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: 
                           **({"request": requests[item.id].__dict__} if item.id in requests else
                              {"concept": item.concept}),
                           **used["mesh" if item.source == "text" else "depth"][0]}
-            _write_glb(out, export_glb([mesh], None, provenance))
+            atomic_write_bytes(out, export_glb([mesh], None, provenance))
             manifest.add(item.id, entry(identities[item.id], [out], provenance))
             outcome.previews.append(render_preview(mesh))
         else:
@@ -162,69 +149,67 @@ def meshes(context: AssetExecutionContext, models: ModelLoader) -> MaterializeRe
                                   MESH_CHECKS, "meshes")
 
 
-def _follow(context: AssetExecutionContext, batch_id: str, asset_name: str, build) -> BatchOutcome:
-    """A per-item derivative of ``meshes`` (LODs, hull) with reuse by source hash and options."""
+def _follow(batch_id: str, asset_name: str, options: dict, build) -> tuple[BatchOutcome, dict]:
+    """A per-item derivative of ``meshes`` (LODs, hull), reused while its source mesh and
+    ``options[item.id]`` are unchanged. Returns the outcome and, per item, (GLB meshes as written,
+    what ``build`` produced or None if reused) for the caller's checks."""
     from assetgen_dagster.generate.meshes import glb_meshes
 
     batch, path = read_partition_batch(batch_id)
     items = batch.items_of_kind("mesh")
-    outcome = BatchOutcome(batch_id, items=len(items))
-    previous, manifest = read_manifest(batch_id, asset_name), Manifest(batch_id, asset_name)
-    folder = output_path(batch_id, asset_name, "manifest", ".json").parent
-    results = {}
+    outcome, manifest, results = BatchOutcome(batch_id, items=len(items)), Manifest(batch_id, asset_name), {}
     for item in items:
         source = output_path(batch_id, MESHES, item.id, ".glb")
         if not source.is_file():
             raise Failure(f"{path.name}: item {item.id!r}: mesh {source} is missing; materialize `meshes` for this "
                           f"partition first", allow_retries=False)
         identity = digest({"asset": f"{asset_name}/{CODE_VERSION}", "source": file_record(source)["sha256"],
-                           "lods": item.lod_fractions, "max_faces": item.max_faces})
+                           "options": options(item)})
         out = output_path(batch_id, asset_name, item.id, ".glb")
-        old = previous.get(item.id)
-        if old and old.get("identity") == identity and verified(old, folder):
-            manifest.keep(item.id, old)
+        if manifest.reuse(item.id, identity):
             outcome.reused += 1
             results[item.id] = (glb_meshes(out.read_bytes()), None)
         else:
             data, produced = build(item, glb_meshes(source.read_bytes())["LOD0"],
                                    {"source": str(source), "identity": identity,
                                     "code_version": f"{asset_name}/{CODE_VERSION}"})
-            _write_glb(out, data)
+            atomic_write_bytes(out, data)
             manifest.add(item.id, entry(identity, [out], {"identity": identity, "source": str(source)}))
             outcome.generated += 1
             results[item.id] = (glb_meshes(data), produced)
         outcome.files.append(out)
         outcome.identities.append(identity)
     manifest.finish([item.id for item in items])
-    outcome.extra["results"] = results  # consumed by the caller's checks, removed before reporting
-    return outcome
+    return outcome, results
 
 
-def lods_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
+def lods_batch(batch_id: str) -> BatchOutcome:
     from assetgen_dagster import checks
     from assetgen_dagster.generate.meshes import export_glb, lod_chain
 
-    items = {item.id: item for item in read_partition_batch(batch_id)[0].items_of_kind("mesh")}
+    budgets = {}
 
     def build(item, mesh, provenance):
         lods = lod_chain(mesh, tuple(item.lod_fractions), item.max_faces)
         return export_glb(lods, None, {**provenance, "lod_faces": [len(m.faces) for m in lods]}), lods
 
-    outcome = _follow(context, batch_id, LODS, build)
-    results = outcome.extra.pop("results")
+    def options(item):
+        budgets[item.id] = (item.lod_fractions, item.max_faces)
+        return {"lods": item.lod_fractions, "max_faces": item.max_faces}
+
+    outcome, results = _follow(batch_id, LODS, options, build)
     written = {item_id: [m for name, m in sorted(glb.items()) if name.startswith("LOD")]
                for item_id, (glb, _) in results.items()}
     produced = {item_id: lods for item_id, (_, lods) in results.items() if lods is not None}
     outcome.extra["lod_faces"] = {item_id: [len(m.faces) for m in lods] for item_id, lods in written.items()}
     outcome.checks = {
-        "lods_decrease_within_budget": checks.lod_budgets(
-            written, {i: (items[i].lod_fractions, items[i].max_faces) for i in written}),
+        "lods_decrease_within_budget": checks.lod_budgets(written, budgets),
         "glb_round_trip": checks.same_face_counts(produced, written),
     }
     return outcome
 
 
-def collision_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
+def collision_batch(batch_id: str) -> BatchOutcome:
     from assetgen_dagster import checks
     from assetgen_dagster.generate.meshes import collision_hull, export_glb
 
@@ -232,8 +217,7 @@ def collision_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutco
         hull = collision_hull(mesh)
         return export_glb([], hull, {**provenance, "hull_faces": len(hull.faces)}), hull
 
-    outcome = _follow(context, batch_id, COLLISION, build)
-    results = outcome.extra.pop("results")
+    outcome, results = _follow(batch_id, COLLISION, lambda item: {}, build)  # a hull has no options
     hulls = {item_id: glb["collision"] for item_id, (glb, _) in results.items()}
     outcome.extra["hull_faces"] = {item_id: len(h.faces) for item_id, h in hulls.items()}
     outcome.checks = {"hull_convex_watertight": checks.convex_watertight(hulls)}
@@ -254,7 +238,7 @@ def collision_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutco
     ),
 )
 def mesh_lods(context: AssetExecutionContext) -> MaterializeResult:
-    return materialize_partitions(context, lambda batch_id: lods_batch(context, batch_id), LOD_CHECKS, "LODs")
+    return materialize_partitions(context, lods_batch, LOD_CHECKS, "LODs")
 
 
 @asset(
@@ -268,5 +252,5 @@ def mesh_lods(context: AssetExecutionContext) -> MaterializeResult:
     ),
 )
 def collision_meshes(context: AssetExecutionContext) -> MaterializeResult:
-    return materialize_partitions(context, lambda batch_id: collision_batch(context, batch_id),
+    return materialize_partitions(context, collision_batch,
                                   COLLISION_CHECKS, "collision hulls")

@@ -10,7 +10,6 @@ from assetgen_dagster.assets.checks import spec
 from assetgen_dagster.assets.common import MODEL_ASSET_ARGS, image_requests
 from assetgen_dagster.assets.images import (
     BatchOutcome,
-    Manifest,
     entry,
     finish_outcome,
     generate_todo,
@@ -51,7 +50,7 @@ def sprites_batch(context: AssetExecutionContext, models: ModelLoader, batch_id:
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "sprite", plan)
-    manifest, keyed = Manifest(batch_id, SPRITES, plan.reused), {}
+    manifest, keyed = plan.manifest, {}
     started = time.perf_counter()
     for item in plan.items:
         out = output_path(batch_id, SPRITES, item.id)
@@ -118,7 +117,7 @@ def icons_batch(context: AssetExecutionContext, models: ModelLoader, batch_id: s
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, "icon", plan)
-    manifest, by_item, largest = Manifest(batch_id, ICONS, plan.reused), {}, {}
+    manifest, by_item, largest = plan.manifest, {}, {}
     started = time.perf_counter()
     for item in plan.items:
         files = [output_path(batch_id, ICONS, item.id, f"_{size}.png") for size in item.sizes]

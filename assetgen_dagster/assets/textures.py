@@ -22,8 +22,6 @@ from assetgen_dagster.assets.images import (
     plan_batch,
     provenance,
     start_outcome,
-    read_manifest,
-    verified,
     write_png,
 )
 from assetgen_dagster.batches import Item, PromptBatch
@@ -52,7 +50,7 @@ def textures_batch(context: AssetExecutionContext, models: ModelLoader, batch_id
     if not plan.items:
         return outcome
     generated = generate_todo(context, models, KIND, plan)
-    manifest, arrays = Manifest(batch_id, TEXTURES, plan.reused), {}
+    manifest, arrays = plan.manifest, {}
     started = time.perf_counter()
     for item in plan.items:
         out = output_path(batch_id, TEXTURES, item.id)
@@ -105,8 +103,6 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
     outcome = BatchOutcome(batch_id, items=len(items))
     if not items:
         return outcome
-    previous = read_manifest(batch_id, PBR_MAPS)
-    folder = output_path(batch_id, PBR_MAPS, "manifest", ".json").parent
     manifest, normals, heights, all_maps = Manifest(batch_id, PBR_MAPS), {}, {}, {}
     started = time.perf_counter()
     for item in items:
@@ -114,12 +110,11 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
         if not source.is_file():
             raise Failure(f"{path.name}: item {item.id!r}: texture {source} is missing; materialize "
                           f"`textures` for this partition first", allow_retries=False)
-        identity = digest({"asset": f"{PBR_MAPS}/{CODE_VERSION}", "source": file_record(source)["sha256"],
+        source_sha256 = file_record(source)["sha256"]
+        identity = digest({"asset": f"{PBR_MAPS}/{CODE_VERSION}", "source": source_sha256,
                            "strength": item.normal_strength, "convention": item.normal_convention})
         files = [output_path(batch_id, PBR_MAPS, item.id, f"_{name}.png") for name in MAP_NAMES]
-        old = previous.get(item.id)
-        if old and old.get("identity") == identity and verified(old, folder):
-            manifest.keep(item.id, old)
+        if manifest.reuse(item.id, identity):
             outcome.reused += 1
             encoded = {name: load_rgba(f, "RGB" if name == "normal" else "L") for name, f in zip(MAP_NAMES, files)}
         else:
@@ -127,7 +122,7 @@ def pbr_batch(context: AssetExecutionContext, batch_id: str) -> BatchOutcome:
             maps = pbr.pbr_maps(texture, item.normal_strength, item.normal_convention)
             encoded = {"height": pbr.to_uint8(maps.height), "normal": pbr.encode_normal(maps.normal),
                        "roughness": pbr.to_uint8(maps.roughness), "ao": pbr.to_uint8(maps.ao)}
-            item_provenance = {"source": str(source), "source_sha256": file_record(source)["sha256"],
+            item_provenance = {"source": str(source), "source_sha256": source_sha256,
                                "normal_strength": item.normal_strength,
                                "normal_convention": item.normal_convention, "identity": identity,
                                "code_version": f"{PBR_MAPS}/{CODE_VERSION}"}
