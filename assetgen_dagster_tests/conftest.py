@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated offline Hugging Face cache with the tiny kit, built once per session."""
 
 import os
+import shutil
 import tempfile
 import textwrap
 from pathlib import Path
@@ -36,6 +37,20 @@ def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ASSETGEN_PROMPTS_DIR", str(tmp_path / "prompts"))
     monkeypatch.setenv("ASSETGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     return tmp_path
+
+
+def dagster_home(folder: Path, partitions: list[str]) -> Path:
+    """``folder/dagster_home`` with the project's dagster.yaml (SQLite) and these batches registered."""
+    from dagster import DagsterInstance
+
+    from assetgen_dagster.partitions import PROMPT_BATCHES
+
+    home = folder / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(PROMPT_BATCHES, partitions)
+    return home
 
 
 def write_batch(prompts_dir: Path, batch_id: str, text: str) -> Path:

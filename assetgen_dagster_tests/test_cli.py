@@ -1,28 +1,21 @@
 """The real `dagster` CLI and the project's own command, in subprocesses."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
 
-from assetgen_dagster.partitions import PROMPT_BATCHES
-
-from .conftest import CONCEPT_BATCH, PROJECT_ROOT, write_batch
+from .conftest import CONCEPT_BATCH, dagster_home, write_batch
 
 BIN = Path(sys.executable).parent
 
 
 def test_dagster_asset_materialize_cli_records_run_in_sqlite(tiny_kit, workdir):
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
-    home = workdir / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(workdir, ["props"])
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    with DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions(PROMPT_BATCHES, ["props"])
 
     result = subprocess.run(
         [str(BIN / "dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",
@@ -71,11 +64,7 @@ def test_cli_backfill_of_a_partition_range_is_one_run(tiny_kit, workdir):
     keys = ["b1", "b2", "b3"]
     for key in keys:
         write_batch(workdir / "prompts", key, CONCEPT_BATCH.replace("a mossy rock", f"a {key} rock"))
-    home = workdir / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    with DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions(PROMPT_BATCHES, keys)
+    home = dagster_home(workdir, keys)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     result = subprocess.run(
         [str(BIN / "dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",

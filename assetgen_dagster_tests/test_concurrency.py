@@ -2,7 +2,6 @@
 dagster.yaml) makes the second wait for the first's slot."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +9,15 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance
 
 from assetgen_dagster.demo import ensure_gpu_pool
-from assetgen_dagster.partitions import PROMPT_BATCHES
 
-from .conftest import CONCEPT_BATCH, PROJECT_ROOT, write_batch
+from .conftest import CONCEPT_BATCH, dagster_home, write_batch
 
 
 def test_two_runs_take_turns_on_the_gpu_pool(tiny_kit, workdir):
-    home = workdir / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     for key in ("alpha", "beta"):
         write_batch(workdir / "prompts", key, CONCEPT_BATCH)
+    home = dagster_home(workdir, ["alpha", "beta"])
     with DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions(PROMPT_BATCHES, ["alpha", "beta"])
         ensure_gpu_pool(instance)  # as `make demo` / `make ui` do: no first-use race between the runs
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1  # from dagster.yaml
     env = {**os.environ, "DAGSTER_HOME": str(home)}

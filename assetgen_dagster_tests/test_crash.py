@@ -2,7 +2,6 @@
 completes the batch, reusing the items the killed run finished, with the same bytes."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +11,7 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance
 from PIL import Image
 
-from assetgen_dagster.partitions import PROMPT_BATCHES
-
-from .conftest import PROJECT_ROOT, write_batch
+from .conftest import dagster_home, write_batch
 
 ITEMS = 48
 BATCH = "items:\n" + "".join(f"  - {{id: item{n}, kind: concept_art, prompt: 'prop {n}'}}\n" for n in range(ITEMS))
@@ -29,11 +26,7 @@ def materialize_cli(workdir, env):
 
 def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_kit, workdir):
     write_batch(workdir / "prompts", "crashy", BATCH)
-    home = workdir / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    with DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions(PROMPT_BATCHES, ["crashy"])
+    home = dagster_home(workdir, ["crashy"])
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     out = workdir / "outputs" / "crashy" / "concept_art"
 
