@@ -1,16 +1,15 @@
-"""Model catalog: which Hugging Face model each asset kind uses, per profile, with user overrides.
+"""Model catalog: which Hugging Face model each model role uses, per profile, with user overrides.
 
-The built-in ``catalog.yaml`` holds a ``default`` profile (real models) and a ``tiny`` profile (the
-offline kit). ``ASSETGEN_CATALOG`` may name a YAML file mapping kind -> fields; fields it leaves out
-keep the active profile's values (``params`` merge key by key).
+Each kind declares its model roles (``assetgen_dagster.kinds``) with a ``default`` entry (the real
+model) and a ``tiny`` one (the offline kit). ``ASSETGEN_CATALOG`` may name a YAML file mapping role
+-> fields; fields it leaves out keep the active profile's values (``params`` merge key by key).
+The catalog is parsed once per process and re-read only when the user file changes.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,50 +17,64 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assetgen_dagster import settings
-from assetgen_dagster.batches import KINDS, MAX_GUIDANCE, MAX_IMAGE_SIDE, MAX_STEPS, MIN_IMAGE_SIDE
-
-# Model roles: the item kinds plus helper models that assets use internally.
-ROLES = (*KINDS, "depth")
-
-# Pipelines the model-loading resource knows how to build: diffusers classes or transformers tasks.
-SUPPORTED_PIPELINES = (
-    "AutoPipelineForText2Image",
-    "DiffusionPipeline",
-    "StableDiffusionPipeline",
-    "StableDiffusionXLPipeline",
-    "FluxPipeline",
-    "ShapEPipeline",
-    "depth-estimation",
-)
 
 
 class CatalogError(ValueError):
-    """The catalog (built-in or user file) is invalid or has no entry for a kind."""
+    """The catalog (built-in or user file) is invalid or has no entry for a role."""
 
 
-class GenerationParams(BaseModel):
-    """Default generation parameters of a model; a batch's own values win."""
+class ModelParams(BaseModel):
+    """Generation parameters every role has; roles extend it (steps, sizes, durations, tokens...)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 4
-    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 0.0
-    width: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
-    height: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
-    batch_size: Annotated[int, Field(ge=1, le=64)] = 1  # prompts per pipeline call
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 1  # items per pipeline call
 
 
-class ModelSpec(BaseModel):
-    """One catalog entry: everything needed to load a model reproducibly and say what it is."""
-
+class _EntryFields(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     repo_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-    revision: Annotated[str, Field(min_length=1, max_length=100)] = "main"
-    pipeline: Literal[SUPPORTED_PIPELINES]  # type: ignore[valid-type]
+    revision: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")] = "main"
+    pipeline: str
     dtype: Literal["float32", "float16", "bfloat16"] = "float16"
-    params: GenerationParams = GenerationParams()
+    params: dict[str, Any] = {}
     license: Annotated[str, Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalog entry: everything needed to load a model reproducibly and say what it is."""
+
+    repo_id: str
+    pipeline: str
+    license: str
+    revision: str = "main"
+    dtype: str = "float16"
+    params: Any = field(default_factory=ModelParams)  # the role's params model
+
+
+def validate_entry(fields: dict[str, Any], params_class: type[BaseModel]) -> ModelSpec:
+    """A ModelSpec from catalog fields, or ValueError naming each bad field."""
+    from assetgen_dagster.models.loading import PIPELINES
+
+    try:
+        entry = _EntryFields.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(_problems(exc)) from None
+    if entry.pipeline not in PIPELINES:
+        raise ValueError(f"field 'pipeline': {entry.pipeline!r} is not a supported pipeline "
+                         f"(one of: {', '.join(PIPELINES)})")
+    try:
+        params = params_class.model_validate(entry.params)
+    except ValidationError as exc:
+        raise ValueError(_problems(exc, prefix="params.")) from None
+    return ModelSpec(repo_id=entry.repo_id, revision=entry.revision, pipeline=entry.pipeline, dtype=entry.dtype,
+                     params=params, license=entry.license)
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(f"field '{prefix}{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
 
 
 @dataclass(frozen=True)
@@ -72,45 +85,60 @@ class Catalog:
     entries: dict[str, ModelSpec]
     override_path: Path | None = None
 
-    def spec(self, kind: str) -> ModelSpec:
-        if kind not in self.entries:
+    def spec(self, role: str) -> ModelSpec:
+        if role not in self.entries:
             where = f" or {self.override_path}" if self.override_path else ""
             raise CatalogError(
-                f"no model for kind {kind!r} in profile {self.profile!r}; add one to the catalog{where} "
+                f"no model for role {role!r} in profile {self.profile!r}; add one to the catalog{where} "
                 f"(ASSETGEN_CATALOG names a user catalog)"
             )
-        return self.entries[kind]
+        return self.entries[role]
 
 
-@functools.cache
-def _builtin_catalog() -> dict[str, Any]:
-    text = resources.files("assetgen_dagster").joinpath("catalog.yaml").read_text()
-    return yaml.safe_load(text)
+def profile_entries(profile: str) -> dict[str, dict[str, Any]]:
+    """The built-in catalog fields of every registered role for ``profile``."""
+    from assetgen_dagster import kinds
 
-
-def builtin_catalog_data() -> dict[str, Any]:
-    """The packaged catalog.yaml, parsed once per process (it is looked up on every model use)."""
-    return copy.deepcopy(_builtin_catalog())
+    if profile not in settings.PROFILES:
+        raise CatalogError(f"unknown profile {profile!r}; built-in profiles: {', '.join(settings.PROFILES)}")
+    if profile == "tiny":
+        return {name: {"repo_id": role.tiny.repo_id, **role.tiny.entry} for name, role in kinds.roles().items()}
+    return {name: dict(role.default) for name, role in kinds.roles().items()}
 
 
 def load_catalog(profile: str | None = None, override_path: Path | None = None) -> Catalog:
     """The catalog for ``profile`` (default: ``ASSETGEN_PROFILE``) with ``override_path``
-    (default: ``ASSETGEN_CATALOG``) applied."""
+    (default: ``ASSETGEN_CATALOG``) applied; cached until the user file or the kinds change."""
+    from assetgen_dagster import kinds
+
     profile = profile or settings.profile()
     override_path = override_path if override_path is not None else settings.catalog_override_path()
-    data = builtin_catalog_data()
-    if profile not in data:
-        raise CatalogError(f"unknown profile {profile!r}; built-in profiles: {', '.join(data)}")
-    raw_entries: dict[str, dict[str, Any]] = {k: dict(v) for k, v in data[profile].items()}
+    try:
+        stamp = override_path.stat().st_mtime_ns if override_path is not None else None
+    except OSError:
+        stamp = None  # reported by _read_override
+    return _load_catalog(profile, override_path, stamp, kinds.generation())
+
+
+@functools.lru_cache(maxsize=16)
+def _load_catalog(profile: str, override_path: Path | None, _stamp: int | None, _generation: int) -> Catalog:
+    from assetgen_dagster import kinds
+
+    raw_entries = profile_entries(profile)
     if override_path is not None:
-        for kind, fields in _read_override(override_path).items():
-            raw_entries[kind] = _merge(raw_entries.get(kind), fields)
-    entries = {kind: _validate(kind, fields, override_path or "built-in catalog.yaml")
-               for kind, fields in raw_entries.items()}
+        for role, fields in _read_override(override_path, set(raw_entries)).items():
+            raw_entries[role] = _merge(raw_entries.get(role), fields)
+    roles = kinds.roles()
+    entries = {}
+    for role, fields in raw_entries.items():
+        try:
+            entries[role] = validate_entry(fields, roles[role].params)
+        except ValueError as exc:
+            raise CatalogError(f"{override_path or 'built-in catalog'}: role {role!r}: {exc}") from None
     return Catalog(profile=profile, entries=entries, override_path=override_path)
 
 
-def _read_override(path: Path) -> dict[str, dict[str, Any]]:
+def _read_override(path: Path, roles: set[str]) -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -120,12 +148,12 @@ def _read_override(path: Path) -> dict[str, dict[str, Any]]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CatalogError(f"{path}: top level must map kind -> fields")
-    for kind, fields in data.items():
-        if kind not in ROLES:
-            raise CatalogError(f"{path}: unknown kind {kind!r}; kinds are {', '.join(ROLES)}")
+        raise CatalogError(f"{path}: top level must map role -> fields")
+    for role, fields in data.items():
+        if role not in roles:
+            raise CatalogError(f"{path}: unknown role {role!r}; roles are {', '.join(sorted(roles))}")
         if not isinstance(fields, dict):
-            raise CatalogError(f"{path}: kind {kind!r} must map field -> value")
+            raise CatalogError(f"{path}: role {role!r} must map field -> value")
     return data
 
 
@@ -136,19 +164,22 @@ def _merge(base: dict[str, Any] | None, override: dict[str, Any]) -> dict[str, A
     if "repo_id" in override and override["repo_id"] != merged.get("repo_id"):
         merged.pop("revision", None)
         merged["license"] = "unknown (set `license` in your catalog)"
-    for field, value in override.items():
-        if field == "params" and isinstance(value, dict) and isinstance(merged.get("params"), dict):
+    for name, value in override.items():
+        if name == "params" and isinstance(value, dict) and isinstance(merged.get("params"), dict):
             merged["params"] = {**merged["params"], **value}
         else:
-            merged[field] = value
+            merged[name] = value
     return merged
 
 
-def _validate(kind: str, fields: dict[str, Any], source: Path | str) -> ModelSpec:
-    try:
-        return ModelSpec.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}" for err in exc.errors()
-        )
-        raise CatalogError(f"{source}: kind {kind!r}: {problems}") from None
+def allowed_repos() -> list[str]:
+    """Repos a studio may load without further review: every role's default, tiny and reviewed
+    alternative repos. ASSETGEN_ALLOWED_REPOS and the resource's ``allowed_repos`` add more."""
+    from assetgen_dagster import kinds
+
+    repos = []
+    for role in kinds.roles().values():
+        for repo in (role.default["repo_id"], role.tiny.repo_id, *role.alternatives):
+            if repo not in repos:
+                repos.append(repo)
+    return repos

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     models = commands.add_parser("models", help="manage the catalog's models")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     pull = models_commands.add_parser("pull", help="pre-fetch catalog models into the Hugging Face cache")
-    pull.add_argument("kinds", nargs="*", help="kinds to fetch (default: every kind of the active profile)")
+    pull.add_argument("roles", nargs="*", help="model roles to fetch (default: every role of the active profile)")
     pull.add_argument("--device", default="auto", help="device the models will run on (picks the dtype)")
     args = parser.parse_args(argv)
 
@@ -48,42 +48,42 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     if args.command == "models":
-        return _pull(args.kinds, args.device)
+        return _pull(args.roles, args.device)
     return 2
 
 
-def _pull(kinds: list[str], device: str) -> int:
+def _pull(roles: list[str], device: str) -> int:
     """Fetch each distinct model of the catalog once, reporting what was downloaded."""
     from assetgen_dagster.catalog import CatalogError, load_catalog
     from assetgen_dagster.models import ModelError, ModelLoader
     from assetgen_dagster.models.devices import detect_device, dtype_for
-    from assetgen_dagster.models.downloads import fetch_snapshot
+    from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
 
     try:
         catalog = load_catalog()
-        specs = {kind: catalog.spec(kind) for kind in (kinds or list(catalog.entries))}
+        specs = {role: catalog.spec(role) for role in (roles or list(catalog.entries))}
     except (CatalogError, ValueError) as exc:
         print(f"error: {exc}")
         return 1
     device = detect_device(device)
     loader, failed, done = ModelLoader(), 0, {}
-    for kind, spec in specs.items():
+    for role, spec in specs.items():
         dtype = dtype_for(device, spec.dtype)
         ident = (spec.repo_id, spec.revision, spec.pipeline, dtype)
         if ident in done:
-            print(f"{kind:12} {spec.repo_id}: same as {done[ident]}")
+            print(f"{role:12} {spec.repo_id}: same as {done[ident]}")
             continue
         try:
             loader.check_allowed(spec.repo_id)
-            snapshot = fetch_snapshot(spec, dtype, on_progress=print)
+            snapshot = fetch_snapshot(spec, resolve_commit(spec), dtype, on_progress=print)
         except ModelError as exc:
             failed += 1
-            print(f"{kind:12} {spec.repo_id}: FAILED: {exc}")
+            print(f"{role:12} {spec.repo_id}: FAILED: {exc}")
             continue
-        done[ident] = kind
+        done[ident] = role
         fetched = f"downloaded {snapshot.download_bytes / 1e6:.1f} MB in {snapshot.download_seconds:.1f} s" \
             if snapshot.cache_state == "cold" else "already cached"
-        print(f"{kind:12} {spec.repo_id}@{snapshot.commit} ({snapshot.variant or 'default'} weights, "
+        print(f"{role:12} {spec.repo_id}@{snapshot.commit} ({snapshot.variant or 'default'} weights, "
               f"{len(snapshot.files)} files): {fetched}")
     return 1 if failed else 0
 

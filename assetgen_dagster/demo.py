@@ -52,7 +52,7 @@ def prepare_dagster_home(home: Path, config: Path) -> None:
 def ensure_gpu_pool(instance) -> None:
     """Create the `gpu` pool with the configured default limit before any run claims it: Dagster
     creates a pool on first use, and two runs starting together can both get in before it exists."""
-    from assetgen_dagster.assets.common import GPU_POOL
+    from assetgen_dagster.engine.common import GPU_POOL
 
     storage = instance.event_log_storage
     limit = instance.global_op_concurrency_default_limit
@@ -148,9 +148,9 @@ def ui_command_line(project_root: Path) -> str:
 
 
 def _asset_keys() -> list:
-    from assetgen_dagster.assets import ALL_ASSETS
+    from assetgen_dagster.definitions import defs
 
-    return [key for assets_def in ALL_ASSETS for key in assets_def.keys]
+    return [key for key in defs.resolve_asset_graph().materializable_asset_keys]
 
 
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
@@ -159,6 +159,11 @@ def run_ui(project_root: Path, extra_args: list[str]) -> int:
 
     env = demo_environment(project_root)
     prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
+    if env["ASSETGEN_PROFILE"] == "tiny":
+        os.environ.update(env)  # the kit is built into this HF_HOME
+        from assetgen_dagster import tiny
+
+        tiny.ensure_tiny_kit()
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         ensure_gpu_pool(instance)  # the sensor may start several runs at once
     print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)

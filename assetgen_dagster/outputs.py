@@ -71,3 +71,13 @@ def save_png(path: Path, image: Any, text: dict[str, str]) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, optimize=False)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a journal file and fsync it: O(1) per record, durable once it returns.
+    A process killed mid-append leaves at most a torn last line, which readers skip."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:
+        handle.write(line.encode() + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())

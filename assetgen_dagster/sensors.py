@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 
 from dagster import (
     AssetObservation,
@@ -30,12 +29,10 @@ from dagster import (
 )
 
 from assetgen_dagster import settings
-from assetgen_dagster.assets import GENERATED_KINDS
 from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, load_batch, scan_batch_files
+from assetgen_dagster.engine.batches import BATCH_HASH_TAG
 from assetgen_dagster.jobs import generate_batch_job
 from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batches
-
-BATCH_HASH_TAG = "assetgen/batch_hash"
 
 prompt_batch_files = AssetSpec(
     "prompt_batch_files",
@@ -94,7 +91,6 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
             new_partitions.append(batch_id)
         if requested.get(batch_id) == content_hash:
             continue
-        _report_kinds_without_asset(context, path.name, [item.kind for item in batch.items])
         sequence += 1
         requested[batch_id] = content_hash
         run_requests.append(RunRequest(partition_key=batch_id, run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
@@ -123,10 +119,3 @@ def _raw_hash(path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return "unreadable"
-
-
-def _report_kinds_without_asset(context: SensorEvaluationContext, file_name: str, kinds: list[str]) -> None:
-    missing = Counter(kind for kind in kinds if kind not in GENERATED_KINDS)
-    if missing:
-        listed = ", ".join(f"{count} {kind}" for kind, count in sorted(missing.items()))
-        context.log.warning(f"{file_name}: items not generated yet (no asset for their kind): {listed}")

@@ -44,5 +44,8 @@ def extra_allowed_repos() -> list[str]:
 
 
 def hub_offline() -> bool:
-    """True when huggingface_hub is told not to reach the network (``HF_HUB_OFFLINE``)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when models come from the local cache only: ``HF_HUB_OFFLINE`` is set, or the profile is
+    ``tiny``, whose models exist nowhere but in the local cache (built by ``assetgen-dagster tiny-kit``)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    return os.environ.get(PROFILE_ENV, "").strip() == "tiny"

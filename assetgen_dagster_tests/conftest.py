@@ -68,3 +68,50 @@ CONCEPT_BATCH = """\
       - {id: hero, kind: sprite, prompt: "a hero sprite"}
       - {id: shrine, kind: concept_art, prompt: "a ruined shrine", steps: 3}
     """
+
+
+def asset_defs(*names: str) -> list:
+    """The registered kinds' asset definitions and the pack, by name (all of them if none named)."""
+    from assetgen_dagster import kinds
+    from assetgen_dagster.pack import pack_asset
+
+    registered = kinds.all_kinds()
+    found = {item_asset.name: item_asset.definition for kind in registered for item_asset in kind.assets}
+    found["asset_pack"] = pack_asset(registered)
+    return [found[name] for name in names] if names else list(found.values())
+
+
+def materialize_batch(names, batch_id, instance=None, models=None, tags=None, raise_on_error=False):
+    """Materialize the named assets (or all) for one batch in process; registers the partition."""
+    from dagster import DagsterInstance, materialize
+
+    from assetgen_dagster.models import ModelLoader
+    from assetgen_dagster.partitions import PROMPT_BATCHES
+
+    instance = instance or DagsterInstance.ephemeral()
+    if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
+        instance.add_dynamic_partitions(PROMPT_BATCHES, [batch_id])
+    result = materialize(asset_defs(*names), partition_key=batch_id, instance=instance, tags=tags,
+                         resources={"models": models or ModelLoader()}, raise_on_error=raise_on_error)
+    return result, instance
+
+
+def metadata_of(result, asset: str, partition: str | None = None) -> dict:
+    """The plain values of an asset's materialization metadata in a run (one partition)."""
+    events = [e for e in result.get_asset_materialization_events()
+              if e.asset_key.to_user_string() == asset and (partition is None or e.partition == partition)]
+    [event] = events
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def checks_of(result) -> dict:
+    """(asset, check) -> the run's check evaluation (one partition)."""
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def step_failure(result) -> str:
+    from dagster import DagsterEventType
+
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    data = failure.step_failure_data
+    return data.user_failure_data.description if data.user_failure_data else data.error.to_string()

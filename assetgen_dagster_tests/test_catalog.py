@@ -1,7 +1,9 @@
 import pytest
 
-from assetgen_dagster.catalog import Catalog, CatalogError, load_catalog
-from assetgen_dagster.tiny import DEPTH_REPO, SHAP_E_REPO, TEXT_TO_IMAGE_REPO
+from assetgen_dagster.catalog import Catalog, CatalogError, allowed_repos, load_catalog
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
+from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 
 
 def test_builtin_profiles_are_valid():
@@ -11,6 +13,14 @@ def test_builtin_profiles_are_valid():
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
     assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO}
+    assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh", "depth"}
+
+
+def test_allow_list_comes_from_the_roles():
+    repos = allowed_repos()
+    assert {"stabilityai/sd-turbo", "stabilityai/sdxl-turbo", "openai/shap-e", TEXT_TO_IMAGE_REPO,
+            "depth-anything/Depth-Anything-V2-Small-hf"} <= set(repos)
+    assert len(repos) == len(set(repos))
 
 
 def test_profile_comes_from_environment(monkeypatch):
@@ -21,10 +31,10 @@ def test_profile_comes_from_environment(monkeypatch):
         load_catalog()
 
 
-def test_missing_kind_says_how_to_fix():
+def test_missing_role_says_how_to_fix():
     tiny = load_catalog("tiny", override_path=None)
     without_depth = Catalog(tiny.profile, {k: v for k, v in tiny.entries.items() if k != "depth"})
-    with pytest.raises(CatalogError, match="no model for kind 'depth' in profile 'tiny'"):
+    with pytest.raises(CatalogError, match="no model for role 'depth' in profile 'tiny'"):
         without_depth.spec("depth")
 
 
@@ -36,7 +46,19 @@ def test_override_keeps_omitted_fields_and_merges_params(tmp_path, monkeypatch):
     assert spec.repo_id == TEXT_TO_IMAGE_REPO and spec.revision == "main"
     assert (spec.params.steps, spec.params.guidance) == (3, 1.0)
     assert (spec.params.width, spec.params.batch_size) == (64, 4)  # kept from the profile
-    assert load_catalog("tiny").spec("sprite").params.steps == 2  # other kinds untouched
+    assert load_catalog("tiny").spec("sprite").params.steps == 2  # other roles untouched
+
+
+def test_catalog_is_parsed_once_until_the_user_file_changes(tmp_path):
+    import os
+
+    user = tmp_path / "catalog.yaml"
+    user.write_text("concept_art: {params: {steps: 3}}\n")
+    first = load_catalog("tiny", override_path=user)
+    assert load_catalog("tiny", override_path=user) is first  # cached
+    user.write_text("concept_art: {params: {steps: 5}}\n")
+    os.utime(user, ns=(1, 10**18))  # a new mtime even on a coarse clock
+    assert load_catalog("tiny", override_path=user).spec("concept_art").params.steps == 5
 
 
 def test_override_with_new_repo_does_not_inherit_revision_or_license(tmp_path):
@@ -54,19 +76,20 @@ def test_override_with_new_repo_does_not_inherit_revision_or_license(tmp_path):
 @pytest.mark.parametrize(
     "text,expected",
     [
-        ("sound: {repo_id: a/b}\n", "unknown kind 'sound'"),
-        ("concept_art: {dtype: float8}\n", "kind 'concept_art': field 'dtype'"),
-        ("concept_art: {pipeline: EvilPipeline}\n", "kind 'concept_art': field 'pipeline'"),
+        ("sound: {repo_id: a/b}\n", "unknown role 'sound'"),
+        ("concept_art: {dtype: float8}\n", "role 'concept_art': field 'dtype'"),
+        ("concept_art: {pipeline: EvilPipeline}\n", "role 'concept_art': field 'pipeline'"),
+        ("mesh: {params: {width: 512}}\n", "role 'mesh': field 'params.width'"),  # mesh params have no size
         ("concept_art: {params: {stepz: 3}}\n", "field 'params.stepz'"),
         ("concept_art: {params: {steps: 0}}\n", "field 'params.steps'"),
         ("concept_art: {repo_id: 'no-slash'}\n", "field 'repo_id'"),
         ("concept_art: {trust_remote_code: true}\n", "field 'trust_remote_code'"),
         ("concept_art: [1, 2]\n", "must map field -> value"),
-        ("[1, 2]\n", "top level must map kind -> fields"),
+        ("[1, 2]\n", "top level must map role -> fields"),
         ("concept_art: {a: [\n", "invalid YAML"),
     ],
 )
-def test_invalid_override_names_file_kind_and_field(tmp_path, text, expected):
+def test_invalid_override_names_file_role_and_field(tmp_path, text, expected):
     user = tmp_path / "studio-catalog.yaml"
     user.write_text(text)
     with pytest.raises(CatalogError) as info:

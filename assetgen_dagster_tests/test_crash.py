@@ -45,9 +45,11 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
         with Image.open(path) as image:
             image.verify()
         survivors[path.name] = path.read_bytes()
-    import json
+    from assetgen_dagster.engine.manifest import Manifest
 
-    recorded = json.loads((out / "manifest.json").read_text())["items"] if (out / "manifest.json").exists() else {}
+    killed = Manifest(out, "crashy", "concept_art")  # manifest.json + the journal the killed run left
+    assert killed.corrupt is None and killed.journal_path.exists()
+    recorded = killed.entries
     assert set(recorded) <= {p.stem for p in finals}  # the manifest only lists finished files
 
     # What run monitoring does for a dead run worker: mark it failed, free its gpu pool slot.

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+from dagster import AssetKey
+
 from assetgen_dagster.definitions import defs
 
 from .conftest import PROJECT_ROOT
@@ -33,3 +35,24 @@ def test_definitions_validate_on_the_workspace():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_dg_loads_the_same_definitions():
+    """`dg check defs` (dagster-dg-cli, the [tool.dg] section) works beside `dagster dev -w workspace.yaml`."""
+    bin_dir = PROJECT_ROOT / ".venv" / "bin"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "VIRTUAL_ENV": str(PROJECT_ROOT / ".venv"), "HOME": str(PROJECT_ROOT)}
+    result = subprocess.run([str(bin_dir / "dg") if bin_dir.exists() else "dg", "check", "defs"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_the_pack_and_the_job_cover_every_registered_kind():
+    from assetgen_dagster import kinds
+
+    graph = defs.resolve_asset_graph()
+    packed = {target.asset for kind in kinds.all_kinds() for target in kind.pack}
+    assert {key.to_user_string() for key in graph.get(AssetKey("asset_pack")).parent_keys} == packed
+    made = {item_asset.name for kind in kinds.all_kinds() for item_asset in kind.assets}
+    job = defs.resolve_job_def("generate_batch")
+    assert made | {"asset_pack"} == {key.to_user_string() for key in job.asset_layer.executable_asset_keys}

@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
 
-from assetgen_dagster.assets.textures import pbr_maps, textures
+
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.partitions import PROMPT_BATCHES
 from assetgen_dagster.sensors import prompt_batch_sensor
 
-from .conftest import PROJECT_ROOT, write_batch
+from .conftest import PROJECT_ROOT, asset_defs, write_batch
+
+textures, pbr_maps = asset_defs("textures", "pbr_maps")
 
 BATCH = "items:\n  - {id: floor, kind: texture, prompt: 'stone floor'}\n  - {id: rock, kind: concept_art, prompt: x}\n"
 

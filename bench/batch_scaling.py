@@ -21,10 +21,10 @@ def main() -> None:
     args = parser.parse_args()
     offline_tiny_environment()
 
-    from assetgen_dagster.generate.images import ImageRequest, generate_images
+    from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
     from assetgen_dagster.models import ModelLoader
 
-    requests = [ImageRequest(item_id=f"i{n}", prompt=f"prop {n}", seed=n, steps=2, guidance=0.0,
+    requests = [ImageRequest(prompt=f"prop {n}", seed=n, steps=2, guidance=0.0,
                              width=64, height=64) for n in range(args.items)]
     rates = {}
     with ModelLoader().use("concept_art") as model:

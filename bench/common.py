@@ -61,3 +61,10 @@ def write_results(name: str, results: dict, table: list[tuple[str, str]]) -> Pat
     (RESULTS_DIR / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return path
+
+
+def asset_def(name: str):
+    """The Dagster definition of a registered kind's asset, by name."""
+    from assetgen_dagster import kinds
+
+    return next(a.definition for kind in kinds.all_kinds() for a in kind.assets if a.name == name)

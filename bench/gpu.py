@@ -112,7 +112,7 @@ def main() -> None:
 
     import torch
 
-    from assetgen_dagster.generate.images import ImageRequest, generate_images
+    from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.tiny import install_snapshot
 
@@ -142,7 +142,7 @@ def main() -> None:
         rows, results_by_batch = [], {}
         for batch_size in args.batch_sizes:
             count = max(batch_size * 2, 8)
-            requests = [ImageRequest(item_id=f"i{n}", prompt=f"a game prop {n}", seed=n, steps=args.steps,
+            requests = [ImageRequest(prompt=f"a game prop {n}", seed=n, steps=args.steps,
                                      guidance=0.0, width=size, height=size) for n in range(count)]
 
             def bare() -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -28,8 +28,8 @@ def main() -> None:
 
     from dagster import DagsterInstance, materialize
 
-    from assetgen_dagster.assets.concept_art import concept_art
-    from assetgen_dagster.generate.images import ImageRequest, generate_images
+    concept_art = asset_def("concept_art")
+    from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES
@@ -45,7 +45,7 @@ def main() -> None:
     hot = statistics.median(timed(lambda: loader.use("concept_art").__enter__()) for _ in range(20))
 
     # Per-call overhead: the same generation through the resource vs on the bare pipeline.
-    requests = [ImageRequest(item_id=f"i{n}", prompt=f"prop {n}", seed=n, steps=2, guidance=0.0,
+    requests = [ImageRequest(prompt=f"prop {n}", seed=n, steps=2, guidance=0.0,
                              width=64, height=64) for n in range(4)]
     with loader.use("concept_art") as model:
         pipe = model.pipeline

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import PROJECT_ROOT, asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
 
 
 def import_seconds(statement: str) -> float:
@@ -38,12 +38,13 @@ def main() -> None:
     import torch
     from dagster import AssetKey, DagsterInstance, materialize
 
-    from assetgen_dagster.assets.concept_art import concept_art
+    concept_art = asset_def("concept_art")
     from assetgen_dagster.catalog import load_catalog
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES
-    from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO, ensure_tiny_kit
+    from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+    from assetgen_dagster.tiny import ensure_tiny_kit
 
     ensure_tiny_kit()
     spec = load_catalog().spec("concept_art")

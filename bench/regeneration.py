@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
 
 
 def batch_text(items: int, edited: int | None = None) -> str:
@@ -37,7 +37,7 @@ def main() -> None:
 
     from dagster import DagsterInstance, build_sensor_context, materialize
 
-    from assetgen_dagster.assets.concept_art import concept_art
+    concept_art = asset_def("concept_art")
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from assetgen_dagster import settings, tiny
+from assetgen_dagster import settings
 from assetgen_dagster.catalog import ModelSpec
+from assetgen_dagster.models.loading import pipeline_kind
 from assetgen_dagster.models.errors import (
     ModelDownloadError,
     ModelNotCachedError,
@@ -23,7 +24,6 @@ from assetgen_dagster.models.errors import (
     UnsupportedModelError,
 )
 
-TRANSFORMERS_TASKS = {"depth-estimation"}
 SKIPPED_COMPONENTS = {"safety_checker", "feature_extractor"}
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl", ".msgpack", ".h5", ".onnx")
 SIDE_FILE_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
@@ -74,7 +74,7 @@ def weight_variant(filename: str) -> tuple[str, str | None] | None:
 
 def _component_folders(pipeline: str, model_index: dict | None) -> list[str]:
     """Folders to fetch: the pipeline's components from model_index.json, or the repo root ("")."""
-    if pipeline in TRANSFORMERS_TASKS:
+    if not pipeline_kind(pipeline).components:
         return [""]
     if model_index is None:
         raise UnsupportedModelError("the repo has no model_index.json, so it is not a diffusers pipeline")
@@ -160,21 +160,13 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 def resolve_commit(spec: ModelSpec) -> str:
     """The commit ``spec.revision`` points at, without downloading weights.
 
-    A 40-hex revision is already a commit; offline (or for the tiny kit) the cache's ``refs/`` file
-    answers; online, the hub's model info does.
+    A 40-hex revision is already a commit; offline the local cache's refs answer; online, the hub's
+    model info does.
     """
     if _COMMIT.match(spec.revision):
         return spec.revision
-    if tiny.is_tiny_repo(spec.repo_id):
-        tiny.ensure_tiny_model(spec.repo_id)
-    if settings.hub_offline() or tiny.is_tiny_repo(spec.repo_id):
-        ref = tiny.hub_cache_dir() / ("models--" + spec.repo_id.replace("/", "--")) / "refs" / spec.revision
-        if not ref.is_file():
-            raise ModelNotCachedError(
-                f"{spec.repo_id}@{spec.revision} is not in the Hugging Face cache and HF_HUB_OFFLINE=1. "
-                f"Pre-fetch it with `assetgen-dagster models pull`."
-            )
-        return ref.read_text().strip()
+    if settings.hub_offline():
+        return Path(_cached_folder(spec.repo_id, spec.revision)).name
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -186,40 +178,45 @@ def resolve_commit(spec: ModelSpec) -> str:
         raise ModelDownloadError(f"could not resolve {spec.repo_id}@{spec.revision}: {exc}") from exc
 
 
-def fetch_snapshot(spec: ModelSpec, dtype: str, on_progress: Callable[[str], None] | None = None) -> Snapshot:
-    """Make the needed files of ``spec`` present in the hub cache and resolve its commit.
+def fetch_snapshot(spec: ModelSpec, commit: str, dtype: str,
+                   on_progress: Callable[[str], None] | None = None) -> Snapshot:
+    """Make the needed files of ``spec`` at ``commit`` present in the hub cache.
 
-    Offline (HF_HUB_OFFLINE=1, or a tiny-kit repo), only the cache is used; a missing model fails
+    Offline (HF_HUB_OFFLINE=1, or the tiny profile), only the cache is used; a missing model fails
     at once with the command that pre-fetches it.
     """
-    if tiny.is_tiny_repo(spec.repo_id):
-        tiny.ensure_tiny_model(spec.repo_id)
-    if settings.hub_offline() or tiny.is_tiny_repo(spec.repo_id):
-        return _cached_snapshot(spec, dtype)
-    return _download_snapshot(spec, dtype, on_progress)
+    if settings.hub_offline():
+        return _cached_snapshot(spec, commit, dtype)
+    return _download_snapshot(spec, commit, dtype, on_progress)
 
 
-def _cached_snapshot(spec: ModelSpec, dtype: str) -> Snapshot:
+def _cached_folder(repo_id: str, revision: str) -> str:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(spec.repo_id, revision=spec.revision, local_files_only=True))
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except LocalEntryNotFoundError as exc:
         raise ModelNotCachedError(
-            f"{spec.repo_id}@{spec.revision} is not in the Hugging Face cache and HF_HUB_OFFLINE=1. "
-            f"Pre-fetch it where the hub is reachable with `assetgen-dagster models pull` (or "
-            f"`hf download {spec.repo_id} --revision {spec.revision}`) into the same HF_HOME."
+            f"{repo_id}@{revision} is not in the Hugging Face cache and the hub is offline "
+            f"(HF_HUB_OFFLINE=1 or ASSETGEN_PROFILE=tiny). Pre-fetch it where the hub is reachable with "
+            f"`assetgen-dagster models pull` (or `hf download {repo_id} --revision {revision}`) into the "
+            f"same HF_HOME; for the tiny profile, build the kit with `assetgen-dagster tiny-kit`."
         ) from exc
+
+
+def _cached_snapshot(spec: ModelSpec, commit: str, dtype: str) -> Snapshot:
+    folder = Path(_cached_folder(spec.repo_id, commit))
     local_files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
     selection = select_files(local_files, spec.pipeline, dtype, lambda name: json.loads((folder / name).read_text()))
     missing = [f for f in selection.files if not (folder / f).exists()]
     if missing:
-        raise ModelNotCachedError(f"{spec.repo_id}@{spec.revision}: cached snapshot lacks {missing[:3]}")
-    return Snapshot(folder, folder.name, selection.variant, "warm", files=selection.files)
+        raise ModelNotCachedError(f"{spec.repo_id}@{commit}: cached snapshot lacks {missing[:3]}")
+    return Snapshot(folder, commit, selection.variant, "warm", files=selection.files)
 
 
-def _download_snapshot(spec: ModelSpec, dtype: str, on_progress: Callable[[str], None] | None) -> Snapshot:
+def _download_snapshot(spec: ModelSpec, commit: str, dtype: str,
+                       on_progress: Callable[[str], None] | None) -> Snapshot:
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download, try_to_load_from_cache
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -230,8 +227,7 @@ def _download_snapshot(spec: ModelSpec, dtype: str, on_progress: Callable[[str],
     )
 
     try:
-        info = HfApi().model_info(spec.repo_id, revision=spec.revision, files_metadata=True)
-        commit = info.sha
+        info = HfApi().model_info(spec.repo_id, revision=commit, files_metadata=True)
         sizes = {s.rfilename: (s.size or 0) for s in info.siblings or []}
 
         def read_json(name: str) -> dict:

@@ -1,16 +1,57 @@
 """Build a pipeline from a cached snapshot: the only place that calls ``from_pretrained``.
 
-Safetensors only, never remote code; torch speed settings applied here and recorded by the caller.
+``PIPELINES`` is the one table of what the loader can build: a catalog ``pipeline`` name -> which
+library loads it and how its repo is laid out (which files to fetch). Safetensors only, never
+remote code; torch speed settings applied here and recorded by the caller.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from assetgen_dagster.catalog import ModelSpec
-from assetgen_dagster.models.downloads import TRANSFORMERS_TASKS, Snapshot
 from assetgen_dagster.models.errors import UnsupportedModelError
+
+if TYPE_CHECKING:
+    from assetgen_dagster.catalog import ModelSpec
+    from assetgen_dagster.models.downloads import Snapshot
+
+
+@dataclass(frozen=True)
+class PipelineKind:
+    """How one catalog ``pipeline`` loads.
+
+    ``library``: ``diffusers`` (a pipeline class with components listed in model_index.json) or
+    ``transformers-task`` (``transformers.pipeline(task)`` on a model at the repo root).
+    """
+
+    library: Literal["diffusers", "transformers-task"]
+
+    @property
+    def components(self) -> bool:
+        """Whether the repo is a diffusers pipeline of component folders (else: files at the root)."""
+        return self.library == "diffusers"
+
+
+_DIFFUSERS = PipelineKind("diffusers")
+_TASK = PipelineKind("transformers-task")
+
+PIPELINES: dict[str, PipelineKind] = {
+    "AutoPipelineForText2Image": _DIFFUSERS,
+    "DiffusionPipeline": _DIFFUSERS,
+    "StableDiffusionPipeline": _DIFFUSERS,
+    "StableDiffusionXLPipeline": _DIFFUSERS,
+    "FluxPipeline": _DIFFUSERS,
+    "ShapEPipeline": _DIFFUSERS,
+    "depth-estimation": _TASK,
+}
+
+
+def pipeline_kind(name: str) -> PipelineKind:
+    try:
+        return PIPELINES[name]
+    except KeyError:
+        raise UnsupportedModelError(f"pipeline {name!r} is not one the loader builds ({', '.join(PIPELINES)})") from None
 
 
 @dataclass(frozen=True)
@@ -31,19 +72,28 @@ def build_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, dtype: str,
     """Instantiate the catalog's pipeline from ``snapshot`` on ``device`` in ``dtype``."""
     import torch
 
+    kind = pipeline_kind(spec.pipeline)
     torch_dtype = getattr(torch, dtype)
     if device.startswith("cuda") and torch_settings.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True  # Ampere+ tensor cores for float32 matmuls
         torch.backends.cudnn.allow_tf32 = True
-    if spec.pipeline in TRANSFORMERS_TASKS:
-        import transformers
+    if kind.library == "transformers-task":
+        return _transformers_task(spec, snapshot, device, torch_dtype)
+    return _diffusers_pipeline(spec, snapshot, device, torch_dtype, torch_settings)
 
-        transformers.utils.logging.disable_progress_bar()
-        return transformers.pipeline(
-            spec.pipeline, model=str(snapshot.path), device=device, dtype=torch_dtype,
-            trust_remote_code=False, model_kwargs={"use_safetensors": True},
-        )
 
+def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any) -> Any:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    return transformers.pipeline(
+        spec.pipeline, model=str(snapshot.path), device=device, dtype=torch_dtype,
+        trust_remote_code=False, model_kwargs={"use_safetensors": True},
+    )
+
+
+def _diffusers_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any,
+                        torch_settings: TorchSettings) -> Any:
     import diffusers
     import transformers
 

@@ -1,6 +1,6 @@
 """``ModelLoader``: the one Dagster resource through which every asset reaches a model.
 
-It resolves an asset kind to a catalog entry, checks the allow-list, fetches exactly the needed
+It resolves a model role to a catalog entry, checks the allow-list, fetches exactly the needed
 files through the Hugging Face cache, refuses a model that can never fit, builds the pipeline on
 the chosen device and dtype, and keeps it loaded (LRU within a memory budget) for the rest of the
 process. Generation calls go through the out-of-memory ladder.
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Literal, Optional, TypeVar
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from assetgen_dagster import settings
-from assetgen_dagster.catalog import Catalog, ModelSpec, load_catalog
+from assetgen_dagster.catalog import Catalog, ModelSpec, allowed_repos, load_catalog
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
 from assetgen_dagster.models.devices import detect_device, dtype_for
 from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError
@@ -32,22 +32,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GB = 1e9
 
-# Repos a studio can use without further review: the built-in catalog's models and the tiny kit.
-DEFAULT_ALLOWED_REPOS = [
-    "stabilityai/sd-turbo",
-    "stabilityai/sdxl-turbo",
-    "stabilityai/stable-diffusion-xl-base-1.0",
-    "black-forest-labs/FLUX.1-schnell",
-    "openai/shap-e",
-    "depth-anything/Depth-Anything-V2-Small-hf",
-    "assetgen-tiny/*",
-]
-
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A catalog model pinned to a commit, device and dtype: what an output's identity depends on."""
+    """A catalog model pinned to a commit, device and dtype: what an output's identity depends on,
+    and exactly what ``ModelLoader.use`` loads."""
 
+    role: str
     spec: ModelSpec
     commit: str
     device: str
@@ -61,7 +52,7 @@ class ResolvedModel:
 class LoadedModel:
     """A pipeline lent to an asset, with what provenance and metadata need to know about it."""
 
-    kind: str
+    role: str
     spec: ModelSpec
     entry: CachedModel
     device: str
@@ -83,9 +74,12 @@ class LoadedModel:
     def run(self, call: Callable[[int], T], batch_size: int,
             on_step_down: Callable[[str], None] | None = None) -> T:
         """``call(batch_size)`` through the out-of-memory ladder, starting from the mode that worked
-        last time for this model; records the mode and batch size that worked."""
+        last time for this model and, within this use, from the batch size that last worked;
+        records both."""
         from assetgen_dagster.models.memory import run_with_memory_ladder
 
+        if self.batch_size_used is not None:
+            batch_size = min(batch_size, self.batch_size_used)
         result, outcome = run_with_memory_ladder(
             self.pipeline, self.device, call, batch_size, self.entry.memory_mode, on_step_down
         )
@@ -98,6 +92,7 @@ class LoadedModel:
             "model": self.spec.repo_id,
             "revision": self.commit,
             "pipeline": self.spec.pipeline,
+            "license": self.spec.license,
             "dtype": self.dtype,
             "device": self.device,
         }
@@ -139,8 +134,9 @@ class ModelLoader(ConfigurableResource):
     profile: Optional[str] = Field(default=None, description="Catalog profile; default ASSETGEN_PROFILE.")
     catalog_path: Optional[str] = Field(default=None, description="User catalog YAML; default ASSETGEN_CATALOG.")
     allowed_repos: list[str] = Field(
-        default=DEFAULT_ALLOWED_REPOS,
-        description="Repo ids or fnmatch patterns that may be loaded; ASSETGEN_ALLOWED_REPOS adds more.",
+        default=[],
+        description="Repo ids or fnmatch patterns that may be loaded besides the kinds' reviewed models "
+                    "(catalog.allowed_repos()); ASSETGEN_ALLOWED_REPOS adds more.",
     )
     memory_budget_gb: Optional[float] = Field(
         default=None, description="Memory models may use on the device; default: device total minus the margin."
@@ -154,18 +150,20 @@ class ModelLoader(ConfigurableResource):
     compile: bool = Field(default=False, description="torch.compile the denoiser (slow first call).")
     tf32: bool = Field(default=True, description="TF32 matmuls on Ampere+ GPUs.")
 
+    _resolved: dict[str, ResolvedModel] = PrivateAttr(default_factory=dict)
+
     def catalog(self) -> Catalog:
         override = Path(self.catalog_path) if self.catalog_path else None
         return load_catalog(self.profile, override)
 
-    def spec(self, kind: str) -> ModelSpec:
-        return self.catalog().spec(kind)
+    def spec(self, role: str) -> ModelSpec:
+        return self.catalog().spec(role)
 
     def torch_settings(self) -> TorchSettings:
         return TorchSettings(self.attention, self.channels_last, self.compile, self.tf32)
 
     def check_allowed(self, repo_id: str) -> None:
-        patterns = [*self.allowed_repos, *settings.extra_allowed_repos()]
+        patterns = [*allowed_repos(), *self.allowed_repos, *settings.extra_allowed_repos()]
         if not any(fnmatch.fnmatchcase(repo_id, pattern) for pattern in patterns):
             raise ModelNotAllowedError(
                 f"{repo_id} is not on the model allow-list. If your studio has reviewed it, add it to "
@@ -203,29 +201,32 @@ class ModelLoader(ConfigurableResource):
             )
         return "full" if weight_bytes + working <= budget else "model_offload"
 
-    def resolve(self, kind: str) -> "ResolvedModel":
-        """What ``use(kind)`` would run, without loading it: lets assets decide whether their
-        outputs are still current (same model commit, dtype, device) before paying for a load."""
-        from assetgen_dagster.models.downloads import resolve_commit
+    def resolve(self, role: str) -> ResolvedModel:
+        """The model ``use`` will load for ``role``, pinned to a commit, without loading it: assets
+        decide whether their outputs are current (same commit, dtype, device) before paying for a
+        load. Resolved once per resource instance (one run), so every item of a run sees one commit."""
+        if role not in self._resolved:
+            from assetgen_dagster.models.downloads import resolve_commit
 
-        spec = self.spec(kind)
-        self.check_allowed(spec.repo_id)
-        device = detect_device(self.device)
-        return ResolvedModel(spec=spec, commit=resolve_commit(spec), device=device, dtype=dtype_for(device, spec.dtype))
+            spec = self.spec(role)
+            self.check_allowed(spec.repo_id)
+            device = detect_device(self.device)
+            self._resolved[role] = ResolvedModel(role=role, spec=spec, commit=resolve_commit(spec), device=device,
+                                                 dtype=dtype_for(device, spec.dtype))
+        return self._resolved[role]
 
     @contextmanager
-    def use(self, kind: str, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:
-        """Lend the loaded model for ``kind`` for the ``with`` block; it cannot be evicted meanwhile."""
-        spec = self.spec(kind)
-        self.check_allowed(spec.repo_id)
-        device = detect_device(self.device)
-        dtype = dtype_for(device, spec.dtype)
+    def use(self, model: str | ResolvedModel, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:
+        """Lend the loaded model (a role, or what ``resolve`` returned) for the ``with`` block; it
+        cannot be evicted meanwhile. Loads exactly the resolved commit."""
+        resolved = self.resolve(model) if isinstance(model, str) else model
+        spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         torch_settings = self.torch_settings()
-        key = (spec.repo_id, spec.revision, spec.pipeline, dtype, device, repr(torch_settings))
+        key = (spec.repo_id, resolved.commit, spec.pipeline, dtype, device, repr(torch_settings))
         started = time.perf_counter()
         needed, load = 0, None
         if key not in MODEL_CACHE:
-            needed, load = self._prepare_load(spec, device, dtype, torch_settings, on_progress)
+            needed, load = self._prepare_load(resolved, torch_settings, on_progress)
 
         if device.startswith("cuda"):
             import torch
@@ -233,7 +234,7 @@ class ModelLoader(ConfigurableResource):
             torch.cuda.reset_peak_memory_stats(torch.device(device))
         with MODEL_CACHE.lease(key, load or _unreachable, self.budget_bytes(device), needed) as (entry, hit):
             yield LoadedModel(
-                kind=kind,
+                role=resolved.role,
                 spec=spec,
                 entry=entry,
                 device=device,
@@ -244,14 +245,15 @@ class ModelLoader(ConfigurableResource):
                 memory_mode=entry.memory_mode,
             )
 
-    def _prepare_load(self, spec: ModelSpec, device: str, dtype: str, torch_settings: TorchSettings,
+    def _prepare_load(self, resolved: ResolvedModel, torch_settings: TorchSettings,
                       on_progress: Callable[[str], None] | None) -> tuple[int, Callable[[], CachedModel]]:
         """Fetch the files and run the fit check now; return the bytes needed and the loader."""
         from assetgen_dagster.models.downloads import fetch_snapshot
         from assetgen_dagster.models.loading import build_pipeline
         from assetgen_dagster.models.memory import estimate_weight_bytes
 
-        snapshot = fetch_snapshot(spec, dtype, on_progress)
+        spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
+        snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
         start_mode = self.fit_check(spec.repo_id, weight_bytes, device)
 

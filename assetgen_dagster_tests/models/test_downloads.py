@@ -1,12 +1,14 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from assetgen_dagster.catalog import load_catalog
-from assetgen_dagster.models.downloads import fetch_snapshot, select_files, weight_variant
+from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit, select_files, weight_variant
 from assetgen_dagster.models.errors import ModelNotCachedError, UnsupportedModelError
-from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO, snapshot_commit
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.tiny import snapshot_commit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "repos"
 
@@ -87,10 +89,13 @@ def test_transformers_task_takes_root_safetensors_and_configs():
 
 def test_offline_revision_resolution_through_refs(tiny_kit):
     spec = load_catalog("tiny", override_path=None).spec("concept_art")
-    snapshot = fetch_snapshot(spec, "float32")
-    assert snapshot.commit == snapshot_commit(TEXT_TO_IMAGE_REPO)  # "main" -> refs/main -> commit
+    commit = resolve_commit(spec)
+    assert commit == snapshot_commit(TEXT_TO_IMAGE_REPO)  # "main" -> refs/main -> commit
+    snapshot = fetch_snapshot(spec, commit, "float32")
+    assert snapshot.commit == commit and snapshot.path.name == commit
     assert snapshot.cache_state == "warm" and snapshot.variant is None
-    pinned = fetch_snapshot(spec.model_copy(update={"revision": snapshot.commit}), "float32")
-    assert pinned.path == snapshot.path
+    assert resolve_commit(replace(spec, revision=commit)) == commit  # a commit is its own resolution
     with pytest.raises(ModelNotCachedError, match="assetgen-dagster models pull"):
-        fetch_snapshot(spec.model_copy(update={"revision": "no-such-branch"}), "float32")
+        resolve_commit(replace(spec, revision="no-such-branch"))
+    with pytest.raises(ModelNotCachedError, match="tiny-kit"):
+        fetch_snapshot(spec, "c" * 40, "float32")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from assetgen_dagster.generate.images import ImageRequest, generate_images
+from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
 from assetgen_dagster.models import ModelLoader, ModelOutOfMemoryError, ModelTooLargeError
 from assetgen_dagster.models.cache import CachedModel, ModelCache
 from assetgen_dagster.models.memory import (
@@ -79,9 +79,10 @@ def test_fit_check_refuses_what_can_never_fit_and_offloads_what_can():
 
 def test_sizes_are_measured_from_tensors_and_headers(tiny_kit):
     from assetgen_dagster.catalog import load_catalog
-    from assetgen_dagster.models.downloads import fetch_snapshot
+    from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
 
-    snapshot = fetch_snapshot(load_catalog("tiny", override_path=None).spec("concept_art"), "float32")
+    spec = load_catalog("tiny", override_path=None).spec("concept_art")
+    snapshot = fetch_snapshot(spec, resolve_commit(spec), "float32")
     estimated = estimate_weight_bytes(snapshot.path, snapshot.files, "float32")
     from diffusers import DiffusionPipeline
 
@@ -122,7 +123,7 @@ def tiny_pipe(tiny_kit):
     return pipe
 
 
-REQUESTS = [ImageRequest(item_id=f"i{n}", prompt=f"p{n}", seed=n, steps=2, guidance=0.0, width=64, height=64)
+REQUESTS = [ImageRequest(prompt=f"p{n}", seed=n, steps=2, guidance=0.0, width=64, height=64)
             for n in range(4)]
 
 

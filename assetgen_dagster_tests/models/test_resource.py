@@ -7,7 +7,8 @@ from assetgen_dagster.models import (
 )
 from assetgen_dagster.models.cache import MODEL_CACHE
 from assetgen_dagster.models.devices import detect_device, dtype_for
-from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO, snapshot_commit
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.tiny import snapshot_commit
 
 
 @pytest.fixture
@@ -32,8 +33,29 @@ def test_loads_once_then_serves_from_cache(tiny_kit, fresh_cache):
     assert fresh_cache.loads == 1
     assert first.provenance() == {
         "model": TEXT_TO_IMAGE_REPO, "revision": first.commit, "pipeline": "StableDiffusionPipeline",
-        "dtype": "float32", "device": "cpu",
+        "license": "random weights built locally; test use only", "dtype": "float32", "device": "cpu",
     }
+
+
+def test_a_resolved_model_loads_its_commit_even_if_the_branch_moves(tiny_kit, fresh_cache, tmp_path, monkeypatch):
+    import shutil
+
+    from assetgen_dagster.tiny import hub_cache_dir, install_snapshot
+
+    source = hub_cache_dir() / f"models--{TEXT_TO_IMAGE_REPO.replace('/', '--')}" / "snapshots" / \
+        snapshot_commit(TEXT_TO_IMAGE_REPO)
+    install_snapshot("studio/moving", "a" * 40, lambda folder: shutil.copytree(source, folder, dirs_exist_ok=True))
+    monkeypatch.setenv("ASSETGEN_ALLOWED_REPOS", "studio/*")
+    user = tmp_path / "catalog.yaml"
+    user.write_text("concept_art: {repo_id: studio/moving, license: test}\n")
+    loader = ModelLoader(catalog_path=str(user))
+    resolved = loader.resolve("concept_art")
+    assert resolved.commit == "a" * 40
+    install_snapshot("studio/moving", "b" * 40, lambda folder: shutil.copytree(source, folder, dirs_exist_ok=True))
+    assert loader.resolve("concept_art") is resolved  # resolved once per resource (one run)
+    with loader.use(resolved) as model:
+        assert model.commit == "a" * 40  # the weights match the identity recorded for the outputs
+    assert ModelLoader(catalog_path=str(user)).resolve("concept_art").commit == "b" * 40  # the next run moves on
 
 
 def test_allow_list_refuses_unknown_repos(tmp_path, monkeypatch, fresh_cache):

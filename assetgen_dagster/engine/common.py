@@ -1,0 +1,87 @@
+"""What every asset shares: owners, the gpu pool, the retry policy, and which errors retrying can fix."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from dagster import Backoff, Jitter, RetryPolicy
+
+from assetgen_dagster.batches import BatchError
+from assetgen_dagster.catalog import CatalogError
+from assetgen_dagster.models.errors import ModelError
+from assetgen_dagster.outputs import OutputPathError
+
+OWNERS = ["team:asset-pipeline"]
+
+# Every model-calling step is in this concurrency pool; dagster.yaml limits it to one step at a
+# time across all runs (one GPU), so two people's runs queue for the GPU instead of fighting over it.
+GPU_POOL = "gpu"
+
+# Transient faults (hub hiccups, a busy device) get three more tries, 2 s, 4 s, 8 s apart, +/- jitter
+# so parallel runs do not retry in lockstep. Bad input raises Failure(allow_retries=False) instead.
+# ASSETGEN_RETRY_DELAY_SECONDS changes the first delay (read when the code location loads).
+MODEL_RETRY_POLICY = RetryPolicy(
+    max_retries=3,
+    delay=float(os.environ.get("ASSETGEN_RETRY_DELAY_SECONDS", "2.0")),
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
+)
+
+# Errors that say the input or the set-up is wrong: retrying cannot fix them.
+PERMANENT_ERRORS = (BatchError, CatalogError, OutputPathError)
+
+
+class Blocked(Exception):
+    """An item cannot be made because what it derives from is not usable (a failed blocking check,
+    an upstream that refused the item). It is skipped and reported, not failed."""
+
+
+class UpstreamMissing(Exception):
+    """What an item derives from has not been made yet: materialize the upstream asset first."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether trying the step again can help: transient model errors and unexpected errors can."""
+    from dagster import Failure
+
+    if isinstance(exc, (*PERMANENT_ERRORS, UpstreamMissing)):
+        return False
+    if isinstance(exc, ModelError):
+        return exc.retryable
+    if isinstance(exc, Failure):
+        return exc.allow_retries
+    return True
+
+
+def describe(exc: BaseException) -> str:
+    """A one-paragraph description of an error for a failure message."""
+    if isinstance(exc, ModelError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (*PERMANENT_ERRORS, UpstreamMissing)):
+        return str(exc)
+    description = getattr(exc, "description", None)
+    return description or f"{type(exc).__name__}: {exc}"
+
+
+def throttled(log: Callable[[str], None], every_seconds: float = 5.0) -> Callable[[str], None]:
+    """A progress callback that passes a message on at most once per ``every_seconds``."""
+    last = [float("-inf")]
+
+    def report(message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_seconds:
+            last[0] = now
+            log(message)
+
+    return report
+
+
+class ItemRejected(Exception):
+    """Raised by an asset's ``write`` when an item's output is unusable and must not be written
+    (e.g. a sprite that is empty after keying). Recorded as a failure of ``check`` for that item."""
+
+    def __init__(self, check: str, reason: str):
+        self.check, self.reason = check, reason
+        super().__init__(f"{check}: {reason}")

@@ -1,0 +1,230 @@
+"""``ItemAsset``: what one per-item asset declares; the engine does the rest.
+
+A subclass says what a request for an item is (every field that changes the output), which model
+role makes it, how to generate raw outputs for a chunk of requests, how to write an item's files
+and how to load them back for a check. From that the engine (``engine/runner.py``) plans which
+items are current, generates the rest through the model loader in pipeline batches, writes files
+atomically with provenance, records each item in the manifest, runs the checks and reports one
+Dagster materialization and check evaluation per batch.
+"""
+
+
+import functools
+import json
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AutomationCondition,
+    BackfillPolicy,
+    BetaWarning,
+    PreviewWarning,
+    asset,
+)
+
+from assetgen_dagster.batches import PromptBatch, item_params, item_seed
+from assetgen_dagster.engine.batches import BatchSnapshot
+from assetgen_dagster.engine.checks import ItemCheck
+from assetgen_dagster.engine.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, Blocked, UpstreamMissing
+from assetgen_dagster.engine.manifest import Manifest, files_verify
+from assetgen_dagster.models import ModelLoader
+from assetgen_dagster.outputs import atomic_write_bytes, item_output_path, save_png
+from assetgen_dagster.partitions import prompt_batches
+
+# Single-run backfills (one model load per backfill) and partitioned check specs (a check result
+# per batch) are marked beta/preview in Dagster 1.13; both are what this project is built on.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+warnings.filterwarnings("ignore", message=".*partitions_def.*AssetCheckSpec", category=PreviewWarning)
+
+
+def asset_folder(output_dir: Path, batch_id: str, asset_name: str) -> Path:
+    """``<output_dir>/<batch>/<asset>``, confined to the output directory."""
+    return item_output_path(output_dir, batch_id, asset_name, "manifest", ".json").parent
+
+
+class ItemOutput:
+    """One item's files in its asset's folder, and the provenance each file carries."""
+
+    def __init__(self, folder: Path, item_id: str, provenance: dict[str, Any], files: Sequence[str] = ()):
+        self.folder, self.item_id, self.provenance = folder, item_id, provenance
+        self.files: list[Path] = [folder / name for name in files]  # existing files (reused items)
+        self.written: list[Path] = []
+
+    def path(self, suffix: str = ".png") -> Path:
+        return item_output_path(self.folder.parent.parent, self.folder.parent.name, self.folder.name,
+                                self.item_id, suffix)
+
+    def write_png(self, image: Any, suffix: str = ".png", **extra: Any) -> Path:
+        """Save a PIL image or numpy array with the provenance in an ``assetgen`` PNG text chunk."""
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            image = Image.fromarray(image)
+        path = self.path(suffix)
+        save_png(path, image, {"assetgen": json.dumps({**self.provenance, **extra}, sort_keys=True)})
+        return self._wrote(path)
+
+    def write_bytes(self, data: bytes, suffix: str) -> Path:
+        path = self.path(suffix)
+        atomic_write_bytes(path, data)
+        return self._wrote(path)
+
+    def _wrote(self, path: Path) -> Path:
+        self.written.append(path)
+        self.files.append(path)
+        return path
+
+
+@dataclass
+class BatchContext:
+    """What a request builder may look at: the run's snapshot of the batch and upstream manifests."""
+
+    snapshot: BatchSnapshot
+    output_dir: Path
+    models: ModelLoader | None = None
+    _upstream: dict[str, Manifest] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> PromptBatch:
+        return self.snapshot.batch
+
+    @property
+    def batch_id(self) -> str:
+        return self.snapshot.batch_id
+
+    def seed(self, item: Any) -> int:
+        return item_seed(self.batch, item)
+
+    def params(self, item: Any) -> dict[str, Any]:
+        """What the batch sets for this item (item over defaults); the catalog fills the rest."""
+        return item_params(self.batch, item)
+
+    def model_params(self, role: str) -> Any:
+        """The catalog's generation defaults for ``role`` (what the batch does not set)."""
+        return self.models.resolve(role).spec.params
+
+    def manifest(self, asset_name: str) -> Manifest:
+        if asset_name not in self._upstream:
+            folder = asset_folder(self.output_dir, self.batch_id, asset_name)
+            self._upstream[asset_name] = Manifest(folder, self.batch_id, asset_name)
+        return self._upstream[asset_name]
+
+    def upstream(self, asset_name: str, item_id: str, for_item: str) -> tuple[dict[str, Any], Path]:
+        """The upstream asset's entry and folder for ``item_id``, which ``for_item`` derives from.
+
+        Raises :class:`UpstreamMissing` when it was never made (or its files changed), and
+        :class:`Blocked` when upstream refused it or it failed a blocking check there."""
+        manifest = self.manifest(asset_name)
+        entry = manifest.entry(item_id)
+        where = f"{self.snapshot.path.name}: item {for_item!r}"
+        if entry is None:
+            raise UpstreamMissing(f"{where}: no {asset_name} output for {item_id!r}; materialize `{asset_name}` "
+                                  f"for partition {self.batch_id!r} first")
+        if "rejected" in entry:
+            raise Blocked(f"{asset_name} did not write {item_id!r}: {entry['rejected']['reason']}")
+        for name, verdict in entry.get("checks", {}).items():
+            if verdict.get("blocking") and not verdict.get("passed"):
+                raise Blocked(f"{asset_name} check {name} failed for {item_id!r}: {verdict.get('message')}")
+        if not files_verify(entry, manifest.folder):
+            raise UpstreamMissing(f"{where}: the {asset_name} files of {item_id!r} changed on disk since they were "
+                                  f"written; materialize `{asset_name}` for partition {self.batch_id!r} again")
+        return entry, manifest.folder
+
+    def upstream_file(self, asset_name: str, item_id: str, for_item: str) -> tuple[str, str]:
+        """The one file an upstream asset wrote for ``item_id``, as (path relative to the output
+        directory, sha256): what a request that derives from it records (see :meth:`upstream`)."""
+        entry, folder = self.upstream(asset_name, item_id, for_item)
+        [(name, record)] = entry["files"].items()
+        return str((folder / name).relative_to(self.output_dir)), record["sha256"]
+
+
+class ItemAsset:
+    """One asset that writes files per item of one kind. Subclasses set the class attributes and
+    implement ``request``, ``generate`` and ``write`` (and ``load`` if they have checks)."""
+
+    name: str
+    kind: str
+    group: str
+    description: str
+    code_version: str = "1"
+    deps: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # model roles it calls; none = derived from upstream files only
+    checks: tuple[ItemCheck, ...] = ()
+    ui_kinds: tuple[str, ...] = ()  # Dagster "kinds" tags shown in the UI
+    title: str = ""  # how previews and progress lines name the outputs
+    batch_files: tuple[str, str] | None = None  # (folder, file stem) of batch-level files, if any
+
+    def request(self, ctx: BatchContext, item: Any) -> Any:
+        """A frozen dataclass of every input that changes this item's output (its identity)."""
+        raise NotImplementedError
+
+    def role(self, item: Any) -> str | None:
+        """The model role that makes ``item`` (None: no model)."""
+        return self.roles[0] if self.roles else None
+
+    def chunks(self, requests: Sequence[Any], batch_size: int) -> list[list[int]]:
+        """Indices of requests per ``generate`` call; consecutive slices unless a kind groups them."""
+        return [list(range(i, min(i + batch_size, len(requests)))) for i in range(0, len(requests), batch_size)]
+
+    def generate(self, model: Any, requests: Sequence[Any]) -> list[Any]:
+        """Raw outputs for one chunk of requests, in order; ``model`` is a LoadedModel or None."""
+        raise NotImplementedError
+
+    def write(self, out: ItemOutput, item: Any, request: Any, raw: Any) -> Any:
+        """Post-process and write one item's files through ``out``; return what the checks inspect.
+        Raise ItemRejected to refuse an output that must not be written."""
+        raise NotImplementedError
+
+    def load(self, out: ItemOutput, item: Any) -> Any:
+        """What the checks inspect, read back from an item's files (a reused item with no stored verdict)."""
+        raise NotImplementedError(f"{self.name} has checks, so it must say how to load an item's files")
+
+    def stats(self, item: Any, artifact: Any) -> dict[str, Any] | None:
+        """A few figures about one output (faces, sizes...) kept in the manifest and shown in the UI."""
+        return None
+
+    def preview(self, out: ItemOutput, item: Any) -> Any:
+        """A small image of the item for the UI (PIL), or None; the first PNG by default."""
+        from PIL import Image
+
+        pngs = [path for path in out.files if path.suffix == ".png"]
+        return Image.open(pngs[0]) if pngs else None
+
+    def batch_output(self, ctx: BatchContext, out: ItemOutput, items: list[tuple[Any, ItemOutput]]) -> None:
+        """Write batch-level files (an atlas...) through ``out`` from the batch's written items;
+        called when ``batch_files`` is set and an item changed."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def definition(self) -> AssetsDefinition:
+        """The Dagster asset: partitioned by batch, single-run backfills, checks per batch; model
+        assets retry transient faults and take a slot of the gpu pool, derived ones follow upstream."""
+        from assetgen_dagster.engine.runner import materialize
+
+        common = dict(
+            name=self.name, group_name=self.group, code_version=self.code_version, description=self.description,
+            partitions_def=prompt_batches, backfill_policy=BackfillPolicy.single_run(), deps=list(self.deps),
+            kinds=set(self.ui_kinds), owners=OWNERS,
+            check_specs=[AssetCheckSpec(check.name, asset=self.name, partitions_def=prompt_batches,
+                                        description=check.description + (" Blocks this item downstream."
+                                                                          if check.blocking else ""))
+                         for check in self.checks],
+        )
+        if self.roles:
+            @asset(**common, retry_policy=MODEL_RETRY_POLICY, pool=GPU_POOL)
+            def model_asset(context: AssetExecutionContext, models: ModelLoader) -> Iterator[Any]:
+                yield from materialize(self, context, models)
+
+            return model_asset
+
+        @asset(**common, automation_condition=AutomationCondition.eager())
+        def derived_asset(context: AssetExecutionContext) -> Iterator[Any]:
+            yield from materialize(self, context, None)
+
+        return derived_asset

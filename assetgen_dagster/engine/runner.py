@@ -1,0 +1,219 @@
+"""The per-item engine: plan, reuse, generate, write, record, check, for every per-item asset.
+
+For each batch (partition) of a run:
+1. plan: one request per item of the asset's kind; its identity hashes the asset's code version,
+   the request and the resolved model (repo, commit, dtype, device). An item whose manifest entry
+   has that identity and intact files is reused;
+2. generate the rest through the model loader (one load per role per process, the OOM ladder,
+   pipeline batches), writing each item as soon as its chunk is done and appending it to the
+   manifest journal, so a killed run loses at most the chunk in flight;
+3. check each written item (verdicts stored in the manifest and reused with the item);
+4. write batch-level files if an item changed, compact the manifest, report.
+
+A batch that fails does not stop the others (``engine/report.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dagster import AssetExecutionContext
+
+from assetgen_dagster import __version__, settings
+from assetgen_dagster.batches import digest, item_options
+from assetgen_dagster.engine.batches import BatchSnapshot
+from assetgen_dagster.engine.common import Blocked, ItemRejected, UpstreamMissing, throttled
+from assetgen_dagster.engine.item_asset import BatchContext, ItemAsset, ItemOutput, asset_folder
+from assetgen_dagster.engine.manifest import Manifest, file_record, files_verify
+from assetgen_dagster.engine.outcome import BatchOutcome
+from assetgen_dagster.engine.report import materialize_batches
+from assetgen_dagster.models import ModelLoader
+from assetgen_dagster.models.resource import ResolvedModel
+
+
+@dataclass
+class Plan:
+    """One item to make: its request, identity and the model that makes it."""
+
+    item: Any
+    request: Any
+    identity: str
+    model: ResolvedModel | None
+
+
+def materialize(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None) -> Iterator[Any]:
+    """The asset over every partition of the run, reported per batch (see ``engine/report.py``)."""
+    yield from materialize_batches(context, asset.name, asset.code_version, [check.name for check in asset.checks],
+                                   lambda snapshot: run_batch(asset, context, models, snapshot))
+
+
+def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None,
+              snapshot: BatchSnapshot) -> BatchOutcome:
+    """Make ``asset`` current for one batch; return what it did."""
+    items = snapshot.batch.items_of_kind(asset.kind)
+    outcome = BatchOutcome(snapshot, asset)
+    if not items:
+        return outcome
+    output_dir = settings.output_dir()
+    manifest = Manifest(asset_folder(output_dir, snapshot.batch_id, asset.name), snapshot.batch_id, asset.name)
+    if manifest.corrupt:
+        context.log.warning(manifest.corrupt)
+        outcome.corrupt_manifest = manifest.corrupt
+    ctx = BatchContext(snapshot, output_dir, models)
+
+    todo: dict[str | None, list[Plan]] = {}
+    missing: list[str] = []
+    for item in items:
+        try:
+            request = asset.request(ctx, item)
+        except Blocked as exc:
+            outcome.blocked[item.id] = str(exc)
+            continue
+        except UpstreamMissing as exc:
+            missing.append(str(exc))
+            continue
+        role = asset.role(item)
+        resolved = models.resolve(role) if role else None
+        identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": asdict(request),
+                           "model": resolved.identity() if resolved else None})
+        plan = Plan(item, request, identity, resolved)
+        entry = manifest.current(item.id, identity)
+        if entry is None:
+            todo.setdefault(role, []).append(plan)
+        else:
+            outcome.add(plan, entry, generated=False)
+    if missing:
+        raise UpstreamMissing("\n".join(missing))
+
+    for role, plans in todo.items():
+        _generate(asset, context, models, manifest, snapshot, plans, outcome)
+    _verdicts_for_reused(asset, manifest, items, outcome)
+    batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
+    manifest.compact([item.id for item in items], batch_entry)
+    outcome.finish(manifest)
+    return outcome
+
+
+def _generate(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None, manifest: Manifest,
+              snapshot: BatchSnapshot, plans: list[Plan], outcome: BatchOutcome) -> None:
+    """Generate ``plans`` (all for one model role) chunk by chunk, writing each item as its chunk finishes."""
+    resolved = plans[0].model
+    progress = throttled(context.log.info)
+    with models.use(resolved, on_progress=context.log.info) if resolved else nullcontext() as model:
+        if model is not None:
+            context.log.info(f"{snapshot.path.name}: {asset.name}: generating {len(plans)} item(s) with "
+                             f"{model.spec.repo_id}@{model.commit[:12]} on {model.device}/{model.dtype} "
+                             f"({model.cache_state}, {model.load_seconds:.2f} s)")
+        size = model.spec.params.batch_size if model is not None else 1
+        queue = deque(asset.chunks([plan.request for plan in plans], size))
+        generate_seconds = write_seconds = 0.0
+        done = 0
+        while queue:
+            chunk = queue.popleft()
+            started = time.perf_counter()
+            if model is not None:
+                def call(batch_size: int, chunk: list[int] = chunk) -> tuple[list[int], list[Any]]:
+                    part = chunk[:batch_size]
+                    return part, asset.generate(model, [plans[i].request for i in part])
+
+                part, raws = model.run(call, size, on_step_down=context.log.warning)
+            else:
+                part, raws = chunk, asset.generate(None, [plans[i].request for i in chunk])
+            written = time.perf_counter()
+            generate_seconds += written - started
+            for index, raw in zip(part, raws, strict=True):
+                _write(asset, manifest, snapshot, plans[index], raw, model, outcome)
+            write_seconds += time.perf_counter() - written
+            done += len(part)
+            progress(f"{snapshot.path.name}: {asset.name}: {done}/{len(plans)} items generated")
+            if model is not None and model.batch_size_used is not None and model.batch_size_used < size:
+                size = model.batch_size_used  # the ladder stepped down: re-chunk what is left
+                left = chunk[len(part):] + [i for rest in queue for i in rest]
+                queue = deque([[left[j] for j in c] for c in asset.chunks([plans[i].request for i in left], size)])
+        outcome.record_model_use(resolved.role if resolved else None, model, generate_seconds, write_seconds)
+
+
+def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, model: Any) -> dict[str, Any]:
+    """Everything needed to reproduce (and trust) one item's files."""
+    record = {
+        "generator": f"assetgen-dagster {__version__}",
+        "code_version": f"{asset.name}/{asset.code_version}",
+        "batch": snapshot.batch_id,
+        "item": plan.item.id,
+        "kind": plan.item.kind,
+        "identity": plan.identity,
+        **asdict(plan.request),
+        **item_options(plan.item),
+    }
+    if model is not None:
+        record.update(model.provenance(), batch_size=model.batch_size_used)
+    return record
+
+
+def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: Plan, raw: Any, model: Any,
+           outcome: BatchOutcome) -> None:
+    item = plan.item
+    out = ItemOutput(manifest.folder, item.id, provenance(asset, snapshot, plan, model))
+    try:
+        artifact = asset.write(out, item, plan.request, raw)
+    except ItemRejected as exc:
+        entry = {"identity": plan.identity, "rejected": {"check": exc.check, "reason": exc.reason},
+                 "provenance": out.provenance}
+    else:
+        entry = {"identity": plan.identity, "files": {path.name: file_record(path) for path in out.written},
+                 "provenance": out.provenance, "checks": _run_checks(asset, item, artifact)}
+        stats = asset.stats(item, artifact)
+        if stats is not None:
+            entry["stats"] = stats
+    manifest.record(item.id, entry)
+    outcome.add(plan, entry, generated=True)
+
+
+def _run_checks(asset: ItemAsset, item: Any, artifact: Any) -> dict[str, dict[str, Any]]:
+    return {check.name: {**check.check(item, artifact).to_json(), "blocking": check.blocking}
+            for check in asset.checks}
+
+
+def _verdicts_for_reused(asset: ItemAsset, manifest: Manifest, items: list[Any], outcome: BatchOutcome) -> None:
+    """A reused item whose entry lacks a verdict (a check added since) is loaded and checked once."""
+    for item in items:
+        entry = manifest.entry(item.id)
+        if item.id not in outcome.reused or "rejected" in entry:
+            continue
+        stored = entry.get("checks", {})
+        if all(check.name in stored for check in asset.checks):
+            continue
+        artifact = asset.load(ItemOutput(manifest.folder, item.id, entry["provenance"], entry["files"]), item)
+        entry = {**entry, "checks": {**stored, **_run_checks(asset, item, artifact)}}
+        manifest.record(item.id, entry)
+        outcome.entries[item.id] = entry
+
+
+def _batch_files(asset: ItemAsset, ctx: BatchContext, manifest: Manifest, items: list[Any],
+                 outcome: BatchOutcome) -> dict[str, Any] | None:
+    """Batch-level files (e.g. an atlas), rebuilt only when an item's identity changed."""
+    if asset.batch_files is None:
+        return None
+    written = [(item, outcome.entries[item.id]) for item in items
+               if item.id in outcome.entries and "files" in outcome.entries[item.id]]
+    identity = digest({"asset": f"{asset.name}/{asset.code_version}",
+                       "items": [(item.id, entry["identity"]) for item, entry in written]})
+    folder_name, stem = asset.batch_files
+    folder = asset_folder(ctx.output_dir, ctx.batch_id, folder_name)
+    previous = manifest.batch_entry
+    if previous and previous.get("identity") == identity and files_verify(previous, folder):
+        outcome.batch_files = [folder / name for name in previous["files"]]
+        return previous
+    if not written:
+        return None
+    out = ItemOutput(folder, stem, {"batch": ctx.batch_id, "identity": identity,
+                                    "code_version": f"{asset.name}/{asset.code_version}"})
+    asset.batch_output(ctx, out, [(item, ItemOutput(manifest.folder, item.id, entry["provenance"], entry["files"]))
+                                  for item, entry in written])
+    outcome.batch_files = list(out.written)
+    return {"identity": identity, "folder": folder_name, "files": {p.name: file_record(p) for p in out.written}}

@@ -1,1 +1,0 @@
-"""Pure generation and post-processing per asset family. No Dagster imports here."""

@@ -1,0 +1,134 @@
+"""What the 2D kinds share: the text-to-image model role, image requests and the generating asset.
+
+Not a kind itself: concept_art, sprite, icon and texture each declare their own model role
+(so a studio can point each at a different model) built by :func:`image_role`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from assetgen_dagster.batches import MAX_GUIDANCE, MAX_IMAGE_SIDE, MAX_STEPS, MIN_IMAGE_SIDE
+from assetgen_dagster.catalog import ModelParams
+from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRejected
+from assetgen_dagster.kinds.base import ModelRole, TinyModel
+from assetgen_dagster.kinds.images.generate import ImageRequest
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO, build_tiny_text_to_image
+
+__all__ = ["ImageParams", "ImageRequest", "KeyedImageAsset", "TextToImageAsset", "image_role", "load_array"]
+
+
+class ImageParams(ModelParams):
+    """Generation defaults of a text-to-image model; a batch's own values win."""
+
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 4
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 0.0
+    width: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
+    height: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
+
+
+SD_TURBO = {
+    "repo_id": "stabilityai/sd-turbo",
+    "revision": "main",
+    "pipeline": "AutoPipelineForText2Image",
+    "dtype": "float16",
+    "params": {"steps": 2, "guidance": 0.0, "width": 512, "height": 512, "batch_size": 4},
+    "license": "Stability AI Community License (free below a revenue threshold; check the model card)",
+}
+
+TINY_TEXT_TO_IMAGE = TinyModel(
+    repo_id=TINY_TEXT_TO_IMAGE_REPO,
+    build=build_tiny_text_to_image,
+    entry={
+        "revision": "main",
+        "pipeline": "StableDiffusionPipeline",
+        "dtype": "float32",
+        "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
+        "license": "random weights built locally; test use only",
+    },
+)
+
+# Reviewed text-to-image models a studio may point a 2D role at (on the allow-list).
+IMAGE_ALTERNATIVES = (
+    "stabilityai/sdxl-turbo",
+    "stabilityai/stable-diffusion-xl-base-1.0",
+    "black-forest-labs/FLUX.1-schnell",
+)
+
+
+def image_role(name: str) -> ModelRole:
+    """A text-to-image model role: SD-Turbo by default, the tiny SD pipeline offline."""
+    return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=TINY_TEXT_TO_IMAGE,
+                     alternatives=IMAGE_ALTERNATIVES)
+
+
+class TextToImageAsset(ItemAsset):
+    """An asset that makes one image per item with its kind's text-to-image role, in pipeline
+    batches of same-shape requests. Subclasses adjust the request or post-process in ``write``."""
+
+    group = "images_2d"
+    ui_kinds = ("pytorch", "image")
+
+    def request(self, ctx: BatchContext, item: Any) -> ImageRequest:
+        params, defaults = ctx.params(item), ctx.model_params(self.role(item))
+        return ImageRequest(
+            prompt=self.prompt(item),
+            negative_prompt=params.get("negative_prompt"),
+            seed=ctx.seed(item),
+            steps=params.get("steps", defaults.steps),
+            guidance=params.get("guidance", defaults.guidance),
+            width=params.get("width", defaults.width),
+            height=params.get("height", defaults.height),
+        )
+
+    def prompt(self, item: Any) -> str:
+        """The prompt sent to the model (sprites and icons ask for a flat key background)."""
+        return item.prompt
+
+    def chunks(self, requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
+        from assetgen_dagster.kinds.images.generate import plan_chunks
+
+        return plan_chunks(requests, batch_size)
+
+    def generate(self, model: Any, requests: Sequence[ImageRequest]) -> list[Any]:
+        from assetgen_dagster.kinds.images.generate import generate_chunk
+
+        return generate_chunk(model.pipeline, requests)
+
+    def write(self, out: ItemOutput, item: Any, request: ImageRequest, raw: Any) -> Any:
+        out.write_png(raw)
+        return raw
+
+
+class KeyedImageAsset(TextToImageAsset):
+    """An image generated on the flat key colour the item names (``background``) and keyed out to
+    transparency; an image with nothing left after keying is refused, not written."""
+
+    def prompt(self, item: Any) -> str:
+        from assetgen_dagster.kinds.images.keying import background_prompt
+
+        return background_prompt(item.prompt, item.background)
+
+    def keyed(self, raw: Any, finish: Any) -> Any:
+        """``finish(rgba)`` of the keyed image (trim, square...), or ItemRejected if it is empty."""
+        import numpy as np
+
+        from assetgen_dagster.kinds.images.keying import EmptySpriteError, key_out
+
+        try:
+            return finish(key_out(np.asarray(raw.convert("RGB"))))
+        except EmptySpriteError:
+            raise ItemRejected("has_transparency", "empty after keying out the background (nothing was written)") \
+                from None
+
+
+def load_array(path: Any, mode: str = "RGBA") -> Any:
+    """A written PNG back as a numpy array (checks over reused items read them from disk)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert(mode))

@@ -1,0 +1,78 @@
+"""Text-to-image generation in pipeline batches, one seeded generator per item. No Dagster here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to generate; every field that changes the pixels is here."""
+
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    width: int
+    height: int
+    negative_prompt: str | None = None
+    tile: str | None = None  # seamless axes ("both", "x", "y") for textures; None = ordinary image
+
+    def shape_key(self) -> tuple[int, float, int, int, str]:
+        """Requests with the same key can share one pipeline call."""
+        return (self.steps, self.guidance, self.width, self.height, self.tile or "")
+
+
+def plan_chunks(requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
+    """Indices of ``requests`` per pipeline call: same-shape requests, in file order, ``batch_size`` at a time.
+
+    Depends only on the requests and the batch size, so a re-run makes exactly the same calls.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    groups: dict[tuple, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault(request.shape_key(), []).append(index)
+    chunks = []
+    for indices in groups.values():
+        chunks.extend(indices[i : i + batch_size] for i in range(0, len(indices), batch_size))
+    return chunks
+
+
+def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
+    """One pipeline call for requests of one shape: a PIL image per request, in order.
+
+    Each item gets its own CPU ``torch.Generator`` seeded with its seed, so its initial noise does not
+    depend on which other items share the call, nor on the device.
+    """
+    import torch
+
+    from assetgen_dagster.kinds.images.tiling import seamless_tiling
+
+    first = requests[0]
+    if any(request.shape_key() != first.shape_key() for request in requests):
+        raise ValueError("one pipeline call takes requests of one shape (see plan_chunks)")
+    negatives = [request.negative_prompt or "" for request in requests]
+    with torch.inference_mode(), seamless_tiling(pipe, first.tile):
+        result = pipe(
+            prompt=[request.prompt for request in requests],
+            negative_prompt=negatives if any(negatives) else None,
+            num_inference_steps=first.steps,
+            guidance_scale=first.guidance,
+            width=first.width,
+            height=first.height,
+            generator=[torch.Generator("cpu").manual_seed(request.seed) for request in requests],
+            output_type="pil",
+        )
+    return list(result.images)
+
+
+def generate_images(pipe: Any, requests: Sequence[ImageRequest], batch_size: int) -> list[Any]:
+    """Every request in pipeline batches of ``batch_size`` (see :func:`plan_chunks`), in request order."""
+    images: list[Any] = [None] * len(requests)
+    for chunk in plan_chunks(requests, batch_size):
+        for index, image in zip(chunk, generate_chunk(pipe, [requests[i] for i in chunk]), strict=True):
+            images[index] = image
+    return images

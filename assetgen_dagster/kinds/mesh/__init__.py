@@ -1,0 +1,322 @@
+"""``mesh``: 3D props as GLBs, from text (Shap-E) or from a concept image (depth relief), with an
+LOD chain and a collision hull derived from each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from assetgen_dagster import settings
+from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, DiffusionItem, PromptBatch
+from assetgen_dagster.catalog import ModelParams
+from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, Verdict, fail, ok
+from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel
+from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO, TINY_SHAP_E_REPO, build_tiny_depth, build_tiny_shap_e
+
+MAX_MESH_GRID = 128
+TINY_LICENSE = "random weights built locally; test use only"
+
+
+class MeshItem(DiffusionItem):
+    """Text -> mesh (Shap-E), or ``source: concept_art``: the ``concept`` item's image -> depth -> relief."""
+
+    kind: Literal["mesh"]
+    source: Literal["text", "concept_art"] = "text"
+    concept: str | None = None  # id of a concept_art item of the same batch, for source: concept_art
+    grid_size: Annotated[int, Field(ge=8, le=MAX_MESH_GRID)] = 32  # marching-cubes grid (cost ~ n^3)
+    target_size: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0  # largest extent, metres
+    lod_fractions: Annotated[list[Annotated[float, Field(gt=0.0, le=1.0)]], Field(min_length=1, max_length=6)] = [
+        1.0, 0.5, 0.25, 0.1]
+    max_faces: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+
+    @field_validator("lod_fractions")
+    @classmethod
+    def _decreasing(cls, fractions: list[float]) -> list[float]:
+        if any(b >= a for a, b in zip(fractions, fractions[1:])):
+            raise ValueError("LOD fractions must strictly decrease (e.g. [1.0, 0.5, 0.25, 0.1])")
+        return fractions
+
+    def batch_problems(self, batch: PromptBatch) -> Iterable[tuple[str, str]]:
+        concept = batch.item(self.concept) if self.concept else None
+        if self.source == "concept_art" and (concept is None or concept.kind != "concept_art"):
+            yield "concept", "source: concept_art needs `concept` naming a concept_art item of this batch"
+        if self.source == "text" and self.concept is not None:
+            yield "concept", "`concept` is only used with source: concept_art"
+
+
+class MeshParams(ModelParams):
+    """Generation defaults of a text-to-3D model."""
+
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 64
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 15.0
+
+
+TEXT_TO_3D = ModelRole(
+    name="mesh",
+    params=MeshParams,
+    default={"repo_id": "openai/shap-e", "revision": "main", "pipeline": "ShapEPipeline", "dtype": "float16",
+             "params": {"steps": 64, "guidance": 15.0, "batch_size": 1}, "license": "MIT"},
+    tiny=TinyModel(TINY_SHAP_E_REPO, build_tiny_shap_e,
+                   {"revision": "main", "pipeline": "ShapEPipeline", "dtype": "float32",
+                    "params": {"steps": 2, "guidance": 3.0, "batch_size": 2}, "license": TINY_LICENSE}),
+)
+
+DEPTH = ModelRole(
+    name="depth",
+    params=ModelParams,
+    default={"repo_id": "depth-anything/Depth-Anything-V2-Small-hf", "revision": "main",
+             "pipeline": "depth-estimation", "dtype": "float32", "params": {}, "license": "Apache-2.0"},
+    tiny=TinyModel(TINY_DEPTH_REPO, build_tiny_depth,
+                   {"revision": "main", "pipeline": "depth-estimation", "dtype": "float32", "params": {},
+                    "license": TINY_LICENSE}),
+)
+
+
+@dataclass(frozen=True)
+class ReliefRequest:
+    """A relief from a concept image: the image (relative to the output directory) and its hash."""
+
+    concept: str
+    concept_sha256: str
+    target_size: float
+
+
+@dataclass(frozen=True)
+class DerivedMeshRequest:
+    """A mesh derived from a ``meshes`` GLB: the source (relative to the output dir), its hash, options."""
+
+    source: str
+    source_sha256: str
+    lod_fractions: tuple[float, ...] = ()
+    max_faces: int = 0
+
+
+def finite_vertices(item: MeshItem, mesh: Any) -> Verdict:
+    """No NaN/inf vertex and not a degenerate (flat, single-value) mesh."""
+    import numpy as np
+
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    if not np.isfinite(vertices).all():
+        return fail("contains NaN or infinite vertices")
+    if vertices.size == 0 or float(vertices.std()) == 0.0:
+        return fail("degenerate: no spread in the vertices")
+    return ok(vertices=len(vertices))
+
+
+def bounds_match(item: MeshItem, mesh: Any, tolerance: float = 0.01) -> Verdict:
+    """Largest extent equals the item's target size (within ``tolerance``) and the mesh rests on y = 0."""
+    low, high = mesh.bounds
+    size = round(float((high - low).max()), 4)
+    if abs(size - item.target_size) > tolerance * item.target_size:
+        return fail(f"largest extent {size:.3f} m, target {item.target_size} m", extent=size)
+    if abs(float(low[1])) > tolerance * item.target_size:
+        return fail(f"lowest point at y = {float(low[1]):.3f}, not on the ground", extent=size)
+    return ok(extent=size)
+
+
+def read_glb(path: Any) -> dict[str, Any]:
+    """The meshes of a written GLB file by geometry name (``LOD0``, ``collision``...)."""
+    from assetgen_dagster.kinds.mesh.geometry import glb_meshes
+
+    return glb_meshes(path.read_bytes())
+
+
+class Meshes(ItemAsset):
+    name = "meshes"
+    kind = "mesh"
+    group = "meshes_3d"
+    deps = ("concept_art",)
+    roles = ("mesh", "depth")
+    ui_kinds = ("pytorch", "3d")
+    title = "meshes"
+    checks = (
+        ItemCheck("finite_vertices", "No NaN or infinite vertex, no degenerate (flat) mesh.", finite_vertices,
+                  blocking=True),
+        ItemCheck("bounds_match_target", "Largest extent = the item's target_size (+-1 %), resting on y = 0.",
+                  bounds_match, blocking=True),
+    )
+    description = (
+        "3D meshes per `mesh` item: text -> Shap-E latents -> marching cubes on the item's `grid_size`, or "
+        "(`source: concept_art`) the `concept` item's image -> depth model -> textured relief. Cleaned "
+        "(duplicates, degenerate faces, floaters, winding, normals), Y-up, grounded, scaled to `target_size` "
+        "metres. `<output_dir>/<batch>/meshes/<item>.glb`."
+    )
+
+    def role(self, item: MeshItem) -> str:
+        return "mesh" if item.source == "text" else "depth"
+
+    def request(self, ctx: BatchContext, item: MeshItem) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import MeshRequest
+
+        if item.source == "concept_art":
+            return ReliefRequest(*ctx.upstream_file("concept_art", item.concept, item.id), item.target_size)
+        params, defaults = ctx.params(item), ctx.model_params("mesh")
+        return MeshRequest(item.prompt, ctx.seed(item), params.get("steps", defaults.steps),
+                           params.get("guidance", defaults.guidance), item.grid_size, item.target_size)
+
+    def generate(self, model: Any, requests: Sequence[Any]) -> list[Any]:
+        """Raw meshes: Shap-E latents decoded by marching cubes, or a relief from each concept's depth."""
+        from PIL import Image
+
+        from assetgen_dagster.kinds.mesh.geometry import relief_mesh, text_to_meshes
+
+        if not isinstance(requests[0], ReliefRequest):
+            return text_to_meshes(model.pipeline, list(requests), len(requests))
+        reliefs = []
+        for request in requests:
+            image = Image.open(settings.output_dir() / request.concept).convert("RGB")
+            depth = model.pipeline(image)["predicted_depth"].float().cpu().numpy().squeeze()
+            reliefs.append(relief_mesh(image, depth))
+        return reliefs
+
+    def write(self, out: ItemOutput, item: MeshItem, request: Any, raw: Any) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import clean, export_glb, to_game_space
+
+        mesh, report = clean(raw)
+        mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.source == "text" else "y")
+        out.write_bytes(export_glb([mesh], None, {**out.provenance, "cleanup": report.__dict__}), ".glb")
+        return mesh
+
+    def load(self, out: ItemOutput, item: MeshItem) -> Any:
+        return read_glb(out.files[0])["LOD0"]
+
+    def stats(self, item: MeshItem, mesh: Any) -> dict[str, Any]:
+        from assetgen_dagster.kinds.mesh.geometry import mesh_stats
+
+        return mesh_stats(mesh)
+
+    def preview(self, out: ItemOutput, item: MeshItem) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import render_preview
+
+        return render_preview(self.load(out, item))
+
+
+class DerivedMesh(ItemAsset):
+    """A GLB derived per item from the ``meshes`` GLB, skipped for a mesh that failed a blocking check."""
+
+    kind = "mesh"
+    group = "meshes_3d"
+    deps = ("meshes",)
+    ui_kinds = ("trimesh", "3d")
+
+    def request(self, ctx: BatchContext, item: MeshItem) -> DerivedMeshRequest:
+        return DerivedMeshRequest(*ctx.upstream_file("meshes", item.id, item.id), **self.options(item))
+
+    def options(self, item: MeshItem) -> dict[str, Any]:
+        return {}
+
+    def source_meshes(self, requests: Sequence[DerivedMeshRequest]) -> list[Any]:
+        return [read_glb(settings.output_dir() / request.source)["LOD0"] for request in requests]
+
+    def preview(self, out: ItemOutput, item: MeshItem) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import render_preview
+
+        meshes = read_glb(out.files[0])
+        return render_preview(meshes["LOD0"] if "LOD0" in meshes else next(iter(meshes.values())))
+
+
+def lod_budgets(item: MeshItem, lods: tuple[list[Any], list[Any]]) -> Verdict:
+    """Each LOD has fewer faces than the one before and no more than its budget."""
+    _, written = lods
+    faces = [len(level.faces) for level in written]
+    top = min(faces[0], item.max_faces) if faces else 0
+    if any(b >= a for a, b in zip(faces, faces[1:])):
+        return fail(f"face counts do not strictly decrease: {faces}", faces=faces)
+    if faces and faces[0] > item.max_faces:
+        return fail(f"LOD0 has {faces[0]} faces, budget {item.max_faces}", faces=faces)
+    if any(count > max(4, int(top * fraction)) for count, fraction in zip(faces[1:], item.lod_fractions[1:])):
+        return fail(f"a level exceeds its budget: {faces} for {item.lod_fractions} of {top}", faces=faces)
+    return ok(faces=faces)
+
+
+def round_trip(item: MeshItem, lods: tuple[list[Any], list[Any]]) -> Verdict:
+    """What was exported reloads with the same face counts."""
+    produced, written = lods
+    before, after = [len(m.faces) for m in produced], [len(m.faces) for m in written]
+    return ok() if before == after else fail(f"exported {before}, reloaded {after}")
+
+
+class MeshLods(DerivedMesh):
+    name = "mesh_lods"
+    title = "LODs"
+    checks = (
+        ItemCheck("lods_decrease_within_budget", "Face counts strictly decrease and meet each level's budget.",
+                  lod_budgets),
+        ItemCheck("glb_round_trip", "Every GLB reloads with the face counts that were exported.", round_trip),
+    )
+    description = (
+        "LOD chain per mesh by quadric decimation at the item's `lod_fractions` (default 100/50/25/10 %) "
+        "of at most `max_faces`: one GLB with nodes LOD0..n. `<output_dir>/<batch>/mesh_lods/<item>.glb`."
+    )
+
+    def options(self, item: MeshItem) -> dict[str, Any]:
+        return {"lod_fractions": tuple(item.lod_fractions), "max_faces": item.max_faces}
+
+    def generate(self, model: None, requests: Sequence[DerivedMeshRequest]) -> list[Any]:
+        from assetgen_dagster.kinds.mesh.geometry import lod_chain
+
+        return [lod_chain(mesh, request.lod_fractions, request.max_faces)
+                for mesh, request in zip(self.source_meshes(requests), requests)]
+
+    def write(self, out: ItemOutput, item: MeshItem, request: DerivedMeshRequest, raw: list[Any]) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import export_glb
+
+        path = out.write_bytes(export_glb(raw, None, {**out.provenance, "lod_faces": [len(m.faces) for m in raw]}),
+                               ".glb")
+        return raw, self._levels(path)
+
+    def load(self, out: ItemOutput, item: MeshItem) -> Any:
+        levels = self._levels(out.files[0])
+        return levels, levels
+
+    @staticmethod
+    def _levels(path: Any) -> list[Any]:
+        return [mesh for name, mesh in sorted(read_glb(path).items()) if name.startswith("LOD")]
+
+    def stats(self, item: MeshItem, lods: Any) -> dict[str, Any]:
+        return {"lod_faces": [len(level.faces) for level in lods[1]]}
+
+
+class CollisionMeshes(DerivedMesh):
+    name = "collision_meshes"
+    title = "collision hulls"
+    checks = (
+        ItemCheck("hull_convex_watertight", "Every collision hull is convex and watertight.",
+                  lambda item, hull: ok() if hull.is_convex and hull.is_watertight
+                  else fail("not convex" if not hull.is_convex else "not watertight")),
+    )
+    description = (
+        "Collision shape per mesh: its convex hull, in a GLB node named `collision-col` (Godot imports "
+        "`-col` nodes as collision). `<output_dir>/<batch>/collision_meshes/<item>.glb`."
+    )
+
+    def generate(self, model: None, requests: Sequence[DerivedMeshRequest]) -> list[Any]:
+        from assetgen_dagster.kinds.mesh.geometry import collision_hull
+
+        return [collision_hull(mesh) for mesh in self.source_meshes(requests)]
+
+    def write(self, out: ItemOutput, item: MeshItem, request: DerivedMeshRequest, raw: Any) -> Any:
+        from assetgen_dagster.kinds.mesh.geometry import export_glb
+
+        path = out.write_bytes(export_glb([], raw, {**out.provenance, "hull_faces": len(raw.faces)}), ".glb")
+        return read_glb(path)["collision"]
+
+    def load(self, out: ItemOutput, item: MeshItem) -> Any:
+        return read_glb(out.files[0])["collision"]
+
+    def stats(self, item: MeshItem, hull: Any) -> dict[str, Any]:
+        return {"hull_faces": len(hull.faces)}
+
+
+KIND = Kind(
+    name="mesh",
+    item=MeshItem,
+    assets=(Meshes(), MeshLods(), CollisionMeshes()),
+    pack=(PackTarget("mesh_lods", lambda item_id, file_name: f"meshes/{file_name}"),
+          PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}_collision.glb")),
+    models=(TEXT_TO_3D, DEPTH),
+    summary="3D props (GLB) from text or a concept image, with LODs and a collision hull.",
+)

@@ -1,0 +1,223 @@
+"""Game-ready meshes from raw generator output: cleanup, orientation and scale, LODs, collision
+hull, GLB export with provenance, and a small software-rendered preview. No Dagster here.
+
+trimesh does the geometry (merging, repair, hulls, glTF); quadric decimation comes from
+fast-simplification through ``Trimesh.simplify_quadric_decimation``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import trimesh
+
+DEFAULT_LOD_FRACTIONS = (1.0, 0.5, 0.25, 0.1)
+PREVIEW_FACES = 3000
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    merged_vertices: int
+    dropped_faces: int
+    dropped_components: int
+
+
+def clean(mesh: trimesh.Trimesh, min_component_fraction: float = 0.02) -> tuple[trimesh.Trimesh, CleanupReport]:
+    """Merge duplicate vertices, drop degenerate and duplicate faces and small floating pieces
+    (by area, relative to the largest piece), then make winding consistent and normals outward."""
+    mesh = mesh.copy()
+    vertices, faces = len(mesh.vertices), len(mesh.faces)
+    mesh.merge_vertices()
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.update_faces(mesh.unique_faces())
+    mesh.remove_unreferenced_vertices()
+    # Pieces by face connectivity, measured by area; vectorised, since a generator can emit
+    # thousands of specks (Mesh.split builds a submesh per piece: seconds at that count).
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+    areas = np.bincount(labels, weights=mesh.area_faces)
+    keep = areas >= min_component_fraction * areas.max()
+    dropped = int((~keep).sum())
+    if dropped:
+        mesh.update_faces(keep[labels])
+        mesh.remove_unreferenced_vertices()
+    trimesh.repair.fix_winding(mesh)
+    trimesh.repair.fix_normals(mesh)
+    report = CleanupReport(merged_vertices=vertices - len(mesh.vertices),
+                           dropped_faces=faces - len(mesh.faces), dropped_components=dropped)
+    return mesh, report
+
+
+def to_game_space(mesh: trimesh.Trimesh, target_size: float, up_axis: str = "z") -> trimesh.Trimesh:
+    """Y-up (glTF), centred over the origin, resting on the ground plane, largest extent = ``target_size`` metres."""
+    mesh = mesh.copy()
+    if up_axis == "z":
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+    elif up_axis != "y":
+        raise ValueError("up_axis must be 'y' or 'z'")
+    mesh.apply_scale(target_size / float(mesh.extents.max()))
+    low, high = mesh.bounds
+    mesh.apply_translation([-(low[0] + high[0]) / 2, -low[1], -(low[2] + high[2]) / 2])
+    return mesh
+
+
+def lod_chain(mesh: trimesh.Trimesh, fractions: tuple[float, ...] = DEFAULT_LOD_FRACTIONS,
+              max_faces: int | None = None) -> list[trimesh.Trimesh]:
+    """LOD0..n at ``fractions`` of the face count (LOD0 capped by ``max_faces``), by quadric
+    decimation; each level strictly smaller than the one before."""
+    top = min(len(mesh.faces), max_faces or len(mesh.faces))
+    levels, previous = [], None
+    for fraction in fractions:
+        budget = max(4, int(top * fraction))
+        level = mesh if budget >= len(mesh.faces) else _keep_uvs(mesh.simplify_quadric_decimation(face_count=budget), mesh)
+        if previous is not None and len(level.faces) >= len(previous.faces):
+            break  # too small to decimate further: stop the chain rather than repeat a level
+        levels.append(level)
+        previous = level
+    return levels
+
+
+def _keep_uvs(level: trimesh.Trimesh, source: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Decimation drops texture coordinates: give each kept vertex the UV of the nearest source
+    vertex (decimation keeps positions on the surface), and the source's material."""
+    uv = getattr(source.visual, "uv", None)
+    if uv is None:
+        return level
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(source.vertices).query(level.vertices)
+    level.visual = trimesh.visual.TextureVisuals(uv=uv[nearest], material=source.visual.material)
+    return level
+
+
+def collision_hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The convex hull: the cheapest collision shape every engine accepts."""
+    return mesh.convex_hull
+
+
+def export_glb(lods: list[trimesh.Trimesh], hull: trimesh.Trimesh | None, provenance: dict[str, Any]) -> bytes:
+    """One GLB: nodes ``LOD0``..``LODn`` and, if given, ``collision-col`` (Godot's ``-col`` suffix
+    makes it a collision shape on import), provenance in the glTF scene's ``extras``."""
+    scene = trimesh.Scene()
+    for index, level in enumerate(lods):
+        scene.add_geometry(level, node_name=f"LOD{index}", geom_name=f"LOD{index}")
+    if hull is not None:
+        scene.add_geometry(hull, node_name="collision-col", geom_name="collision")
+    scene.metadata["assetgen"] = json.loads(json.dumps(provenance))
+    return scene.export(file_type="glb")
+
+
+def glb_meshes(data: bytes) -> dict[str, trimesh.Trimesh]:
+    """The meshes of a GLB by geometry name (``LOD0``, ``collision``...)."""
+    return dict(load_glb(data).geometry)
+
+
+def load_glb(data: bytes) -> trimesh.Scene:
+    return trimesh.load(io.BytesIO(data), file_type="glb", force="scene")
+
+
+def mesh_stats(mesh: trimesh.Trimesh) -> dict[str, Any]:
+    return {
+        "vertices": len(mesh.vertices),
+        "faces": len(mesh.faces),
+        "watertight": bool(mesh.is_watertight),
+        "volume": round(float(mesh.volume), 6) if mesh.is_watertight else None,
+        "bounds": [[round(float(v), 4) for v in corner] for corner in mesh.bounds],
+    }
+
+
+def render_preview(mesh: trimesh.Trimesh, size: int = 96) -> Any:
+    """A front orthographic view with Lambert shading, rasterised with PIL (no GPU or display);
+    meshes above ``PREVIEW_FACES`` are decimated first, so a preview stays a few milliseconds."""
+    from PIL import Image, ImageDraw
+
+    if len(mesh.faces) > PREVIEW_FACES:
+        mesh = mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES)
+
+    vertices = mesh.vertices
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    scale = (size - 8) / max(float((high - low)[:2].max()), 1e-9)
+    xy = (vertices[:, :2] - low[:2]) * scale + 4
+    xy[:, 1] = size - xy[:, 1]  # image rows grow downwards, +Y is up
+    light = np.array([0.3, 0.5, 0.8]) / np.linalg.norm([0.3, 0.5, 0.8])
+    shade = np.clip(mesh.face_normals @ light, 0.0, 1.0)
+    order = np.argsort(vertices[mesh.faces][:, :, 2].mean(axis=1))  # back to front along +Z
+    image = Image.new("RGB", (size, size), (40, 40, 48))
+    draw = ImageDraw.Draw(image)
+    for face in order:
+        if mesh.face_normals[face][2] <= 0:
+            continue  # facing away from the camera
+        tone = int(60 + 180 * shade[face])
+        draw.polygon([tuple(p) for p in xy[mesh.faces[face]]], fill=(tone, tone, int(tone * 0.9)))
+    return image
+
+
+@dataclass(frozen=True)
+class MeshRequest:
+    """One text-to-mesh generation; every field that changes the geometry is here."""
+
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    grid_size: int
+    target_size: float = 1.0  # applied after generation (to_game_space)
+
+
+def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> list[trimesh.Trimesh]:
+    """Shap-E: latents in pipeline batches (one seeded CPU generator per item), then each latent
+    decoded by marching cubes on the item's grid, with vertex colours from the renderer."""
+    import torch
+
+    meshes: list[trimesh.Trimesh] = []
+    for start in range(0, len(requests), batch_size):
+        chunk = requests[start:start + batch_size]
+        first = chunk[0]
+        with torch.inference_mode():
+            latents = pipe(
+                prompt=[r.prompt for r in chunk], num_inference_steps=first.steps, guidance_scale=first.guidance,
+                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
+            ).images
+            for request, latent in zip(chunk, latents):
+                decoded = pipe.shap_e_renderer.decode_to_mesh(latent[None], latent.device, grid_size=request.grid_size)
+                colours = torch.stack([decoded.vertex_channels[c] for c in "RGB"], dim=1).float().cpu().numpy()
+                meshes.append(trimesh.Trimesh(
+                    decoded.verts.float().cpu().numpy(), decoded.faces.cpu().numpy(),
+                    vertex_colors=np.clip(colours * 255, 0, 255).astype(np.uint8), process=False,
+                ))
+    return meshes
+
+
+def relief_mesh(image: Any, depth: np.ndarray, resolution: int = 64, relief: float = 0.25,
+                base: float = 0.05) -> trimesh.Trimesh:
+    """A closed relief from a depth map (near = high): a heightfield of ``resolution`` vertices a side,
+    UV-mapped with ``image`` as its texture, on a flat back ``base`` thick, with side walls, so it is
+    watertight and has a real collision hull even where the depth is flat. The image lies in x/y,
+    width 1, and the relief rises along +z."""
+    from PIL import Image
+
+    depth = np.asarray(Image.fromarray(depth.astype(np.float32)).resize((resolution, resolution), Image.Resampling.BILINEAR))
+    span = float(depth.max() - depth.min())
+    height = (depth - depth.min()) / span if span > 1e-8 else np.zeros_like(depth)
+    v, u = np.mgrid[0:resolution, 0:resolution] / (resolution - 1)
+    aspect = image.height / image.width
+    x, y = u.ravel(), (1.0 - v.ravel()) * aspect
+    top = np.column_stack([x, y, height.ravel() * relief])
+    bottom = np.column_stack([x, y, np.full(x.shape, -base)])
+    count = resolution * resolution
+    index = np.arange(count).reshape(resolution, resolution)
+    a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
+    surface = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
+    ring = np.concatenate([index[0, :-1], index[:-1, -1], index[-1, :0:-1], index[:0:-1, 0]])
+    following = np.roll(ring, -1)
+    walls = np.concatenate([np.stack([ring, following, following + count], -1),
+                            np.stack([ring, following + count, ring + count], -1)])
+    faces = np.concatenate([surface, surface[:, ::-1] + count, walls])
+    uv = np.tile(np.column_stack([u.ravel(), 1.0 - v.ravel()]), (2, 1))
+    visual = trimesh.visual.TextureVisuals(uv=uv, image=image.convert("RGB"))
+    mesh = trimesh.Trimesh(np.vstack([top, bottom]), faces, visual=visual, process=False)
+    trimesh.repair.fix_normals(mesh)
+    return mesh

@@ -1,0 +1,66 @@
+"""The tiny kit's 3D models: a Shap-E-architecture text-to-3D pipeline and a DPT depth model, random weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assetgen_dagster.tiny import byte_level_vocab, clip_tokenizer
+
+TINY_SHAP_E_REPO = "assetgen-tiny/shap-e"
+TINY_DEPTH_REPO = "assetgen-tiny/depth"
+
+
+def build_tiny_shap_e(target: Path) -> None:
+    """A Shap-E-architecture text-to-3D pipeline (prior + STF renderer) with a real marching-cubes
+    table in its mesh decoder, so ``decode_to_mesh`` returns watertight meshes (16^3 grid: ~10 ms)."""
+    import torch
+    from diffusers import HeunDiscreteScheduler, PriorTransformer, ShapEPipeline
+    from diffusers.pipelines.shap_e import ShapERenderer
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    from assetgen_dagster.kinds.mesh.marching_cubes import marching_cubes_table
+
+    vocab, _ = byte_level_vocab()
+    tokenizer = clip_tokenizer()
+    torch.manual_seed(0)
+    latent_dim, hidden = 16, 8  # the prior emits 4 x hidden latent vectors of latent_dim
+    prior = PriorTransformer(
+        num_attention_heads=2, attention_head_dim=8, num_layers=1, embedding_dim=latent_dim,
+        num_embeddings=4 * hidden, embedding_proj_dim=16, time_embed_dim=4 * latent_dim,
+        clip_embed_dim=2 * latent_dim, additional_embeddings=0, time_embed_act_fn="gelu",
+        norm_in_type="layer", encoder_hid_proj_type=None, added_emb_type=None,
+    )
+    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=16, projection_dim=16, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    ))
+    renderer = ShapERenderer(
+        param_shapes=((hidden, 93), (hidden, hidden), (hidden, hidden), (hidden, hidden)),
+        d_latent=latent_dim, d_hidden=hidden, n_output=12, background=(0.1, 0.1, 0.1),
+    )
+    cases, masks = marching_cubes_table()  # zeros in a random model: fill them, they are saved with it
+    renderer.mesh_decoder.cases.copy_(torch.from_numpy(cases))
+    renderer.mesh_decoder.masks.copy_(torch.from_numpy(masks))
+    scheduler = HeunDiscreteScheduler(
+        beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample", use_karras_sigmas=True,
+        clip_sample=True, clip_sample_range=1.0,
+    )
+    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                  shap_e_renderer=renderer).save_pretrained(target, safe_serialization=True)
+
+
+def build_tiny_depth(target: Path) -> None:
+    """A DPT depth-estimation model (~0.5 MB) with its image processor: a transformers
+    ``depth-estimation`` pipeline loads it like Depth-Anything."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(0)
+    config = DPTConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=32,
+        patch_size=8, neck_hidden_sizes=[16, 16, 32, 32], fusion_hidden_size=16,
+        backbone_out_indices=[0, 1, 2, 3], reassemble_factors=[4, 2, 1, 0.5], is_hybrid=False,
+    )
+    DPTForDepthEstimation(config).save_pretrained(target, safe_serialization=True)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(target)

@@ -1,0 +1,188 @@
+"""``texture``: seamless, power-of-two textures, and PBR maps (height, normal, roughness, AO) derived from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from assetgen_dagster import settings
+from assetgen_dagster.batches import ImageItem, PromptBatch
+from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, Verdict, fail, ok, worst
+from assetgen_dagster.kinds.base import Kind, PackTarget
+from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images.checks import not_constant
+
+MAX_SEAM_RATIO = 1.5  # wrap-around edge difference / the neighbour differences next to the edges
+NORMAL_TOLERANCE = 0.02  # |length - 1| of decoded 8-bit normals (quantisation alone is < 0.01)
+MAP_NAMES = ("height", "normal", "roughness", "ao")
+
+
+class TextureItem(ImageItem):
+    """Seamless along ``tile``; its PBR maps use ``normal_strength`` and ``normal_convention``."""
+
+    kind: Literal["texture"]
+    tile: Literal["both", "x", "y"] = "both"
+    normal_strength: Annotated[float, Field(gt=0.0, le=20.0)] = 2.0
+    normal_convention: Literal["opengl", "directx"] = "opengl"
+
+    def batch_problems(self, batch: PromptBatch) -> Iterable[tuple[str, str]]:
+        for side in ("width", "height"):
+            value = getattr(self, side) or getattr(batch.defaults, side)
+            if value is not None and value & (value - 1):
+                where = "" if getattr(self, side) else " (from defaults)"
+                yield side, f"textures need a power-of-two size, not {value}{where}"
+
+
+def tileable(image: Any, tile: str, max_ratio: float = MAX_SEAM_RATIO) -> Verdict:
+    """Along each tiled axis, the wrap-around edge difference is comparable to the differences next
+    to the edges (about 1 for a tileable image, well above where opposite edges do not meet)."""
+    from assetgen_dagster.kinds.texture.pbr import seam_ratio
+
+    axes = {"both": (1, 0), "x": (1,), "y": (0,)}[tile]
+    ratios = {("x" if axis == 1 else "y"): round(seam_ratio(image, axis), 3) for axis in axes}
+    seams = [f"{axis} seam ratio {ratio}" for axis, ratio in ratios.items() if ratio > max_ratio]
+    figures = {"seam_ratio": max(ratios.values()), "seam_ratios": ratios}
+    return fail(", ".join(seams) + f" > {max_ratio}", **figures) if seams else ok(**figures)
+
+
+def power_of_two(image: Any) -> Verdict:
+    from assetgen_dagster.kinds.texture.pbr import is_power_of_two
+
+    height, width = image.shape[:2]
+    if is_power_of_two(height) and is_power_of_two(width):
+        return ok(size=f"{width}x{height}")
+    return fail(f"{width}x{height} is not power-of-two", size=f"{width}x{height}")
+
+
+def unit_normals(normal_rgb: Any, tolerance: float = NORMAL_TOLERANCE) -> Verdict:
+    """Decoded normal-map vectors have unit length within ``tolerance`` and point out of the surface."""
+    import numpy as np
+
+    from assetgen_dagster.kinds.texture.pbr import decode_normal
+
+    vectors = decode_normal(normal_rgb)
+    error = round(float(np.abs(np.linalg.norm(vectors, axis=-1) - 1.0).max()), 4)
+    if error > tolerance:
+        return fail(f"max |length - 1| = {error:.3f} > {tolerance}", length_error=error)
+    if (vectors[..., 2] <= 0).any():
+        return fail("some normals point into the surface (z <= 0)", length_error=error)
+    return ok(length_error=error)
+
+
+def all_maps_vary(maps: dict[str, Any]) -> Verdict:
+    flat = {name: not_constant(values) for name, values in maps.items()}
+    failed = [f"{name}: {verdict.message}" for name, verdict in flat.items() if not verdict.passed]
+    return fail("; ".join(failed)) if failed else ok()
+
+
+class Textures(TextToImageAsset):
+    name = "textures"
+    kind = "texture"
+    roles = ("texture",)
+    group = "materials"
+    title = "textures"
+    checks = (
+        ItemCheck("tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x the neighbour "
+                  "differences next to the edges, on every tiled axis.",
+                  lambda item, rgb: tileable(rgb, item.tile), blocking=True,
+                  summary=worst("seam_ratio", "max_seam_ratio")),
+        ItemCheck("power_of_two", "Width and height are powers of two.", lambda item, rgb: power_of_two(rgb),
+                  blocking=True),
+        ItemCheck("not_constant", "No flat or NaN-derived image.", lambda item, rgb: not_constant(rgb)),
+    )
+    description = (
+        "Seamless textures: one tileable PNG per `texture` item, generated with circular padding in the "
+        "UNet and VAE convolutions on the item's `tile` axes (both, x or y), at power-of-two sizes. "
+        "`<output_dir>/<batch>/textures/<item>.png`."
+    )
+
+    def request(self, ctx: BatchContext, item: TextureItem) -> ImageRequest:
+        """An image request that generates with wrap-around padding on the item's ``tile`` axes."""
+        return replace(super().request(ctx, item), tile=item.tile)
+
+    def write(self, out: ItemOutput, item: TextureItem, request: ImageRequest, raw: Any) -> Any:
+        import numpy as np
+
+        out.write_png(raw)
+        return np.asarray(raw)
+
+    def load(self, out: ItemOutput, item: TextureItem) -> Any:
+        return load_array(out.files[0], "RGB")
+
+
+@dataclass(frozen=True)
+class PbrRequest:
+    source: str  # the texture, relative to the output directory
+    source_sha256: str
+    normal_strength: float
+    normal_convention: str
+
+
+class PbrMaps(ItemAsset):
+    name = "pbr_maps"
+    kind = "texture"
+    group = "materials"
+    deps = ("textures",)
+    ui_kinds = ("numpy", "image")
+    title = "PBR maps"
+    checks = (
+        ItemCheck("normals_unit_length", "Decoded normals have unit length (+-0.02) and face outwards.",
+                  lambda item, maps: unit_normals(maps["normal"]), summary=worst("length_error", "max_length_error")),
+        ItemCheck("maps_tile", "Height maps tile like their texture (wrap-around filtering).",
+                  lambda item, maps: tileable(maps["height"], item.tile), summary=worst("seam_ratio", "max_seam_ratio")),
+        ItemCheck("not_constant", "No flat or NaN-derived map.", lambda item, maps: all_maps_vary(maps)),
+    )
+    description = (
+        "PBR maps for every texture: height (luminance), normal (wrap-around Sobel; `normal_strength`, "
+        "OpenGL or DirectX green channel per `normal_convention`), roughness and ambient-occlusion "
+        "estimates, all tileable. `<output_dir>/<batch>/pbr_maps/<item>_<map>.png`. Follows `textures` "
+        "automatically (eager automation condition); a texture that failed a blocking check is skipped."
+    )
+
+    def request(self, ctx: BatchContext, item: TextureItem) -> PbrRequest:
+        source, sha256 = ctx.upstream_file("textures", item.id, item.id)
+        return PbrRequest(source, sha256, item.normal_strength, item.normal_convention)
+
+    def generate(self, model: None, requests: Sequence[PbrRequest]) -> list[dict[str, Any]]:
+        from assetgen_dagster.kinds.texture import pbr
+
+        maps = []
+        for request in requests:
+            texture = load_array(settings.output_dir() / request.source, "RGB")
+            made = pbr.pbr_maps(texture, request.normal_strength, request.normal_convention)
+            maps.append({"height": pbr.to_uint8(made.height), "normal": pbr.encode_normal(made.normal),
+                         "roughness": pbr.to_uint8(made.roughness), "ao": pbr.to_uint8(made.ao)})
+        return maps
+
+    def write(self, out: ItemOutput, item: TextureItem, request: PbrRequest, raw: dict[str, Any]) -> dict[str, Any]:
+        for name in MAP_NAMES:
+            out.write_png(raw[name], f"_{name}.png", map=name)
+        return raw
+
+    def load(self, out: ItemOutput, item: TextureItem) -> dict[str, Any]:
+        return {name: load_array(out.path(f"_{name}.png"), "RGB" if name == "normal" else "L") for name in MAP_NAMES}
+
+    def preview(self, out: ItemOutput, item: TextureItem) -> Any:
+        from PIL import Image
+
+        return Image.open(out.path("_normal.png"))
+
+
+def material_path(item_id: str, file_name: str) -> str:
+    """``materials/<item>/<map>.png``: the texture is the albedo, each map keeps its name."""
+    if file_name == f"{item_id}.png":
+        return f"materials/{item_id}/albedo.png"
+    return f"materials/{item_id}/{file_name.removeprefix(item_id + '_')}"
+
+
+KIND = Kind(
+    name="texture",
+    item=TextureItem,
+    assets=(Textures(), PbrMaps()),
+    pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
+    models=(image_role("texture"),),
+    summary="Seamless power-of-two textures with PBR maps (height, normal, roughness, AO).",
+)

@@ -1,0 +1,188 @@
+"""``asset_pack``: every output of a batch in one engine-ready folder with a manifest.json.
+
+Where each file goes is declared by its kind (``Kind.pack``); for the built-in kinds:
+    asset_pack/manifest.json
+    asset_pack/concept_art/<item>.png
+    asset_pack/sprites/<item>.png, sprites/atlas.png, sprites/atlas.json
+    asset_pack/icons/<item>_<size>.png
+    asset_pack/materials/<item>/{albedo,height,normal,roughness,ao}.png
+    asset_pack/meshes/<item>.glb (LOD0..n), meshes/<item>_collision.glb
+
+The pack is built in a new version folder and published by atomically replacing the
+``asset_pack`` symlink, so a reader sees the previous pack or the new one, never half of one.
+"""
+
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    AutomationCondition,
+    BackfillPolicy,
+    MetadataValue,
+    asset,
+)
+
+from assetgen_dagster import __version__, settings
+from assetgen_dagster.engine.batches import BatchSnapshot
+from assetgen_dagster.engine.checks import CheckOutcome
+from assetgen_dagster.engine.common import OWNERS
+from assetgen_dagster.engine.item_asset import asset_folder
+from assetgen_dagster.engine.manifest import Manifest
+from assetgen_dagster.engine.report import materialize_batches
+from assetgen_dagster.kinds import Kind
+from assetgen_dagster.outputs import atomic_write_json, batch_output_dir
+from assetgen_dagster.partitions import prompt_batches
+
+ASSET = "asset_pack"
+CODE_VERSION = "2"
+PACK_FORMAT = 2
+
+
+@dataclass
+class PackOutcome:
+    """One batch's pack: where it is, its manifest, and what is missing from it."""
+
+    path: Path
+    manifest: dict[str, Any]
+    seconds: float
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return len(self.manifest["items"])
+
+    @property
+    def data_version(self) -> str:
+        return self.path.resolve().name
+
+    def metadata(self) -> dict[str, Any]:
+        files = sum(len(item["files"]) for item in self.manifest["items"]) + len(self.manifest["extra_files"])
+        metadata = {"items": self.items, "files": files, "pack": MetadataValue.path(str(self.path)),
+                    "seconds": round(self.seconds, 3)}
+        if self.missing:
+            metadata["missing"] = MetadataValue.json(self.missing)
+        return metadata
+
+    def check_outcomes(self) -> dict[str, CheckOutcome]:
+        return {"complete": CheckOutcome(passed=not self.missing, failures=dict(self.missing),
+                                         metadata={"items_checked": self.items, "items_missing": len(self.missing)})}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)  # a snapshot: later atomic rewrites of the source get a new inode
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
+    """Collect every item's files from its kind's pack targets into a new pack version and publish it."""
+    started = time.perf_counter()
+    output_dir = settings.output_dir()
+    batch_dir = batch_output_dir(output_dir, snapshot.batch_id)
+    targets = {kind.name: kind.pack for kind in kinds}
+    manifests: dict[str, Manifest] = {}
+
+    def manifest_of(asset_name: str) -> Manifest:
+        if asset_name not in manifests:
+            manifests[asset_name] = Manifest(asset_folder(output_dir, snapshot.batch_id, asset_name),
+                                             snapshot.batch_id, asset_name)
+        return manifests[asset_name]
+
+    files: list[tuple[Path, str]] = []
+    items, missing = [], {}
+    for item in snapshot.batch.items:
+        record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
+        for target in targets[item.kind]:
+            manifest = manifest_of(target.asset)
+            entry = manifest.entry(item.id)
+            if entry is None or "rejected" in entry:
+                why = entry["rejected"]["reason"] if entry else f"no {target.asset} output (materialize {target.asset})"
+                missing[item.id] = f"{target.asset}: {why}"
+                continue
+            record["provenance"][target.asset] = entry["provenance"]
+            for name, info in sorted(entry["files"].items()):
+                path = target.path(item.id, name)
+                files.append((manifest.folder / name, path))
+                record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
+        items.append(record)
+    extra: list[tuple[Path, str]] = []  # batch-level files (an atlas...)
+    for kind in kinds:
+        for target in kind.pack:
+            batch_entry = manifest_of(target.asset).batch_entry if target.batch_files else None
+            if batch_entry:
+                folder = batch_dir / batch_entry["folder"]
+                extra += [(folder / name, target.batch_files[name]) for name in sorted(batch_entry["files"])
+                          if name in target.batch_files]
+
+    manifest = {
+        "batch": snapshot.batch_id, "generator": f"assetgen-dagster {__version__}", "pack_format": PACK_FORMAT,
+        "items": items, "missing": missing,
+        "extra_files": sorted(path for _, path in extra),
+    }
+    version = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    link = _publish(batch_dir, version, files + extra, manifest)
+    return PackOutcome(link, manifest, time.perf_counter() - started, missing)
+
+
+def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manifest: dict[str, Any]) -> Path:
+    """Build ``.packs/<version>/`` (unless it exists) and point the ``asset_pack`` link at it atomically."""
+    packs = batch_dir / ".packs"
+    final = packs / version
+    if not final.is_dir():
+        staging = packs / f".{version}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        for source, target in files:
+            _link_or_copy(source, staging / target)
+        atomic_write_json(staging / "manifest.json", manifest)
+        os.replace(staging, final)
+    link = batch_dir / ASSET
+    tmp_link = batch_dir / f".{ASSET}.{os.getpid()}"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(Path(".packs") / version)
+    os.replace(tmp_link, link)  # atomic: readers see the old pack or the new one
+    for old in packs.iterdir():
+        if old.name != version and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+    return link
+
+
+def pack_asset(kinds: tuple[Kind, ...]) -> AssetsDefinition:
+    """The ``asset_pack`` asset over the given kinds: downstream of every asset a kind packs."""
+    upstreams = [target.asset for kind in kinds for target in kind.pack]
+
+    @asset(
+        name=ASSET,
+        partitions_def=prompt_batches,
+        deps=upstreams,
+        backfill_policy=BackfillPolicy.single_run(),
+        automation_condition=AutomationCondition.eager(),
+        group_name="delivery",
+        kinds={"folder", "json"},
+        owners=OWNERS,
+        code_version=CODE_VERSION,
+        check_specs=[AssetCheckSpec("complete", asset=ASSET, partitions_def=prompt_batches,
+                                    description="Every item of the batch has all its outputs in the pack.")],
+        description=(
+            "Engine-ready pack per batch: `<output_dir>/<batch>/asset_pack/` with every item's files, laid out "
+            "per kind, and `manifest.json` (item id, kind, files with sha256 and sizes, provenance). Published "
+            "atomically; follows its upstreams."
+        ),
+    )
+    def asset_pack(context: AssetExecutionContext) -> Iterator[Any]:
+        yield from materialize_batches(context, ASSET, CODE_VERSION, ["complete"],
+                                       lambda snapshot: build_pack(snapshot, kinds))
+
+    return asset_pack

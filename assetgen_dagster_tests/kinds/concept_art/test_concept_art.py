@@ -1,0 +1,167 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from dagster import AssetKey, DagsterEventType, Failure
+from PIL import Image
+
+from assetgen_dagster.batches import BatchError
+from assetgen_dagster.engine.common import is_retryable
+from assetgen_dagster.engine.report import step_failure as step_error
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.models import (
+    ModelDownloadError,
+    ModelLoader,
+    ModelNotAllowedError,
+    ModelNotCachedError,
+    ModelOutOfMemoryError,
+    ModelTooLargeError,
+)
+from assetgen_dagster.tiny import snapshot_commit
+
+from ...conftest import CONCEPT_BATCH, materialize_batch, step_failure, write_batch
+from ...conftest import metadata_of as asset_metadata
+
+
+def run_concept_art(batch_id, instance=None, models=None):
+    return materialize_batch(["concept_art"], batch_id, instance=instance, models=models)
+
+
+def metadata_of(result):
+    return asset_metadata(result, "concept_art")
+
+
+def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    result, _ = run_concept_art("props")
+    assert result.success
+    meta = metadata_of(result)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "chest.png", "lamp.png", "manifest.json", "rock.png", "shrine.png"]
+    assert (meta["items"], meta["generated"], meta["reused"]) == (4, 4, 0)
+    assert meta["model"] == TEXT_TO_IMAGE_REPO
+    assert meta["revision"] == snapshot_commit(TEXT_TO_IMAGE_REPO)
+    assert meta["device"] == "cpu" and meta["batch_size_used"] == 4 and meta["memory_mode"] == "full"
+    assert meta["cache_state"] in ("warm", "hot") and meta["model_mb"] > 1
+    assert meta["peak_memory_mb"] > 0 and meta["torch_settings"]["attention"] == "sdpa"
+    assert meta["seeds"]["lamp"] == 42
+    assert meta["steps"] == {"rock": 2, "chest": 2, "lamp": 2, "shrine": 3}
+    assert meta["generate_seconds"] > 0 and meta["load_seconds"] >= 0
+    assert sorted(meta["outputs"]) == sorted(str(p) for p in out_dir.glob("*.png"))
+    assert meta["license"] == "random weights built locally; test use only"
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    lamp_file = manifest["items"]["lamp"]["files"]["lamp.png"]
+    assert lamp_file["sha256"] == hashlib.sha256((out_dir / "lamp.png").read_bytes()).hexdigest()
+    assert manifest["items"]["lamp"]["provenance"]["seed"] == 42
+    assert meta["preview"].startswith("![props concept art](data:image/jpeg;base64,")
+    assert len(meta["preview"]) < 32_000
+
+    with Image.open(out_dir / "lamp.png") as image:
+        assert image.size == (64, 64) and image.mode == "RGB"
+        provenance = json.loads(image.text["assetgen"])
+    assert provenance["model"] == TEXT_TO_IMAGE_REPO
+    assert provenance["revision"] == meta["revision"]
+    assert (provenance["seed"], provenance["steps"], provenance["guidance"]) == (42, 2, 0.0)
+    assert provenance["prompt"] == "a brass lantern" and provenance["batch"] == "props"
+    assert provenance["code_version"] == "concept_art/1" and provenance["license"] == meta["license"]
+    assert len(provenance["identity"]) == 64
+
+
+def test_reruns_give_identical_bytes(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert run_concept_art("props")[0].success
+    first = {p.name: p.read_bytes() for p in out_dir.glob("*")}
+    assert run_concept_art("props")[0].success
+    assert {p.name: p.read_bytes() for p in out_dir.glob("*")} == first
+
+
+def test_pipeline_batch_size_changes_pixels_by_at_most_rounding(tiny_kit, workdir, tmp_path):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    out_dir = workdir / "outputs" / "props" / "concept_art"
+    assert run_concept_art("props")[0].success
+    batched = {p.name: np.asarray(Image.open(p), dtype=np.int16) for p in out_dir.glob("*.png")}
+    one_by_one = tmp_path / "catalog.yaml"
+    one_by_one.write_text("concept_art: {params: {batch_size: 1}}\n")
+    assert run_concept_art("props", models=ModelLoader(catalog_path=str(one_by_one)))[0].success
+    for name, pixels in batched.items():
+        single = np.asarray(Image.open(out_dir / name), dtype=np.int16)
+        assert np.abs(single - pixels).max() <= 1, name
+        assert (single != pixels).mean() < 1e-3, name
+
+
+def test_batch_without_concept_art_says_so_and_checks_nothing(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "sprites_only", "items:\n  - {id: hero, kind: sprite, prompt: a hero}\n")
+    result, _ = run_concept_art("sprites_only")
+    assert result.success
+    meta = metadata_of(result)
+    assert meta["items"] == 0 and meta["note"] == "no `concept_art` items in this batch: nothing to make"
+    assert result.get_asset_check_evaluations() == []
+    assert not (workdir / "outputs" / "sprites_only").exists()
+
+
+def _step_attempts(instance, run_id):
+    return sum(
+        1 for record in instance.all_logs(run_id) if record.dagster_event
+        and record.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED)
+    )
+
+
+def test_bad_batch_fails_once_without_retries_naming_file_item_and_field(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "broken", "items:\n  - {id: rock, kind: concept_art, prompt: x, steps: 0}\n")
+    result, instance = run_concept_art("broken")
+    assert not result.success
+    assert _step_attempts(instance, result.run_id) == 1
+    message = step_failure(result)
+    assert "broken.yaml" in message and "item 'rock'" in message and "field 'steps'" in message
+    assert not (workdir / "outputs" / "broken").exists()
+
+
+def test_deleted_batch_file_fails_clearly(tiny_kit, workdir):
+    result, _ = run_concept_art("vanished")
+    assert not result.success
+    assert "no batch file for partition 'vanished'" in step_failure(result)
+
+
+def test_error_classes_map_to_retry_behaviour():
+    for error in (BatchError("b.yaml", ["bad"]), ModelNotAllowedError("no"), ModelNotCachedError("offline"),
+                  ModelTooLargeError("never fits"), ModelOutOfMemoryError("ladder exhausted")):
+        assert not is_retryable(error)
+        failure = step_error({"b": error}, 1)
+        assert isinstance(failure, Failure) and failure.allow_retries is False
+    transient = ModelDownloadError("hub 503")
+    assert step_error({"b": transient}, 1) is transient  # left to the retry policy, traceback intact
+    several = step_error({"a": transient, "b": BatchError("b.yaml", ["bad"])}, 3)
+    assert several.allow_retries and "2 of 3 batches failed" in several.description
+
+
+def test_materialization_is_recorded_in_storage(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    result, instance = run_concept_art("props")
+    assert result.success
+    [record] = instance.fetch_materializations(AssetKey("concept_art"), limit=10).records
+    assert record.partition_key == "props"
+    assert record.asset_materialization.metadata["items"].value == 4
+
+
+class FlakyHubLoader(ModelLoader):
+    """The real loader, but the hub 'fails' on the first call of each test (a transient fault)."""
+
+    failures_left: int = 0
+
+    def use(self, model, on_progress=None):
+        if FlakyHubLoader.failures_left > 0:
+            FlakyHubLoader.failures_left -= 1
+            raise ModelDownloadError("hub answered 503")
+        return super().use(model, on_progress)
+
+
+def test_transient_model_errors_are_retried(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    FlakyHubLoader.failures_left = 1
+    result, instance = run_concept_art("props", models=FlakyHubLoader())
+    assert result.success
+    assert _step_attempts(instance, result.run_id) == 2
+    assert metadata_of(result)["items"] == 4

@@ -1,0 +1,84 @@
+"""The mesh kind end to end on the tiny kit: both routes, LODs, hulls, reuse, the pack."""
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from assetgen_dagster.kinds.mesh.geometry import glb_meshes
+
+from ...conftest import checks_of, materialize_batch, metadata_of, step_failure, write_batch
+
+BATCH = """\
+    defaults: {seed: 4}
+    items:
+      - {id: rock_art, kind: concept_art, prompt: "a mossy rock"}
+      - {id: crate, kind: mesh, prompt: "a wooden crate", grid_size: 16, target_size: 0.8}
+      - {id: barrel, kind: mesh, prompt: "a barrel", grid_size: 24, lod_fractions: [1.0, 0.4, 0.1], max_faces: 2000}
+      - {id: rock, kind: mesh, prompt: "a rock", source: concept_art, concept: rock_art, target_size: 2.0}
+    """
+ALL = ["concept_art", "meshes", "mesh_lods", "collision_meshes", "asset_pack"]
+
+
+def run(names, instance=None):
+    return materialize_batch(names, "props", instance=instance)
+
+
+meta = metadata_of
+
+
+@pytest.fixture
+def built(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", BATCH)
+    result, instance = run(ALL)
+    assert result.success
+    return workdir / "outputs" / "props", result, instance
+
+
+def test_meshes_by_both_routes_are_game_ready(built):
+    out, result, _ = built
+    for item, size in (("crate", 0.8), ("barrel", 1.0), ("rock", 2.0)):
+        glb = (out / "meshes" / f"{item}.glb").read_bytes()
+        mesh = glb_meshes(glb)["LOD0"]
+        assert np.isfinite(mesh.vertices).all()
+        assert mesh.extents.max() == pytest.approx(size, rel=0.01)
+        assert mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-6)  # on the ground
+    crate = glb_meshes((out / "meshes" / "crate.glb").read_bytes())["LOD0"]
+    assert crate.is_watertight  # Shap-E route: a closed surface
+    scene = trimesh.load(out / "meshes" / "rock.glb", force="scene")
+    assert scene.metadata["assetgen"]["source"] == "concept_art"
+    assert scene.metadata["assetgen"]["model"] == "assetgen-tiny/depth"
+    stats = meta(result, "meshes")["item_stats"]
+    assert set(stats) == {"crate", "barrel", "rock"} and stats["crate"]["watertight"]
+    assert meta(result, "meshes")["models"].keys() == {"mesh", "depth"}  # both roles' models are reported
+    assert all(e.passed for e in result.get_asset_check_evaluations()), checks_of(result)
+
+
+def test_lods_and_hulls(built):
+    out, result, _ = built
+    barrel = glb_meshes((out / "mesh_lods" / "barrel.glb").read_bytes())
+    faces = [len(barrel[f"LOD{i}"].faces) for i in range(3)]
+    assert faces[0] <= 2000 and faces[0] > faces[1] > faces[2]
+    assert meta(result, "mesh_lods")["item_stats"]["barrel"]["lod_faces"] == faces
+    hull = glb_meshes((out / "collision_meshes" / "crate.glb").read_bytes())["collision"]
+    assert hull.is_convex and hull.is_watertight
+    pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
+    paths = {f["path"] for item in pack["items"] for f in item["files"]}
+    assert {"meshes/barrel.glb", "meshes/crate_collision.glb", "meshes/rock.glb"} <= paths
+    assert pack["missing"] == {}
+
+
+def test_rerun_reuses_meshes_and_is_byte_identical(built):
+    out, _, instance = built
+    before = {p.name: p.read_bytes() for p in (out / "meshes").glob("*.glb")}
+    again, _ = run(ALL, instance)
+    assert (meta(again, "meshes")["generated"], meta(again, "meshes")["reused"]) == (0, 3)
+    assert {p.name: p.read_bytes() for p in (out / "meshes").glob("*.glb")} == before
+
+
+def test_concept_route_without_its_image_fails_once(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "props", BATCH)
+    result, instance = run(["meshes"])
+    assert not result.success
+    assert "item 'rock'" in step_failure(result) and "materialize `concept_art`" in step_failure(result)
