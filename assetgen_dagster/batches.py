@@ -149,10 +149,22 @@ class PromptBatch(Strict):
         return self
 
     def items_of_kind(self, kind: str) -> list[Any]:
-        return [item for item in self.items if item.kind == kind]
+        return self._by_kind.get(kind, [])
 
     def item(self, item_id: str) -> Any:
-        return next((item for item in self.items if item.id == item_id), None)
+        """The item with this id, or None (an index, so rules across items stay linear)."""
+        return self._by_id.get(item_id)
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Any]:
+        return {item.id: item for item in self.items}
+
+    @functools.cached_property
+    def _by_kind(self) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = {}
+        for item in self.items:
+            grouped.setdefault(item.kind, []).append(item)
+        return grouped
 
 
 class ItemProblem(ValueError):

@@ -58,8 +58,8 @@ def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def save_png(path: Path, image: Any, text: dict[str, str]) -> None:
-    """Save a PIL image as PNG with ``text`` as tEXt/iTXt chunks (provenance), atomically.
+def png_bytes(image: Any, text: dict[str, str]) -> bytes:
+    """A PIL image encoded as PNG with ``text`` as iTXt chunks (provenance).
 
     No timestamp is written, so the same pixels and provenance give the same bytes.
     """
@@ -70,14 +70,24 @@ def save_png(path: Path, image: Any, text: dict[str, str]) -> None:
         info.add_itxt(key, value)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, optimize=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line to a journal file and fsync it: O(1) per record, durable once it returns.
+def append_line(path: Path, line: str, durable: bool = True) -> None:
+    """Append one line to a journal file (O(1) per record); ``durable`` fsyncs it before returning.
     A process killed mid-append leaves at most a torn last line, which readers skip."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:
         handle.write(line.encode() + b"\n")
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
+
+
+def fsync_file(path: Path) -> None:
+    """Make what was appended to ``path`` durable (a group commit of several appends)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

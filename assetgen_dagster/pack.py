@@ -36,7 +36,7 @@ from dagster import (
 from assetgen_dagster import __version__, settings
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import CheckOutcome
-from assetgen_dagster.engine.common import OWNERS
+from assetgen_dagster.engine.common import DISK_FULL_ERRNOS, OWNERS, disk_full
 from assetgen_dagster.engine.item_asset import asset_folder
 from assetgen_dagster.engine.manifest import Manifest
 from assetgen_dagster.engine.report import materialize_batches
@@ -144,10 +144,17 @@ def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manif
     if not final.is_dir():
         staging = packs / f".{version}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        for source, target in files:
-            _link_or_copy(source, staging / target)
-        atomic_write_json(staging / "manifest.json", manifest)
-        os.replace(staging, final)
+        try:
+            for source, target in files:
+                _link_or_copy(source, staging / target)
+            atomic_write_json(staging / "manifest.json", manifest)
+            os.replace(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)  # no half pack is left behind
+            if exc.errno in DISK_FULL_ERRNOS:
+                needed = sum(source.stat().st_size for source, _ in files if source.exists())
+                raise disk_full(exc, batch_dir, f"the asset pack of {batch_dir.name!r}", needed) from exc
+            raise
     link = batch_dir / ASSET
     tmp_link = batch_dir / f".{ASSET}.{os.getpid()}"
     tmp_link.unlink(missing_ok=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from dagster import Backoff, Jitter, RetryPolicy
 
@@ -29,8 +32,35 @@ MODEL_RETRY_POLICY = RetryPolicy(
     jitter=Jitter.PLUS_MINUS,
 )
 
+class DiskFullError(OSError):
+    """The output directory's file system is full: nothing half-written is left, and retrying the
+    step seconds later cannot help; free space and re-run (finished items are reused)."""
+
+
 # Errors that say the input or the set-up is wrong: retrying cannot fix them.
-PERMANENT_ERRORS = (BatchError, CatalogError, OutputPathError)
+PERMANENT_ERRORS = (BatchError, CatalogError, OutputPathError, DiskFullError)
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def disk_full(exc: OSError, output_dir: Path, what: str, needed_bytes: int | None) -> DiskFullError:
+    """A DiskFullError naming the directory, its free space and (if known) the space still needed."""
+    try:
+        free = shutil.disk_usage(output_dir).free
+    except OSError:
+        free = 0
+    where = f" ({exc.filename})" if exc.filename else ""
+    need = f"about {human_bytes(needed_bytes)} more" if needed_bytes else "more space"
+    return DiskFullError(exc.errno, f"no space left in {output_dir} ({human_bytes(free)} free) while writing "
+                                    f"{what}{where}; it needs {need}. Free space (or point ASSETGEN_OUTPUT_DIR "
+                                    f"elsewhere) and re-run: what was finished is reused.")
 
 
 class Blocked(Exception):

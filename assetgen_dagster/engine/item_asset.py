@@ -10,7 +10,9 @@ Dagster materialization and check evaluation per batch.
 
 
 import functools
+import hashlib
 import json
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,19 +30,22 @@ from dagster import (
     asset,
 )
 
-from assetgen_dagster.batches import PromptBatch, item_params, item_seed
+from assetgen_dagster.batches import PromptBatch, is_valid_id, item_params, item_seed
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import ItemCheck
 from assetgen_dagster.engine.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, Blocked, UpstreamMissing
 from assetgen_dagster.engine.manifest import Manifest, files_verify
 from assetgen_dagster.models import ModelLoader
-from assetgen_dagster.outputs import atomic_write_bytes, item_output_path, save_png
+from assetgen_dagster.outputs import OutputPathError, atomic_write_bytes, item_output_path, png_bytes
 from assetgen_dagster.partitions import prompt_batches
 
 # Single-run backfills (one model load per backfill) and partitioned check specs (a check result
 # per batch) are marked beta/preview in Dagster 1.13; both are what this project is built on.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 warnings.filterwarnings("ignore", message=".*partitions_def.*AssetCheckSpec", category=PreviewWarning)
+
+
+_SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 def asset_folder(output_dir: Path, batch_id: str, asset_name: str) -> Path:
@@ -55,10 +60,14 @@ class ItemOutput:
         self.folder, self.item_id, self.provenance = folder, item_id, provenance
         self.files: list[Path] = [folder / name for name in files]  # existing files (reused items)
         self.written: list[Path] = []
+        self.records: dict[str, dict[str, Any]] = {}  # file name -> sha256, bytes, mtime of what was written
 
     def path(self, suffix: str = ".png") -> Path:
-        return item_output_path(self.folder.parent.parent, self.folder.parent.name, self.folder.name,
-                                self.item_id, suffix)
+        """``<folder>/<item><suffix>``: the folder is resolved and confined once (``asset_folder``);
+        the item id and the suffix are checked here without touching the file system."""
+        if not is_valid_id(self.item_id) or not _SUFFIX.match(suffix):
+            raise OutputPathError(f"{self.item_id!r} + {suffix!r} is not a valid output file name")
+        return self.folder / f"{self.item_id}{suffix}"
 
     def write_png(self, image: Any, suffix: str = ".png", **extra: Any) -> Path:
         """Save a PIL image or numpy array with the provenance in an ``assetgen`` PNG text chunk."""
@@ -66,16 +75,15 @@ class ItemOutput:
 
         if not isinstance(image, Image.Image):
             image = Image.fromarray(image)
-        path = self.path(suffix)
-        save_png(path, image, {"assetgen": json.dumps({**self.provenance, **extra}, sort_keys=True)})
-        return self._wrote(path)
+        return self.write_bytes(png_bytes(image, {"assetgen": json.dumps({**self.provenance, **extra}, sort_keys=True)}),
+                                suffix)
 
     def write_bytes(self, data: bytes, suffix: str) -> Path:
+        """Write atomically (temp file, fsync, rename) and record the file (hashed from memory)."""
         path = self.path(suffix)
         atomic_write_bytes(path, data)
-        return self._wrote(path)
-
-    def _wrote(self, path: Path) -> Path:
+        self.records[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                                   "mtime_ns": path.stat().st_mtime_ns}
         self.written.append(path)
         self.files.append(path)
         return path

@@ -1,7 +1,8 @@
 """An asset's record of what it wrote for one batch: ``manifest.json`` plus an append-only journal.
 
 While a run works through a batch, each finished item is appended to ``manifest.journal`` as one
-JSON line (O(1) per item, fsynced); when the batch is done the journal is compacted into
+JSON line (O(1) per item; fsynced once per pipeline chunk, the item files themselves are fsynced
+before they get their final names); when the batch is done the journal is compacted into
 ``manifest.json`` (written atomically) and removed. A run killed half way leaves the journal: the
 next run reads manifest + journal and reuses exactly the items that finished. A torn last line
 (killed mid-append) is the item in flight and is ignored; anything else unreadable is reported as a
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assetgen_dagster.outputs import append_line, atomic_write_json
+from assetgen_dagster.outputs import append_line, atomic_write_json, fsync_file
 
 MANIFEST = "manifest.json"
 JOURNAL = "manifest.journal"
@@ -62,6 +63,7 @@ class Manifest:
         self.entries: dict[str, dict[str, Any]] = {}
         self.batch_entry: dict[str, Any] | None = None  # batch-level files (e.g. an atlas)
         self.corrupt: str | None = None  # why the stored record could not be read, if it could not
+        self._journal_end: int | None = None  # where a torn tail starts, to cut before appending
         self._read()
 
     @property
@@ -100,8 +102,9 @@ class Manifest:
         except OSError as exc:
             self.corrupt = f"{self.journal_path}: cannot be read ({exc.strerror})"
             return
-        last = len(lines) - 1
+        last, offset = len(lines) - 1, 0
         for number, line in enumerate(lines):
+            start, offset = offset, offset + len(line) + 1
             if not line.strip():
                 continue
             try:
@@ -109,8 +112,10 @@ class Manifest:
                 self.entries[record["item"]] = record["entry"]
             except (ValueError, KeyError, TypeError):
                 if number == last:
-                    continue  # torn tail: the item a killed run was recording
+                    self._journal_end = start  # torn tail: the item a killed run was recording
+                    continue
                 self.corrupt = f"{self.journal_path}: line {number + 1} is corrupt; later items are regenerated"
+                self._journal_end = start
                 return
 
     def entry(self, item_id: str) -> dict[str, Any] | None:
@@ -125,11 +130,21 @@ class Manifest:
             return entry
         return None
 
-    def record(self, item_id: str, entry: dict[str, Any]) -> None:
-        """Append a finished item to the journal (its files are already written)."""
+    def record(self, item_id: str, entry: dict[str, Any], durable: bool = True) -> None:
+        """Append a finished item to the journal (its files are already written). A process kill
+        cannot lose an appended record; ``durable=False`` leaves the power-loss guarantee to the
+        next :meth:`sync` (the engine syncs once per chunk of items)."""
         self.entries[item_id] = entry
+        if self._journal_end is not None:  # cut what a killed run (or a full disk) left half written
+            os.truncate(self.journal_path, self._journal_end)
+            self._journal_end = None
         line = json.dumps({"item": item_id, "entry": entry}, sort_keys=True, separators=(",", ":"))
-        append_line(self.journal_path, line)
+        append_line(self.journal_path, line, durable)
+
+    def sync(self) -> None:
+        """fsync the journal: every record so far survives a power loss."""
+        if self.journal_path.exists():
+            fsync_file(self.journal_path)
 
     def compact(self, item_ids: Iterable[str], batch_entry: dict[str, Any] | None = None) -> None:
         """Write ``manifest.json`` with the batch's current items in batch order; drop the journal."""

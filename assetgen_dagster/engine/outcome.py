@@ -62,6 +62,11 @@ class BatchOutcome:
     def finish(self, manifest: Manifest) -> None:
         self.manifest_path = manifest.path
 
+    def average_bytes(self) -> int:
+        """Bytes per item of what this batch holds so far (to estimate what the rest needs)."""
+        sizes = [sum(f["bytes"] for f in entry["files"].values()) for entry in self.entries.values() if "files" in entry]
+        return sum(sizes) // len(sizes) if sizes else 0
+
     @property
     def rejected(self) -> dict[str, str]:
         return {item: entry["rejected"]["reason"] for item, entry in self.entries.items() if "rejected" in entry}

@@ -24,10 +24,13 @@ from dagster import (
     Output,
 )
 
+from assetgen_dagster import settings
 from assetgen_dagster.batches import BatchError, digest
 from assetgen_dagster.engine.batches import BatchSnapshot, read_run_batch
 from assetgen_dagster.engine.checks import CheckOutcome
 from assetgen_dagster.engine.common import describe, is_retryable
+from assetgen_dagster.engine.locks import batch_lock
+from assetgen_dagster.outputs import batch_output_dir
 
 DATA_VERSION_TAG = "dagster/data_version"
 CODE_VERSION_TAG = "dagster/code_version"
@@ -58,9 +61,11 @@ def materialize_batches(context: AssetExecutionContext, asset_name: str, code_ve
         context.log.error(f"{len(failures)} of {len(context.partition_keys)} batches are invalid and are skipped:\n"
                           + "\n".join(f"- {exc}" for exc in failures.values()))
     outcomes: dict[str, Outcome] = {}
+    holder = f"run {context.run.run_id} ({asset_name})"
     for batch_id, snapshot in snapshots.items():
         try:
-            outcomes[batch_id] = per_batch(snapshot)
+            with batch_lock(batch_output_dir(settings.output_dir(), batch_id), holder, context.log.info):
+                outcomes[batch_id] = per_batch(snapshot)
         except Exception as exc:  # noqa: BLE001 - one batch's failure must not discard the others
             failures[batch_id] = exc
             if len(context.partition_keys) > 1:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,9 +28,16 @@ from dagster import AssetExecutionContext
 from assetgen_dagster import __version__, settings
 from assetgen_dagster.batches import digest, item_options
 from assetgen_dagster.engine.batches import BatchSnapshot
-from assetgen_dagster.engine.common import Blocked, ItemRejected, UpstreamMissing, throttled
+from assetgen_dagster.engine.common import (
+    DISK_FULL_ERRNOS,
+    Blocked,
+    ItemRejected,
+    UpstreamMissing,
+    disk_full,
+    throttled,
+)
 from assetgen_dagster.engine.item_asset import BatchContext, ItemAsset, ItemOutput, asset_folder
-from assetgen_dagster.engine.manifest import Manifest, file_record, files_verify
+from assetgen_dagster.engine.manifest import Manifest, files_verify
 from assetgen_dagster.engine.outcome import BatchOutcome
 from assetgen_dagster.engine.report import materialize_batches
 from assetgen_dagster.models import ModelLoader
@@ -90,29 +98,51 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoa
     if missing:
         raise UpstreamMissing("\n".join(missing))
 
-    for role, plans in todo.items():
-        _generate(asset, context, models, manifest, snapshot, plans, outcome)
-    _verdicts_for_reused(asset, manifest, items, outcome)
-    batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
-    manifest.compact([item.id for item in items], batch_entry)
+    try:
+        for role, plans in todo.items():
+            _generate(asset, context, models, manifest, snapshot, plans, outcome)
+        _verdicts_for_reused(asset, manifest, items, outcome)
+        batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
+        manifest.compact([item.id for item in items], batch_entry)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        left = sum(len(plans) for plans in todo.values()) - len(outcome.generated)
+        raise disk_full(exc, output_dir, f"{asset.name} for batch {snapshot.batch_id!r} ({left} items to go)",
+                        outcome.average_bytes() * max(left, 1)) from exc
     outcome.finish(manifest)
     return outcome
 
 
 def _generate(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None, manifest: Manifest,
               snapshot: BatchSnapshot, plans: list[Plan], outcome: BatchOutcome) -> None:
-    """Generate ``plans`` (all for one model role) chunk by chunk, writing each item as its chunk finishes."""
+    """Generate ``plans`` (all for one model role) chunk by chunk. A writer thread writes, checks and
+    records each chunk while the model generates the next one (the model call releases the GIL),
+    so file encoding and fsyncs overlap generation; items are recorded in order, each only after its
+    files have their final names, and at most one chunk waits to be written."""
     resolved = plans[0].model
     progress = throttled(context.log.info)
-    with models.use(resolved, on_progress=context.log.info) if resolved else nullcontext() as model:
+    with ExitStack() as stack:
+        model = stack.enter_context(models.use(resolved, on_progress=context.log.info)) if resolved else None
+        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="assetgen-writer"))
         if model is not None:
             context.log.info(f"{snapshot.path.name}: {asset.name}: generating {len(plans)} item(s) with "
                              f"{model.spec.repo_id}@{model.commit[:12]} on {model.device}/{model.dtype} "
                              f"({model.cache_state}, {model.load_seconds:.2f} s)")
         size = model.spec.params.batch_size if model is not None else 1
         queue = deque(asset.chunks([plan.request for plan in plans], size))
-        generate_seconds = write_seconds = 0.0
-        done = 0
+        timing = {"generate": 0.0, "write": 0.0, "done": 0}
+        written: deque[Future] = deque()
+
+        def write_chunk(chunk: list[tuple[Plan, Any]], made_by: dict[str, Any] | None) -> None:
+            started = time.perf_counter()
+            for plan, raw in chunk:
+                _write(asset, manifest, snapshot, plan, raw, made_by, outcome)
+            manifest.sync()  # one fsync of the journal per chunk
+            timing["write"] += time.perf_counter() - started
+            timing["done"] += len(chunk)
+            progress(f"{snapshot.path.name}: {asset.name}: {timing['done']}/{len(plans)} items written")
+
         while queue:
             chunk = queue.popleft()
             started = time.perf_counter()
@@ -124,23 +154,25 @@ def _generate(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoa
                 part, raws = model.run(call, size, on_step_down=context.log.warning)
             else:
                 part, raws = chunk, asset.generate(None, [plans[i].request for i in chunk])
-            written = time.perf_counter()
-            generate_seconds += written - started
-            for index, raw in zip(part, raws, strict=True):
-                _write(asset, manifest, snapshot, plans[index], raw, model, outcome)
-            write_seconds += time.perf_counter() - written
-            done += len(part)
-            progress(f"{snapshot.path.name}: {asset.name}: {done}/{len(plans)} items generated")
+            timing["generate"] += time.perf_counter() - started
+            made_by = {**model.provenance(), "batch_size": model.batch_size_used} if model is not None else None
+            written.append(writer.submit(write_chunk, [(plans[i], raw) for i, raw in zip(part, raws, strict=True)],
+                                         made_by))
+            while len(written) > 1 or (written and written[0].done()):
+                written.popleft().result()  # re-raises a write error (e.g. disk full) here
             if model is not None and model.batch_size_used is not None and model.batch_size_used < size:
                 size = model.batch_size_used  # the ladder stepped down: re-chunk what is left
                 left = chunk[len(part):] + [i for rest in queue for i in rest]
                 queue = deque([[left[j] for j in c] for c in asset.chunks([plans[i].request for i in left], size)])
-        outcome.record_model_use(resolved.role if resolved else None, model, generate_seconds, write_seconds)
+        while written:
+            written.popleft().result()
+        outcome.record_model_use(resolved.role if resolved else None, model, timing["generate"], timing["write"])
 
 
-def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, model: Any) -> dict[str, Any]:
-    """Everything needed to reproduce (and trust) one item's files."""
-    record = {
+def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, made_by: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything needed to reproduce (and trust) one item's files; ``made_by`` is the model's
+    provenance and the pipeline batch size the item was generated with."""
+    return {
         "generator": f"assetgen-dagster {__version__}",
         "code_version": f"{asset.name}/{asset.code_version}",
         "batch": snapshot.batch_id,
@@ -149,28 +181,26 @@ def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, model: Any
         "identity": plan.identity,
         **asdict(plan.request),
         **item_options(plan.item),
+        **(made_by or {}),
     }
-    if model is not None:
-        record.update(model.provenance(), batch_size=model.batch_size_used)
-    return record
 
 
-def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: Plan, raw: Any, model: Any,
-           outcome: BatchOutcome) -> None:
+def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: Plan, raw: Any,
+           made_by: dict[str, Any] | None, outcome: BatchOutcome) -> None:
     item = plan.item
-    out = ItemOutput(manifest.folder, item.id, provenance(asset, snapshot, plan, model))
+    out = ItemOutput(manifest.folder, item.id, provenance(asset, snapshot, plan, made_by))
     try:
         artifact = asset.write(out, item, plan.request, raw)
     except ItemRejected as exc:
         entry = {"identity": plan.identity, "rejected": {"check": exc.check, "reason": exc.reason},
                  "provenance": out.provenance}
     else:
-        entry = {"identity": plan.identity, "files": {path.name: file_record(path) for path in out.written},
+        entry = {"identity": plan.identity, "files": out.records,
                  "provenance": out.provenance, "checks": _run_checks(asset, item, artifact)}
         stats = asset.stats(item, artifact)
         if stats is not None:
             entry["stats"] = stats
-    manifest.record(item.id, entry)
+    manifest.record(item.id, entry, durable=False)
     outcome.add(plan, entry, generated=True)
 
 
@@ -216,4 +246,4 @@ def _batch_files(asset: ItemAsset, ctx: BatchContext, manifest: Manifest, items:
     asset.batch_output(ctx, out, [(item, ItemOutput(manifest.folder, item.id, entry["provenance"], entry["files"]))
                                   for item, entry in written])
     outcome.batch_files = list(out.written)
-    return {"identity": identity, "folder": folder_name, "files": {p.name: file_record(p) for p in out.written}}
+    return {"identity": identity, "folder": folder_name, "files": out.records}

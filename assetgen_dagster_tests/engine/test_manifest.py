@@ -33,6 +33,9 @@ def test_a_torn_last_line_is_the_item_in_flight(tmp_path):
         handle.write('{"item": "two", "entry": {"identity"')  # killed mid-append
     reread = Manifest(tmp_path, "b", "a")
     assert set(reread.entries) == {"one"} and reread.corrupt is None
+    reread.record("three", entry(tmp_path, "three"))  # the next run cuts the torn tail before appending
+    after = Manifest(tmp_path, "b", "a")
+    assert set(after.entries) == {"one", "three"} and after.corrupt is None
 
 
 def test_changed_files_are_not_current(tmp_path):
