@@ -1,4 +1,4 @@
-"""``assetgen-dagster``: the project's command line (demo, UI, batch validation, tiny kit)."""
+"""``assetgen-dagster``: the project's command line (demo, UI, batch validation, tiny kit, review pages)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
+    review = commands.add_parser("review", help="serve a batch's asset pack review page on loopback and open it")
+    review.add_argument("batch", help="the batch id (partition key)")
+    review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--no-open", action="store_true", help="print the URL, do not open a browser")
     models = commands.add_parser("models", help="manage the catalog's models")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     pull = models_commands.add_parser("pull", help="pre-fetch catalog models into the Hugging Face cache")
@@ -49,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _pull(args.roles, args.device)
+    if args.command == "review":
+        from assetgen_dagster import settings
+        from assetgen_dagster.review.serve import pack_folder, serve
+
+        serve(pack_folder(settings.output_dir(), args.batch), args.port, not args.no_open)
+        return 0
     return 2
 
 

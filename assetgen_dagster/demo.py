@@ -66,52 +66,61 @@ def _dagster_bin() -> str:
 
 
 def run_demo(project_root: Path) -> int:
-    """Validate the example batches, register them as partitions and materialize each with the CLI."""
+    """Validate the example batches, register them as partitions and materialize each with the CLI,
+    printing one line per batch and asset; the runs' full logs go to ``<DAGSTER_HOME>/demo.log``."""
     from dagster import DagsterEventType, DagsterInstance
 
     from assetgen_dagster import tiny
+    from assetgen_dagster.jobs import batch_assets
     from assetgen_dagster.partitions import PROMPT_BATCHES
 
     env = demo_environment(project_root)
     os.environ.update(env)
-    prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
+    home = Path(env["DAGSTER_HOME"])
+    prepare_dagster_home(home, instance_yaml(project_root))
+    log_path = home / "demo.log"
+    log_path.write_text("")
 
     started = time.perf_counter()
     if env["ASSETGEN_PROFILE"] == "tiny":
         tiny.ensure_tiny_kit()
         print(f"tiny model kit ready in {env['HF_HOME']} ({time.perf_counter() - started:.1f} s)")
 
-    batch_ids = []
+    batches = {}
     for path in scan_batch_files(settings.prompts_dir()):
         try:
             batch = load_batch(path)
         except BatchError as exc:
             print(f"skipping invalid batch: {exc}")
             continue
-        batch_ids.append(batch_id_for(path))
+        batches[batch_id_for(path)] = batch
         kinds = sorted({item.kind for item in batch.items})
         print(f"batch {path.name}: {len(batch.items)} items ({', '.join(kinds)})")
-    if not batch_ids:
+    if not batches:
         print(f"no valid batch files in {settings.prompts_dir()}")
         return 1
 
     with DagsterInstance.get() as instance:
         ensure_gpu_pool(instance)
-        new = [b for b in batch_ids if not instance.has_dynamic_partition(PROMPT_BATCHES, b)]
+        new = [b for b in batches if not instance.has_dynamic_partition(PROMPT_BATCHES, b)]
         if new:
             instance.add_dynamic_partitions(PROMPT_BATCHES, new)
 
     failed = []
-    for batch_id in batch_ids:
-        command = [_dagster_bin(), "asset", "materialize", "-m", "assetgen_dagster.definitions",
-                   "--select", "*", "--partition", batch_id]
-        print(f"\n$ {' '.join(command)}", flush=True)
-        run_started = time.perf_counter()
-        result = subprocess.run(command, env=os.environ.copy(), cwd=project_root)
-        status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
-        print(f"batch {batch_id}: {status} in {time.perf_counter() - run_started:.1f} s", flush=True)
-        if result.returncode != 0:
-            failed.append(batch_id)
+    with DagsterInstance.get() as instance:
+        for batch_id, batch in batches.items():
+            command = [_dagster_bin(), "asset", "materialize", "-m", "assetgen_dagster.definitions",
+                       "--select", ",".join(batch_assets(batch)), "--partition", batch_id]
+            print(f"\n{batch_id}: $ {' '.join(command[1:])}", flush=True)
+            with open(log_path, "a") as log:
+                log.write(f"\n$ {' '.join(command)}\n")
+                log.flush()
+                process = subprocess.Popen(command, env=os.environ.copy(), cwd=project_root, stdout=log,
+                                           stderr=subprocess.STDOUT)
+                code = _follow_run(instance, process, batch_id, time.perf_counter())
+            if code != 0:
+                failed.append(batch_id)
+                print(f"{batch_id}: FAILED (exit {code}); see {log_path}", flush=True)
 
     with DagsterInstance.get() as instance:
         runs = instance.get_run_records()
@@ -123,18 +132,59 @@ def run_demo(project_root: Path) -> int:
                   for record in instance.get_records_for_run(
                       run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records]
     outputs = sorted(p for p in settings.output_dir().rglob("*") if p.is_file())
-    failed_checks = [f"{c.asset_key.to_user_string()}.{c.check_name}" for c in checks if not c.passed]
+    failed_checks = [f"{c.asset_key.to_user_string()}.{c.check_name} ({c.partition})" for c in checks if not c.passed]
     print(f"\nDone in {time.perf_counter() - started:.1f} s: {len(outputs)} files in {settings.output_dir()}")
     print(f"Dagster storage (SQLite): {env['DAGSTER_HOME']}: {len(runs)} runs, {materializations} "
           f"materializations with metadata, {len(checks) - len(failed_checks)}/{len(checks)} asset checks passed")
     if failed_checks:
         print(f"failed checks: {', '.join(failed_checks)}")
+    print(f"Full run logs: {log_path}")
+    print("Review pages:  " + "  ".join(f".venv/bin/assetgen-dagster review {b}" for b in batches))
     print("Open the UI on these runs with:  make ui")
     print("  which runs: " + ui_command_line(project_root))
     if failed:
         print(f"FAILED batches: {', '.join(failed)}")
         return 1
     return 0
+
+
+def _follow_run(instance, process: subprocess.Popen, batch_id: str, started: float) -> int:
+    """Print a line per materialized asset of the CLI run for ``batch_id`` until it exits."""
+    from dagster import DagsterEventType, RunsFilter
+
+    known = {record.dagster_run.run_id for record in instance.get_run_records(RunsFilter(tags={"dagster/partition": batch_id}))}
+    run_id, cursor = None, None
+    kinds = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE}
+    while True:
+        finished = process.poll() is not None
+        if run_id is None:
+            fresh = [r.dagster_run.run_id for r in instance.get_run_records(RunsFilter(tags={"dagster/partition": batch_id}))
+                     if r.dagster_run.run_id not in known]
+            run_id = fresh[0] if fresh else None
+        if run_id is not None:
+            for kind in kinds:
+                records = instance.get_records_for_run(run_id, cursor=cursor.get(kind) if cursor else None, of_type=kind)
+                cursor = {**(cursor or {}), kind: records.cursor}
+                for record in records.records:
+                    print(_progress_line(batch_id, record.event_log_entry, time.perf_counter() - started), flush=True)
+        if finished:
+            return process.returncode
+        time.sleep(0.25)
+
+
+def _progress_line(batch_id: str, entry, elapsed: float) -> str:
+    event = entry.dagster_event
+    if event.step_key and event.event_type_value == "STEP_FAILURE":
+        return f"  {batch_id:14} {event.step_key:18} FAILED: {event.event_specific_data.error.message.strip()[:160]}"
+    materialization = event.event_specific_data.materialization
+    metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+    asset = materialization.asset_key.to_user_string()
+    if "generated" in metadata:
+        done = f"{metadata['generated'] + metadata['reused']}/{metadata['items']} items ({metadata['generated']} made, " \
+               f"{metadata['reused']} reused)"
+    else:
+        done = f"{metadata.get('items', 0)} items, {metadata.get('files', 0)} files"
+    return f"  {batch_id:14} {asset:18} {done:38} {elapsed:6.1f} s"
 
 
 def _ui_command(project_root: Path) -> list[str]:
@@ -168,4 +218,6 @@ def run_ui(project_root: Path, extra_args: list[str]) -> int:
         ensure_gpu_pool(instance)  # the sensor may start several runs at once
     print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)
     command = [*_ui_command(project_root), *extra_args]
-    return subprocess.call(command, env={**os.environ, **env}, cwd=project_root)
+    # From DAGSTER_HOME: `dagster dev` warns about a dagster.yaml in its working directory that is not
+    # DAGSTER_HOME's, even when it is the very file DAGSTER_HOME links to.
+    return subprocess.call(command, env={**os.environ, **env}, cwd=env["DAGSTER_HOME"])

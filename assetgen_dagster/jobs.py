@@ -1,9 +1,21 @@
-"""The job the sensor launches: every asset of one prompt batch partition."""
+"""The job the sensor launches, and which of its assets a batch needs."""
 
 from dagster import AssetSelection, define_asset_job
+
+from assetgen_dagster.batches import PromptBatch
 
 generate_batch_job = define_asset_job(
     name="generate_batch",
     selection=AssetSelection.all() - AssetSelection.assets("prompt_batch_files"),
     description="Generate every asset of one prompt batch (one partition).",
 )
+
+
+def batch_assets(batch: PromptBatch) -> list[str]:
+    """The assets that make a batch's items (those of the kinds it has) and its pack: what a run for
+    the batch materializes, so assets with nothing to do in it are not materialized empty."""
+    from assetgen_dagster import kinds
+    from assetgen_dagster.pack import ASSET as PACK
+
+    present = {item.kind for item in batch.items}
+    return [a.name for kind in kinds.all_kinds() if kind.name in present for a in kind.assets] + [PACK]

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,10 @@ from assetgen_dagster.engine.report import materialize_batches
 from assetgen_dagster.kinds import Kind
 from assetgen_dagster.outputs import atomic_write_json, batch_output_dir
 from assetgen_dagster.partitions import prompt_batches
+from assetgen_dagster.review import PAGE, ReviewItem, write_review
 
 ASSET = "asset_pack"
-CODE_VERSION = "2"
+CODE_VERSION = "4"
 PACK_FORMAT = 2
 
 
@@ -56,6 +57,7 @@ class PackOutcome:
     path: Path
     manifest: dict[str, Any]
     seconds: float
+    batch_hash: str
     missing: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -69,7 +71,9 @@ class PackOutcome:
     def metadata(self) -> dict[str, Any]:
         files = sum(len(item["files"]) for item in self.manifest["items"]) + len(self.manifest["extra_files"])
         metadata = {"items": self.items, "files": files, "pack": MetadataValue.path(str(self.path)),
-                    "seconds": round(self.seconds, 3)}
+                    "review_page": MetadataValue.path(str(self.path / PAGE)),
+                    "open_review": f"assetgen-dagster review {self.manifest['batch']}",
+                    "batch_hash": self.batch_hash[:16], "seconds": round(self.seconds, 3)}
         if self.missing:
             metadata["missing"] = MetadataValue.json(self.missing)
         return metadata
@@ -102,22 +106,29 @@ def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
         return manifests[asset_name]
 
     files: list[tuple[Path, str]] = []
-    items, missing = [], {}
+    items, missing, reviews = [], {}, []
+    by_name = {kind.name: kind for kind in kinds}
     for item in snapshot.batch.items:
         record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
+        assets = [a.name for a in by_name[item.kind].assets]
+        review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
+                                       if manifest_of(name).entry(item.id)},
+                            {name: manifest_of(name).folder for name in assets})
         for target in targets[item.kind]:
             manifest = manifest_of(target.asset)
             entry = manifest.entry(item.id)
             if entry is None or "rejected" in entry:
                 why = entry["rejected"]["reason"] if entry else f"no {target.asset} output (materialize {target.asset})"
-                missing[item.id] = f"{target.asset}: {why}"
+                missing[item.id] = review.missing = f"{target.asset}: {why}"
                 continue
             record["provenance"][target.asset] = entry["provenance"]
             for name, info in sorted(entry["files"].items()):
                 path = target.path(item.id, name)
                 files.append((manifest.folder / name, path))
+                review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
                 record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
         items.append(record)
+        reviews.append(review)
     extra: list[tuple[Path, str]] = []  # batch-level files (an atlas...)
     for kind in kinds:
         for target in kind.pack:
@@ -132,13 +143,16 @@ def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
         "items": items, "missing": missing,
         "extra_files": sorted(path for _, path in extra),
     }
-    version = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
-    link = _publish(batch_dir, version, files + extra, manifest)
-    return PackOutcome(link, manifest, time.perf_counter() - started, missing)
+    version = hashlib.sha256(json.dumps([CODE_VERSION, manifest], sort_keys=True).encode()).hexdigest()[:16]
+    link = _publish(batch_dir, version, files + extra, manifest,
+                    lambda staging: write_review(staging, manifest, kinds, reviews))
+    return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)
 
 
-def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manifest: dict[str, Any]) -> Path:
-    """Build ``.packs/<version>/`` (unless it exists) and point the ``asset_pack`` link at it atomically."""
+def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manifest: dict[str, Any],
+             review: Callable[[Path], Path]) -> Path:
+    """Build ``.packs/<version>/`` with its review page (unless it exists) and point the ``asset_pack``
+    link at it atomically."""
     packs = batch_dir / ".packs"
     final = packs / version
     if not final.is_dir():
@@ -148,6 +162,7 @@ def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manif
             for source, target in files:
                 _link_or_copy(source, staging / target)
             atomic_write_json(staging / "manifest.json", manifest)
+            review(staging)
             os.replace(staging, final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)  # no half pack is left behind

@@ -18,7 +18,9 @@ import hashlib
 import json
 
 from dagster import (
+    AssetKey,
     AssetObservation,
+    AssetRecordsFilter,
     AssetSpec,
     DefaultSensorStatus,
     MetadataValue,
@@ -31,7 +33,7 @@ from dagster import (
 from assetgen_dagster import settings
 from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, load_batch, scan_batch_files
 from assetgen_dagster.engine.batches import BATCH_HASH_TAG
-from assetgen_dagster.jobs import generate_batch_job
+from assetgen_dagster.jobs import batch_assets, generate_batch_job
 from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batches
 
 prompt_batch_files = AssetSpec(
@@ -47,8 +49,9 @@ prompt_batch_files = AssetSpec(
 @sensor(
     job=generate_batch_job,
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-    description="Keeps prompt_batches partitions in step with the batch files; runs new or changed batches.",
+    minimum_interval_seconds=settings.sensor_interval_seconds(),
+    description="Keeps prompt_batches partitions in step with the batch files; runs new or changed batches "
+                "(only the assets of the kinds a batch has, and its pack).",
 )
 def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
@@ -91,10 +94,15 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
             new_partitions.append(batch_id)
         if requested.get(batch_id) == content_hash:
             continue
+        if batch_id not in requested and batch_id in known and _packed_hash(context, batch_id) == content_hash[:16]:
+            requested[batch_id] = content_hash  # made by another run (the demo, the CLI): already current
+            context.log.info(f"{path.name}: already current (its pack was made from this content)")
+            continue
         sequence += 1
         requested[batch_id] = content_hash
-        run_requests.append(RunRequest(partition_key=batch_id, run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
-                                       tags={BATCH_HASH_TAG: content_hash}))
+        run_requests.append(RunRequest(
+            partition_key=batch_id, run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
+            tags={BATCH_HASH_TAG: content_hash}, asset_selection=[AssetKey(name) for name in batch_assets(batch)]))
 
     deleted = sorted(known - {path.stem for path in paths})
     for batch_id in deleted:
@@ -112,6 +120,18 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
         asset_events=observations,
         cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+def _packed_hash(context: SensorEvaluationContext, batch_id: str) -> str | None:
+    """The batch content hash (16 hex) the latest pack of ``batch_id`` was built from, if any."""
+    from assetgen_dagster.pack import ASSET as PACK
+
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(PACK), asset_partitions=[batch_id]), limit=1).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get("batch_hash")
+    return getattr(value, "value", None)
 
 
 def _raw_hash(path) -> str:

@@ -125,3 +125,19 @@ def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
     write_batch(prompts, "b07", CONCEPT_BATCH.replace("a mossy rock", "a red rock"))
     changed = tick(instance, quiet.cursor)
     assert [r.partition_key for r in changed.run_requests] == ["b07"] and [p.name for p in parsed] == ["b07.yaml"]
+
+
+def test_a_batch_another_run_already_made_is_current_for_a_fresh_sensor(tiny_kit, workdir):
+    """What `make ui` after `make demo` meets: partitions registered and packed by other runs, an
+    empty sensor cursor. No run is launched until the file changes; runs then select only the
+    assets of the batch's kinds and the pack."""
+    from .conftest import materialize_batch
+
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    made, instance = materialize_batch(["concept_art", "sprites", "asset_pack"], "props")
+    assert made.success
+    fresh = tick(instance)
+    assert fresh.run_requests == []
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH.replace("a mossy rock", "a snowy rock"))
+    [request] = tick(instance, fresh.cursor).run_requests
+    assert [key.to_user_string() for key in request.asset_selection] == ["concept_art", "sprites", "asset_pack"]

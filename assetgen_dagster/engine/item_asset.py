@@ -215,9 +215,13 @@ class ItemAsset:
         assets retry transient faults and take a slot of the gpu pool, derived ones follow upstream."""
         from assetgen_dagster.engine.runner import materialize
 
+        from assetgen_dagster.sensors import prompt_batch_files
+
+        # A model asset reads the batch file directly: the lineage shows the files upstream of it.
+        deps = [*self.deps, prompt_batch_files.key] if self.roles else list(self.deps)
         common = dict(
             name=self.name, group_name=self.group, code_version=self.code_version, description=self.description,
-            partitions_def=prompt_batches, backfill_policy=BackfillPolicy.single_run(), deps=list(self.deps),
+            partitions_def=prompt_batches, backfill_policy=BackfillPolicy.single_run(), deps=deps,
             kinds=set(self.ui_kinds), owners=OWNERS,
             check_specs=[AssetCheckSpec(check.name, asset=self.name, partitions_def=prompt_batches,
                                         description=check.description + (" Blocks this item downstream."

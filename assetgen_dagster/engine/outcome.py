@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from assetgen_dagster.engine.manifest import Manifest
 
 MAX_LISTED_ITEMS = 100  # per-item lists in metadata (seeds, outputs) stop here; manifest.json has all
-MAX_PREVIEW_ITEMS = 16
+PROVENANCE_FIELDS = ("model", "revision", "license", "pipeline", "device", "dtype")
 
 
 class BatchOutcome:
@@ -134,7 +134,7 @@ class BatchOutcome:
 
     def _model_metadata(self) -> dict[str, Any]:
         if not self.model_uses:
-            return {}
+            return self._reused_model_metadata()
         first = next(iter(self.model_uses.values()))
         metadata = {key: value for key, value in first.items() if key != "torch_settings"}
         metadata["torch_settings"] = MetadataValue.json(first["torch_settings"])
@@ -143,25 +143,57 @@ class BatchOutcome:
                 {role: {k: v for k, v in use.items() if k != "torch_settings"} for role, use in self.model_uses.items()})
         return metadata
 
+    def _reused_model_metadata(self) -> dict[str, Any]:
+        """No model was loaded (every item reused): what made the items, from their provenance."""
+        made_by: dict[tuple, dict[str, Any]] = {}
+        for entry in self.entries.values():
+            record = entry.get("provenance", {})
+            if "model" in record:
+                made_by.setdefault((record["model"], record.get("revision")),
+                                   {key: record[key] for key in PROVENANCE_FIELDS if key in record})
+        if not made_by:
+            return {}
+        metadata: dict[str, Any] = {"cache_state": "not loaded: every item was current"}
+        if len(made_by) == 1:
+            metadata.update(next(iter(made_by.values())))
+        else:
+            metadata["models"] = MetadataValue.json(list(made_by.values()))
+        return metadata
+
     def _preview(self) -> str | None:
+        """A contact sheet of the first items (generated first) and a table of every item (bounded)."""
         from assetgen_dagster.engine.item_asset import ItemOutput
-        from assetgen_dagster.engine.preview import preview_markdown
+        from assetgen_dagster.engine.preview import MAX_PREVIEW_ITEMS, MAX_TABLE_ROWS, preview_markdown
 
         folder = self.manifest_path.parent if self.manifest_path else None
-        images = []
+        if folder is None:
+            return None
+        pictures, labels = [], []
         for item_id in itertools.chain(self.generated, self.reused):
             entry = self.entries[item_id]
-            if "files" not in entry or folder is None:
+            if "files" not in entry or len(pictures) >= MAX_PREVIEW_ITEMS:
                 continue
-            out = ItemOutput(folder, item_id, entry["provenance"], entry["files"])
-            image = self.asset.preview(out, self.item_objects[item_id])
-            if image is not None:
-                images.append(image)
-            if len(images) >= MAX_PREVIEW_ITEMS:
-                break
-        if not images:
+            picture = self.asset.preview(ItemOutput(folder, item_id, entry["provenance"], entry["files"]),
+                                         self.item_objects[item_id])
+            if picture is not None:
+                pictures.append(picture)
+                labels.append(item_id)
+        if not pictures:
             return None
-        return preview_markdown(images, f"{self.batch_id} {self.asset.title or self.asset.name}")
+        rows = [self._table_row(item_id) for item_id in itertools.islice(self.entries, MAX_TABLE_ROWS)]
+        return preview_markdown(pictures, labels, f"{self.batch_id}: {self.asset.title or self.asset.name}",
+                                rows, more=max(0, len(self.entries) - MAX_TABLE_ROWS))
+
+    def _table_row(self, item_id: str) -> list[str]:
+        entry, item = self.entries[item_id], self.item_objects[item_id]
+        seed = getattr(self.requests.get(item_id), "seed", None)
+        prompt = getattr(item, "prompt", "") or ""
+        if "rejected" in entry:
+            status = f"refused: {entry['rejected']['reason']}"
+        else:
+            failed = [f"{name}: {v.get('message')}" for name, v in entry.get("checks", {}).items() if not v["passed"]]
+            status = "; ".join(failed) if failed else ("all pass" if entry.get("checks") else "-")
+        return [item_id, "-" if seed is None else str(seed), prompt[:60] + ("..." if len(prompt) > 60 else ""), status]
 
     def check_outcomes(self) -> dict[str, CheckOutcome]:
         return {check.name: batch_outcome(check, self.verdicts(check)) for check in self.asset.checks}

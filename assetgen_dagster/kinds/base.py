@@ -75,6 +75,8 @@ class Kind:
     pack: Sequence[PackTarget]
     models: Sequence[ModelRole]
     summary: str  # one line for docs and the UI
+    # How the review page draws an item (review.ReviewItem -> HTML); default: images, GLB viewers, links.
+    review: Callable[[Any], Any] | None = None
 
 
 def validate_kind(kind: Kind, known_roles: dict[str, ModelRole], known_assets: set[str]) -> None:

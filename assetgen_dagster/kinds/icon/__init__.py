@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -77,9 +78,20 @@ class Icons(KeyedImageAsset):
         return {size: load_array(out.path(f"_{size}.png")) for size in item.sizes if out.path(f"_{size}.png").is_file()}
 
     def preview(self, out: ItemOutput, item: IconItem) -> Any:
+        """Every size side by side (on the checkerboard the preview puts under transparency)."""
         from PIL import Image
 
-        return Image.open(out.path(f"_{max(item.sizes)}.png"))
+        from assetgen_dagster.engine.preview import side_by_side
+
+        return side_by_side([Image.open(out.path(f"_{size}.png")) for size in sorted(item.sizes, reverse=True)])
+
+
+def review(card: Any) -> Any:
+    """Every size at its real size, on a checkerboard."""
+    from assetgen_dagster.review.cards import Markup, files_of, image
+
+    by_size = sorted(files_of(card, "icons"), key=lambda file: -int(Path(file[0]).stem.rsplit("_", 1)[1]))
+    return Markup("").join(image(path, source, Path(path).stem, checker=True, zoom=False) for path, source in by_size)
 
 
 KIND = Kind(
@@ -89,4 +101,5 @@ KIND = Kind(
     pack=(PackTarget("icons", in_folder("icons")),),
     models=(image_role("icon"),),
     summary="UI icons: transparent, square, at every requested size.",
+    review=review,
 )

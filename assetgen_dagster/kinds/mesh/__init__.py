@@ -189,9 +189,9 @@ class Meshes(ItemAsset):
         return mesh_stats(mesh)
 
     def preview(self, out: ItemOutput, item: MeshItem) -> Any:
-        from assetgen_dagster.kinds.mesh.geometry import render_preview
+        from assetgen_dagster.kinds.mesh.geometry import render_views
 
-        return render_preview(self.load(out, item))
+        return render_views(self.load(out, item))
 
 
 class DerivedMesh(ItemAsset):
@@ -212,10 +212,12 @@ class DerivedMesh(ItemAsset):
         return [read_glb(settings.output_dir() / request.source)["LOD0"] for request in requests]
 
     def preview(self, out: ItemOutput, item: MeshItem) -> Any:
+        """Every mesh of the GLB (each LOD, or the hull) from the front, side by side."""
+        from assetgen_dagster.engine.preview import grid
         from assetgen_dagster.kinds.mesh.geometry import render_preview
 
-        meshes = read_glb(out.files[0])
-        return render_preview(meshes["LOD0"] if "LOD0" in meshes else next(iter(meshes.values())))
+        meshes = [mesh for _, mesh in sorted(read_glb(out.files[0]).items())]
+        return grid([render_preview(mesh, 64) for mesh in meshes], columns=2)
 
 
 def lod_budgets(item: MeshItem, lods: tuple[list[Any], list[Any]]) -> Verdict:
@@ -311,6 +313,22 @@ class CollisionMeshes(DerivedMesh):
         return {"hull_faces": len(hull.faces)}
 
 
+def review(card: Any) -> Any:
+    """LOD0 and the collision hull in the 3D viewer, with the LOD face counts."""
+    from assetgen_dagster.review.cards import Markup, viewer
+
+    parts = []
+    if "meshes" in card.entries and "files" in card.entries["meshes"]:
+        [name] = card.entries["meshes"]["files"]
+        parts.append(viewer(card.review_file(card.folders["meshes"] / name, f"meshes/{name}"), "LOD0"))
+    for path, _ in card.files.get("collision_meshes", []):
+        parts.append(viewer(path, "collision hull"))
+    faces = card.entries.get("mesh_lods", {}).get("stats", {}).get("lod_faces")
+    if faces:
+        parts.append(Markup("<p><small>LOD faces: {}</small></p>").format(" / ".join(map(str, faces))))
+    return Markup("").join(parts)
+
+
 KIND = Kind(
     name="mesh",
     item=MeshItem,
@@ -319,4 +337,5 @@ KIND = Kind(
           PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}_collision.glb")),
     models=(TEXT_TO_3D, DEPTH),
     summary="3D props (GLB) from text or a concept image, with LODs and a collision hull.",
+    review=review,
 )

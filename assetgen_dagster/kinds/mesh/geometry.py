@@ -129,13 +129,32 @@ def mesh_stats(mesh: trimesh.Trimesh) -> dict[str, Any]:
     }
 
 
-def render_preview(mesh: trimesh.Trimesh, size: int = 96) -> Any:
-    """A front orthographic view with Lambert shading, rasterised with PIL (no GPU or display);
-    meshes above ``PREVIEW_FACES`` are decimated first, so a preview stays a few milliseconds."""
+VIEWS = {  # rotation (axis, degrees) that turns the mesh so the camera, looking down -Z, sees that side
+    "front": ([0, 1, 0], 0), "side": ([0, 1, 0], -90), "back": ([0, 1, 0], 180), "top": ([1, 0, 0], 90),
+}
+
+
+def render_views(mesh: trimesh.Trimesh, size: int = 64, views: tuple[str, ...] = ("front", "side", "back", "top")) -> Any:
+    """A turntable sheet: the mesh from each of ``views``, 2 x 2, each ``size`` px (see render_preview)."""
+    from assetgen_dagster.engine.preview import grid
+
+    if len(mesh.faces) > PREVIEW_FACES:
+        mesh = mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES)
+    return grid([render_preview(mesh, size, view) for view in views])
+
+
+def render_preview(mesh: trimesh.Trimesh, size: int = 96, view: str = "front") -> Any:
+    """An orthographic view with Lambert shading and the mesh's colours where it has them,
+    rasterised with PIL (no GPU or display); meshes above ``PREVIEW_FACES`` are decimated first, so
+    a preview stays a few milliseconds."""
     from PIL import Image, ImageDraw
 
     if len(mesh.faces) > PREVIEW_FACES:
         mesh = mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES)
+    axis, degrees = VIEWS[view]
+    if degrees:
+        mesh = mesh.copy()
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(np.radians(degrees), axis))
 
     vertices = mesh.vertices
     low, high = vertices.min(axis=0), vertices.max(axis=0)

@@ -88,6 +88,13 @@ class Sprites(KeyedImageAsset):
         out.write_bytes((json.dumps(layout, indent=2, sort_keys=True) + "\n").encode(), ".json")
 
 
+def review(card: Any) -> Any:
+    """The sprite on a checkerboard, at real size and zoomed."""
+    from assetgen_dagster.review.cards import Markup, files_of, image
+
+    return Markup("").join(image(path, source, card.item.id, checker=True) for path, source in files_of(card, "sprites"))
+
+
 KIND = Kind(
     name="sprite",
     item=SpriteItem,
@@ -96,4 +103,5 @@ KIND = Kind(
                      batch_files={"atlas.png": "sprites/atlas.png", "atlas.json": "sprites/atlas.json"}),),
     models=(image_role("sprite"),),
     summary="Transparent sprites keyed out of a flat background, trimmed, with a batch atlas.",
+    review=review,
 )

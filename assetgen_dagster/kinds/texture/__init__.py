@@ -112,6 +112,15 @@ class Textures(TextToImageAsset):
     def load(self, out: ItemOutput, item: TextureItem) -> Any:
         return load_array(out.files[0], "RGB")
 
+    def preview(self, out: ItemOutput, item: TextureItem) -> Any:
+        """Tiled 2 x 2, so a seam would show in the middle."""
+        from PIL import Image
+
+        from assetgen_dagster.engine.preview import tiled
+
+        with Image.open(out.files[0]) as image:
+            return tiled(image.convert("RGB"))
+
 
 @dataclass(frozen=True)
 class PbrRequest:
@@ -166,9 +175,24 @@ class PbrMaps(ItemAsset):
         return {name: load_array(out.path(f"_{name}.png"), "RGB" if name == "normal" else "L") for name in MAP_NAMES}
 
     def preview(self, out: ItemOutput, item: TextureItem) -> Any:
+        """The four maps, 2 x 2: height, normal, roughness, AO."""
         from PIL import Image
 
-        return Image.open(out.path("_normal.png"))
+        from assetgen_dagster.engine.preview import grid
+
+        return grid([Image.open(out.path(f"_{name}.png")) for name in MAP_NAMES])
+
+
+def review(card: Any) -> Any:
+    """The texture tiled 3 x 3, beside its four maps."""
+    from assetgen_dagster.review.cards import Markup, files_of, image, tiled
+
+    if not files_of(card, "textures"):
+        return Markup("")
+    [(albedo, source)] = files_of(card, "textures")
+    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): (path, source) for path, source in files_of(card, "pbr_maps")}
+    maps = [image(*by_name[name], name, zoom=False) for name in MAP_NAMES if name in by_name]
+    return Markup("").join([tiled(albedo, source, "albedo"), *maps])
 
 
 def material_path(item_id: str, file_name: str) -> str:
@@ -185,4 +209,5 @@ KIND = Kind(
     pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
     models=(image_role("texture"),),
     summary="Seamless power-of-two textures with PBR maps (height, normal, roughness, AO).",
+    review=review,
 )

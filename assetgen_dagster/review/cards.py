@@ -1,0 +1,109 @@
+"""HTML pieces a kind draws its items with on the review page (escaped; Markup is safe HTML)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from assetgen_dagster.review import ReviewItem
+
+MIN_SHOWN = 128  # small (tiny-kit) images are enlarged, pixelated, to at least this many pixels
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+def image(src: str, source: Path, label: str = "", checker: bool = False, zoom: bool = True) -> Markup:
+    """The image at its real size and, if it is small, zoomed (pixelated) beside it."""
+    width, height = image_size(source)
+    factor = max(1, MIN_SHOWN // max(width, height)) if zoom else 1
+    cls = "checker" if checker else ""
+    real = Markup('<img src="{}" width="{}" height="{}" alt="{}" class="{}">').format(src, width, height, label, cls)
+    zoomed = Markup('<img src="{}" width="{}" height="{}" alt="{} zoomed" class="pixelated {}">').format(
+        src, width * factor, height * factor, label, cls) if factor > 1 else Markup("")
+    caption = Markup("<figcaption>{} <small>{}x{}</small></figcaption>").format(label, width, height)
+    return Markup('<figure class="image">{}{}{}</figure>').format(real, zoomed, caption)
+
+
+def tiled(src: str, source: Path, label: str, times: int = 3) -> Markup:
+    """The texture repeated ``times`` x ``times`` (a seam would show as a grid of lines)."""
+    width, height = image_size(source)
+    factor = max(1, MIN_SHOWN // max(width, height))
+    shown_w, shown_h = width * factor, height * factor
+    return Markup('<figure class="image"><div class="tiled pixelated" data-tile="{w}x{h}" data-times="{t}" '
+                  'style="background-image:url(\'{src}\');background-size:{w}px {h}px;width:{tw}px;height:{th}px">'
+                  '</div><figcaption>{label} <small>tiled {t}x{t}</small></figcaption></figure>').format(
+        w=shown_w, h=shown_h, t=times, tw=shown_w * times, th=shown_h * times, src=src, label=label)
+
+
+def viewer(src: str, label: str) -> Markup:
+    """An interactive 3D view (orbit, zoom) of a GLB."""
+    return Markup('<figure class="model"><model-viewer src="{}" alt="{}" loading="eager" camera-controls auto-rotate '
+                  'shadow-intensity="1" exposure="1.1"></model-viewer><figcaption>{}</figcaption></figure>').format(
+        src, label, label)
+
+
+def link(src: str, label: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(src, label)
+
+
+def files_of(review: ReviewItem, asset: str) -> list[tuple[str, Path]]:
+    """(path in the pack, source file) of the item's files from ``asset``."""
+    return review.files.get(asset, [])
+
+
+def generic_card(review: ReviewItem) -> Markup:
+    """Images as images, GLBs in the viewer, anything else as a link."""
+    parts = []
+    for asset in review.files:
+        for path, source in files_of(review, asset):
+            if path.endswith(".png"):
+                parts.append(image(path, source, Path(path).name))
+            elif path.endswith(".glb"):
+                parts.append(viewer(path, Path(path).name))
+            else:
+                parts.append(link(path, Path(path).name))
+    return Markup("").join(parts)
+
+
+def check_list(review: ReviewItem) -> Markup:
+    rows = []
+    for asset, entry in review.entries.items():
+        if "rejected" in entry:
+            rows.append(Markup('<li class="fail">{} refused it: {}</li>').format(asset, entry["rejected"]["reason"]))
+        for name, verdict in entry.get("checks", {}).items():
+            cls = "pass" if verdict["passed"] else "fail"
+            mark = "passed" if verdict["passed"] else f"failed: {verdict.get('message', '')}"
+            rows.append(Markup('<li class="{}">{} · {} {}</li>').format(cls, asset, name, mark))
+    if review.missing:
+        rows.append(Markup('<li class="fail">missing from the pack: {}</li>').format(review.missing))
+    return Markup('<ul class="checks">{}</ul>').format(Markup("").join(rows)) if rows else Markup("")
+
+
+def provenance(review: ReviewItem) -> Markup:
+    records = {asset: entry.get("provenance", {}) for asset, entry in review.entries.items()}
+    stats = {asset: entry["stats"] for asset, entry in review.entries.items() if "stats" in entry}
+    body = json.dumps({"provenance": records, **({"stats": stats} if stats else {})}, indent=2, sort_keys=True)
+    return Markup("<details><summary>provenance</summary><pre>{}</pre></details>").format(body)
+
+
+def prompt_of(review: ReviewItem) -> Markup:
+    prompt = getattr(review.item, "prompt", None)
+    return Markup('<p class="prompt">{}</p>').format(prompt) if prompt else Markup("")
+
+
+def options_of(review: ReviewItem) -> str:
+    from assetgen_dagster.batches import item_options
+
+    return ", ".join(f"{key}: {value}" for key, value in item_options(review.item).items())
+
+
+__all__ = ["Markup", "check_list", "escape", "files_of", "generic_card", "image", "link", "options_of",
+           "prompt_of", "provenance", "tiled", "viewer"]

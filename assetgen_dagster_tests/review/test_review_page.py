@@ -1,0 +1,73 @@
+"""Every demo batch's review page in a real browser: every item shown, every image decoded, every
+GLB loaded by the 3D viewer, textures shown tiled, no console errors."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..browser import browser, serving, watch_console
+from ..conftest import PROJECT_ROOT, materialize_batch
+
+DEMO_BATCHES = sorted(p.stem for p in (PROJECT_ROOT / "data" / "prompts").glob("*.yaml"))
+SCREENSHOTS = Path("/tmp/assetgen-review-screenshots")
+
+
+@pytest.fixture(scope="module")
+def demo_packs(tiny_kit, tmp_path_factory):
+    """The demo batches made in process into a temporary output directory."""
+    import os
+
+    from dagster import DagsterInstance
+
+    work = tmp_path_factory.mktemp("demo")
+    shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts")
+    old = {key: os.environ.get(key) for key in ("ASSETGEN_PROMPTS_DIR", "ASSETGEN_OUTPUT_DIR")}
+    os.environ.update(ASSETGEN_PROMPTS_DIR=str(work / "prompts"), ASSETGEN_OUTPUT_DIR=str(work / "outputs"))
+    try:
+        instance = DagsterInstance.ephemeral()
+        for batch in DEMO_BATCHES:
+            result, _ = materialize_batch([], batch, instance=instance)
+            assert result.success, batch
+        yield work / "outputs"
+    finally:
+        for key, value in old.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.mark.parametrize("batch", DEMO_BATCHES)
+def test_the_review_page_of_every_demo_pack(demo_packs, batch):
+    pack = demo_packs / batch / "asset_pack"
+    manifest = json.loads((pack / "manifest.json").read_text())
+    with serving(pack) as base, browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_console(page)
+        page.goto(f"{base}/index.html")
+        page.wait_for_load_state("networkidle")
+        viewers = page.locator("model-viewer").count()
+        if viewers:  # every GLB is loaded by its viewer (model-viewer's `loaded` after its load event)
+            page.wait_for_function("[...document.querySelectorAll('model-viewer')].every(v => v.loaded)", timeout=60_000)
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{batch}.png"), full_page=True)
+
+        shown = sorted(page.locator("[data-item]").evaluate_all("cards => cards.map(c => c.dataset.item)"))
+        assert shown == sorted(item["id"] for item in manifest["items"])
+        images = page.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])")
+        assert images and all(width for _, width in images), [src for src, width in images if not width]
+        meshes = sum(1 for item in manifest["items"] if item["kind"] == "mesh")
+        assert viewers == 2 * meshes  # LOD0 and the collision hull of each
+        textures = [item["id"] for item in manifest["items"] if item["kind"] == "texture"]
+        tiles = page.locator(".tiled").evaluate_all(
+            "els => els.map(e => { const s = getComputedStyle(e); return [s.backgroundRepeat, e.offsetWidth, "
+            "parseFloat(s.backgroundSize), e.dataset.times]; })")
+        assert len(tiles) == len(textures)
+        for repeat, width, tile, times in tiles:  # shown 3 x 3: the element is three tiles wide
+            assert repeat == "repeat" and width == int(times) * tile == 3 * tile
+        decoded = page.evaluate("""Promise.all([...document.querySelectorAll('.tiled')].map(e => new Promise(done => {
+            const image = new Image(); image.onload = () => done(image.naturalWidth); image.onerror = () => done(0);
+            image.src = getComputedStyle(e).backgroundImage.slice(5, -2); })))""")
+        assert all(decoded) and len(decoded) == len(textures)
+        checks = page.locator("ul.checks li.fail").count()
+        assert checks == 0 or manifest["missing"]
+        assert errors == [], errors
