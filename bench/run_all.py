@@ -1,6 +1,6 @@
 """The one benchmark entry point: every CPU benchmark in turn (tiny kit, offline), or GPU mode.
 
-    .venv/bin/python bench/run_all.py          # CPU: overhead, code location, batch scaling, model loader, regeneration
+    .venv/bin/python bench/run_all.py          # CPU: overhead, code location, batch scaling, model loader, regeneration, scaling
     .venv/bin/python bench/run_all.py --gpu    # on a CUDA machine: bench/gpu.py at full scale
 
 Each prints its table and writes bench/results/<name>.json and .md.
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-CPU_BENCHMARKS = ["overhead.py", "code_location.py", "batch_scaling.py", "model_loader.py", "regeneration.py"]
+CPU_BENCHMARKS = ["overhead.py", "code_location.py", "batch_scaling.py", "model_loader.py", "regeneration.py",
+                  "scaling.py"]
 
 
 def main() -> int:
