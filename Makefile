@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test ui validate bench clean
+.PHONY: setup demo test ui cluster validate bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,15 @@ test: setup
 ui: setup
 	$(BIN)/assetgen-dagster ui
 
+# Redis, PostgreSQL, daemon, UI and one Celery worker per GPU (else 2 CPU workers) until Ctrl-C.
+cluster: setup
+	$(BIN)/assetgen-dagster cluster
+
 validate: setup
 	$(BIN)/assetgen-dagster validate
 
 clean:
-	rm -rf .dagster_home data/outputs .cache
+	rm -rf .dagster_home data/outputs .cache .cluster
 
 bench: setup
 	$(BIN)/python bench/run_all.py

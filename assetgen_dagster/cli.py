@@ -1,4 +1,5 @@
-"""``assetgen-dagster``: the project's command line (demo, UI, batch validation, tiny kit, review pages)."""
+"""``assetgen-dagster``: the project's command line (demo, UI, batch validation, tiny kit, review pages,
+scale-out workers and the one-box cluster)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     pull = models_commands.add_parser("pull", help="pre-fetch catalog models into the Hugging Face cache")
     pull.add_argument("roles", nargs="*", help="model roles to fetch (default: every role of the active profile)")
     pull.add_argument("--device", default="auto", help="device the models will run on (picks the dtype)")
+    worker = commands.add_parser("worker", help="a long-lived Celery worker for one device (deploy/celery)")
+    worker.add_argument("--queue", default="gpu", help="Celery queue to take runs from (default: gpu)")
+    worker.add_argument("--device", default="cpu", help="cpu or cuda:<index> (sets CUDA_VISIBLE_DEVICES)")
+    worker.add_argument("--preload", default="", help="comma-separated roles, kinds or assets to load at start")
+    worker.add_argument("--name", help="worker name (default: <queue>-<device>); @<host> is appended")
+    worker.add_argument("--loglevel", default="INFO")
+    cluster = commands.add_parser("cluster", help="Redis, PostgreSQL, daemon, UI and one worker per device, "
+                                                  "on this machine, until Ctrl-C")
+    cluster.add_argument("--devices", help="comma-separated, e.g. cuda:0,cuda:1 (default: every GPU "
+                                           "nvidia-smi lists, else --workers CPU workers)")
+    cluster.add_argument("--workers", type=int, default=2, help="CPU workers when there is no GPU (default 2)")
+    cluster.add_argument("--preload", default="", help="roles, kinds or assets every worker loads at start")
+    cluster.add_argument("--port", type=int, default=3000, help="Dagster UI port on 127.0.0.1")
+    cluster.add_argument("--pg-port", type=int, default=15432)
+    cluster.add_argument("--redis-port", type=int, default=16379)
+    cluster.add_argument("--folder", type=Path, default=Path(".cluster"),
+                         help="servers' data and logs, relative to the checkout (default .cluster)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -53,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _pull(args.roles, args.device)
+    if args.command == "worker":
+        from assetgen_dagster.cluster.worker import run_worker
+
+        return run_worker(args.queue, args.device, _names(args.preload), args.name, args.loglevel)
+    if args.command == "cluster":
+        from assetgen_dagster.cluster.local import gpu_devices, run_cluster
+
+        devices = _names(args.devices or "") or gpu_devices() or ["cpu"] * args.workers
+        root = _project_root()
+        return run_cluster(root, root / args.folder, devices, _names(args.preload), args.port, args.pg_port,
+                           args.redis_port)
     if args.command == "review":
         from assetgen_dagster import settings
         from assetgen_dagster.review.serve import pack_folder, serve
@@ -60,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         serve(pack_folder(settings.output_dir(), args.batch), args.port, not args.no_open)
         return 0
     return 2
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _pull(roles: list[str], device: str) -> int:

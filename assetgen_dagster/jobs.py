@@ -4,10 +4,15 @@ from dagster import AssetSelection, define_asset_job
 
 from assetgen_dagster.batches import PromptBatch
 
+# Under deploy/celery the run goes to this Celery queue (the GPU workers); other launchers ignore it.
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+GPU_QUEUE = "gpu"
+
 generate_batch_job = define_asset_job(
     name="generate_batch",
     selection=AssetSelection.all() - AssetSelection.assets("prompt_batch_files"),
     description="Generate every asset of one prompt batch (one partition).",
+    tags={CELERY_QUEUE_TAG: GPU_QUEUE},
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def sweep_leftovers(batch_dir: Path) -> int:
+    """Remove the temp files and pack staging folders a killed writer left in ``batch_dir``; call it
+    holding the batch's lock (no live writer then). Returns how many were removed."""
+    if not batch_dir.is_dir():
+        return 0
+    leftovers = [*batch_dir.rglob(".*.tmp"), *(batch_dir / ".packs").glob(".*.tmp-*")]
+    for path in leftovers:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def atomic_write_json(path: Path, value: Any) -> None:

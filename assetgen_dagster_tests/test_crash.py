@@ -38,6 +38,7 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
+    (out / ".item0.png.left.tmp").write_bytes(b"half")  # as a kill between write and rename leaves
     finals = sorted(out.glob("*.png"))
     assert len(finals) < ITEMS, "killed too late to test anything"
     survivors = {}
@@ -61,6 +62,7 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
     rerun = materialize_cli(workdir, env)
     _, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr[-3000:]
+    assert list(out.glob(".*.tmp")) == []  # the killed run's temp files were swept under the batch lock
     assert len(list(out.glob("*.png"))) == ITEMS and (out / "manifest.json").is_file()
     with DagsterInstance.from_config(str(home)) as instance:
         metadata = instance.fetch_materializations(AssetKey("concept_art"), limit=1).records[0] \

@@ -1,13 +1,11 @@
 """The team instance (deploy/postgres/dagster.yaml) against a real, throwaway PostgreSQL server.
 
-The fixture runs initdb + pg_ctl on a free loopback port (as the `postgres` user when the tests run
-as root). `.ci/run` installs Debian's postgresql when its binaries are missing, so CI always has one.
+The fixture runs initdb + pg_ctl on a free loopback port through the cluster's LocalPostgres (as
+the `postgres` user when the tests run as root). `.ci/run` installs Debian's postgresql when its binaries are missing, so CI always has one.
 """
 
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +26,6 @@ textures, pbr_maps = asset_defs("textures", "pbr_maps")
 BATCH = "items:\n  - {id: floor, kind: texture, prompt: 'stone floor'}\n  - {id: rock, kind: concept_art, prompt: x}\n"
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found or (candidates[-1] if candidates else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server(dict):
     """The ASSETGEN_PG_* environment of a running server, and a way to restart it."""
 
@@ -48,36 +34,23 @@ class Server(dict):
 
 @pytest.fixture(scope="module")
 def postgres():
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have PostgreSQL: .ci/run installs it when initdb/pg_ctl are missing")
-        pytest.skip("PostgreSQL TESTS SKIPPED: no initdb/pg_ctl here (apt-get install postgresql)")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="assetgen-pg-"))
-    data, sockets = root / "data", root / "sock"
-    sockets.mkdir()
-    if as_postgres:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    port = _free_port()
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
-    run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    run(pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-    env = Server({"ASSETGEN_PG_HOST": "127.0.0.1", "ASSETGEN_PG_PORT": str(port), "ASSETGEN_PG_USER": "postgres",
-                  "ASSETGEN_PG_PASSWORD": "", "ASSETGEN_PG_DB": "assetgen"})
-    env.restart = lambda: run(pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-m", "fast", "restart")
-    import psycopg2
+    from assetgen_dagster.cluster.servers import LocalPostgres, ServerMissing
 
-    admin = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute("CREATE DATABASE assetgen")
-    admin.close()
+    root = Path(tempfile.mkdtemp(prefix="assetgen-pg-"))
+    root.chmod(0o755)  # as root, the server runs as the postgres user and must reach its folder
+    try:
+        server = LocalPostgres(root, durable=False)
+    except ServerMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have PostgreSQL: .ci/run installs it when initdb/pg_ctl are missing ({exc})")
+        pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
+    server.start()
+    env = Server(server.env())
+    env.restart = server.restart
     try:
         yield env
     finally:
-        subprocess.run([*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -5,7 +5,6 @@ rebuilds pbr_maps after a textures run."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance
+
+from assetgen_dagster.cluster.servers import free_port, wait_until as wait_for
 
 from .browser import browser, watch_console
 from .conftest import PROJECT_ROOT, materialize_batch, write_batch
@@ -32,12 +33,6 @@ BATCHES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def runs(home: Path) -> list:
     with DagsterInstance.from_config(str(home)) as instance:
         return [record.dagster_run for record in instance.get_run_records()]
@@ -51,16 +46,6 @@ def automation_ticks(home: Path) -> int:
         states = [s for s in instance.all_instigator_state() if s.name == "follow_upstreams"]
         return sum(1 for state in states for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id)
                    if tick.status in (TickStatus.SUCCESS, TickStatus.SKIPPED))
-
-
-def wait_for(condition, timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from assetgen_dagster.engine.batches import BatchSnapshot, read_run_batch
 from assetgen_dagster.engine.checks import CheckOutcome
 from assetgen_dagster.engine.common import describe, is_retryable
 from assetgen_dagster.engine.locks import batch_lock
-from assetgen_dagster.outputs import batch_output_dir
+from assetgen_dagster.outputs import batch_output_dir, sweep_leftovers
 
 DATA_VERSION_TAG = "dagster/data_version"
 CODE_VERSION_TAG = "dagster/code_version"
@@ -64,7 +64,10 @@ def materialize_batches(context: AssetExecutionContext, asset_name: str, code_ve
     holder = f"run {context.run.run_id} ({asset_name})"
     for batch_id, snapshot in snapshots.items():
         try:
-            with batch_lock(batch_output_dir(settings.output_dir(), batch_id), holder, context.log.info):
+            batch_dir = batch_output_dir(settings.output_dir(), batch_id)
+            with batch_lock(batch_dir, holder, context.log.info):
+                if swept := sweep_leftovers(batch_dir):
+                    context.log.info(f"removed {swept} temp file(s) a killed run left in {batch_dir}")
                 outcomes[batch_id] = per_batch(snapshot)
         except Exception as exc:  # noqa: BLE001 - one batch's failure must not discard the others
             failures[batch_id] = exc

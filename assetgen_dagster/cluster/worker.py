@@ -1,0 +1,115 @@
+"""A long-lived Celery worker for one device: it runs one Dagster run at a time inside its process,
+so the models a run loaded stay in the process-wide cache for the next run.
+
+The worker takes its Celery app (broker, backend, settings) from the run launcher of the instance in
+DAGSTER_HOME, so it always matches what the daemon sends. Celery's prefork pool with one child:
+the child executes runs (and is where torch and the models live); the parent keeps answering
+pings while a run works, which is what the launcher's health check relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Sequence
+
+log = logging.getLogger("assetgen.worker")
+
+WORKER_TAG = "assetgen/worker"
+DEVICE_TAG = "assetgen/device"
+DEVICE_ENV = "ASSETGEN_WORKER_DEVICE"
+STARTUP_SECONDS = 1800  # Celery's default of 4 s for a child to start leaves no time to load models
+
+
+def pin_device(device: str) -> None:
+    """Make ``device`` the only one this process can see; must run before torch is imported."""
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif match := re.fullmatch(r"cuda:(\d+)", device):
+        os.environ["CUDA_VISIBLE_DEVICES"] = match.group(1)
+    else:
+        raise ValueError(f"--device {device!r}: use cpu or cuda:<index>")
+    os.environ[DEVICE_ENV] = device
+
+
+def preload_roles(names: Sequence[str]) -> list[str]:
+    """Model roles for ``--preload``: role names, kind names or asset names (``textures``)."""
+    from assetgen_dagster import kinds
+
+    roles = kinds.roles()
+    chosen: list[str] = []
+    for name in names:
+        if name in roles:
+            found = [name]
+        else:
+            found = [role.name for kind in kinds.all_kinds()
+                     if name == kind.name or name in {item_asset.name for item_asset in kind.assets}
+                     for role in kind.models]
+        if not found:
+            raise ValueError(f"--preload {name!r} is not a model role, kind or asset; roles: {', '.join(roles)}")
+        chosen += [role for role in found if role not in chosen]
+    return chosen
+
+
+def warm_up(roles: Sequence[str]) -> None:
+    """Pay the imports and the model loads before the first run asks for them."""
+    started = time.perf_counter()
+    import diffusers  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import assetgen_dagster.definitions  # noqa: F401  the code location every run reconstructs
+    from assetgen_dagster.models import ModelLoader
+
+    log.info("imports done in %.1f s", time.perf_counter() - started)
+    loader = ModelLoader()
+    for role in roles:
+        with loader.use(role) as model:
+            log.info("preloaded %s (%s) on %s in %.1f s", role, model.spec.repo_id, model.device, model.load_seconds)
+
+
+def tag_run(task_kwargs: dict, hostname: str) -> None:
+    """Record on the run which worker and device executed it (visible in the UI's run tags)."""
+    from dagster import DagsterInstance
+    from dagster._grpc.types import ExecuteRunArgs, ResumeRunArgs
+    from dagster._serdes import unpack_value
+
+    packed = task_kwargs.get("execute_job_args_packed")
+    if packed is None:
+        return
+    args = unpack_value(packed, as_type=(ExecuteRunArgs, ResumeRunArgs))
+    with DagsterInstance.get() as instance:
+        instance.add_run_tags(args.run_id, {WORKER_TAG: hostname, DEVICE_TAG: os.environ.get(DEVICE_ENV, "")})
+    log.info("%s takes run %s", hostname, args.run_id)
+
+
+def run_worker(queue: str, device: str, preload: Sequence[str] = (), name: str | None = None,
+               loglevel: str = "INFO") -> int:
+    """Start the worker and block until it is stopped (SIGTERM/Ctrl-C: finish the current run first)."""
+    pin_device(device)
+    roles = preload_roles(preload)
+    from celery import signals
+    from dagster import DagsterInstance
+    from dagster_celery.launcher import CeleryRunLauncher
+    from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
+
+    instance = DagsterInstance.get()
+    launcher = instance.run_launcher
+    if not isinstance(launcher, CeleryRunLauncher):
+        raise SystemExit(f"{os.environ.get('DAGSTER_HOME')}/dagster.yaml does not use the Celery run launcher; "
+                         "link deploy/celery/dagster.yaml there (ASSETGEN_DAGSTER_YAML=deploy/celery/dagster.yaml)")
+    app = launcher.celery
+    create_execute_job_task(app)
+    create_resume_job_task(app)
+    app.conf.worker_proc_alive_timeout = STARTUP_SECONDS
+    app.conf.worker_redirect_stdouts_level = "INFO"  # run logs are not warnings
+    hostname = f"{name or queue + '-' + device.replace(':', '')}@{socket.gethostname()}"
+
+    signals.worker_process_init.connect(lambda **_: warm_up(roles), weak=False)
+    signals.task_prerun.connect(lambda kwargs=None, **_: tag_run(kwargs or {}, hostname), weak=False)
+    app.worker_main(["worker", "--queues", queue, "--concurrency", "1", "--pool", "prefork", "--hostname", hostname,
+                     "--loglevel", loglevel, "--without-mingle", "--without-gossip"])
+    return 0

@@ -1,0 +1,52 @@
+"""A real cluster for the scale-out tests: Redis, PostgreSQL, the Dagster daemon and two Celery
+workers as subprocesses on loopback, started once for the module that asks for it."""
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from assetgen_dagster.cluster.servers import ServerMissing, wait_until as wait_for  # noqa: F401  (for the tests)
+
+from ..conftest import PROJECT_ROOT
+
+
+def require_servers():
+    """The cluster tests need PostgreSQL and Redis; CI has them (.ci/run installs them)."""
+    from assetgen_dagster.cluster.servers import LocalPostgres, LocalRedis
+
+    try:
+        LocalPostgres(Path("/nonexistent"))
+        LocalRedis(Path("/nonexistent"))
+    except ServerMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have the cluster's servers: {exc}")
+        pytest.skip(f"CLUSTER TESTS SKIPPED: {exc}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tiny_kit):
+    """Two CPU workers sharing the broker, the instance and the output directory."""
+    from assetgen_dagster.cluster.local import LocalCluster
+
+    require_servers()
+    # Not under pytest's 0700 tmp dir: as root, PostgreSQL runs as the postgres user and must reach it.
+    root = Path(tempfile.mkdtemp(prefix="assetgen-cluster-"))
+    root.chmod(0o755)
+    (root / "prompts").mkdir()
+    env = {**os.environ, "ASSETGEN_PROMPTS_DIR": str(root / "prompts"), "ASSETGEN_OUTPUT_DIR": str(root / "outputs"),
+           "ASSETGEN_SENSOR_INTERVAL_SECONDS": "1"}
+    cluster = LocalCluster(PROJECT_ROOT, root / "cluster", ["cpu", "cpu"], env)
+    saved = dict(os.environ)
+    with cluster:
+        os.environ.update({key: cluster.env[key] for key in cluster.env if key.startswith(("ASSETGEN_", "DAGSTER_"))})
+        try:
+            cluster.wait_for_workers()
+            yield cluster
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,141 @@
+"""deploy/celery against real servers: runs from the sensor spread over two long-lived workers that
+keep models loaded, a killed worker's run is failed and retried on the other one, and a Redis
+restart loses no run that was waiting in the broker."""
+
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from PIL import Image
+
+from assetgen_dagster.cluster.worker import WORKER_TAG
+
+from .conftest import wait_for
+
+SENSOR_TAG = "dagster/sensor_name"
+
+
+def instance(cluster) -> DagsterInstance:
+    return DagsterInstance.from_config(str(cluster.home))
+
+
+def sensor_runs(cluster, partitions: set[str]) -> list:
+    with instance(cluster) as dagster:
+        return [record for record in dagster.get_run_records()
+                if record.dagster_run.tags.get("dagster/partition") in partitions]
+
+
+def finished(records, count: int):
+    done = [r for r in records if r.dagster_run.is_finished]
+    return done if len(done) >= count else None
+
+
+def write(cluster, batch_id: str, items: int = 1, word: str = "rock") -> Path:
+    prompts = Path(cluster.env["ASSETGEN_PROMPTS_DIR"])
+    text = "items:\n" + "".join(f"  - {{id: {word}{n}, kind: concept_art, prompt: '{word} {n} of {batch_id}'}}\n"
+                                for n in range(items))
+    path = prompts / f"{batch_id}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def concept_art_metadata(cluster, run_id: str) -> dict:
+    with instance(cluster) as dagster:
+        [record] = [r for r in dagster.fetch_materializations(AssetKey("concept_art"), limit=100).records
+                    if r.run_id == run_id]
+    return {key: value.value for key, value in record.asset_materialization.metadata.items()}
+
+
+def outputs(cluster, batch_id: str) -> Path:
+    return Path(cluster.env["ASSETGEN_OUTPUT_DIR"]) / batch_id / "concept_art"
+
+
+def test_sensor_runs_spread_over_both_workers_one_at_a_time_with_hot_models(cluster):
+    batches = {f"spread{n}" for n in range(6)}
+    for batch_id in sorted(batches):
+        write(cluster, batch_id)
+    records = wait_for(lambda: finished(sensor_runs(cluster, batches), len(batches)), 240, "the six sensor runs")
+    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
+    assert all(r.dagster_run.tags.get(SENSOR_TAG) == "prompt_batch_sensor" for r in records)
+    assert all(r.dagster_run.tags.get("dagster-celery/queue") == "gpu" for r in records)
+
+    by_worker: dict[str, list] = {}
+    for record in records:
+        by_worker.setdefault(record.dagster_run.tags[WORKER_TAG], []).append(record)
+    assert len(by_worker) == 2, {worker: len(runs) for worker, runs in by_worker.items()}
+    for worker, runs in by_worker.items():
+        runs.sort(key=lambda r: r.start_time)
+        for earlier, later in zip(runs, runs[1:]):
+            assert earlier.end_time <= later.start_time, f"{worker} ran two runs at once"
+        first, *rest = [concept_art_metadata(cluster, r.dagster_run.run_id) for r in runs]
+        assert first["cache_state"] == "warm"  # loaded from disk by this worker's first run
+        assert rest, f"{worker} ran only one run"
+        for metadata in rest:  # later runs in the same worker process find the model loaded
+            assert metadata["cache_state"] == "hot" and metadata["load_seconds"] < 0.05, metadata
+
+
+def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(cluster):
+    items = 150
+    write(cluster, "killed", items, word="crate")
+    out = outputs(cluster, "killed")
+
+    def taken():
+        running = [r for r in sensor_runs(cluster, {"killed"}) if WORKER_TAG in r.dagster_run.tags]
+        return running and out.is_dir() and len(list(out.glob("*.png"))) >= 2 and running[0]
+
+    victim = wait_for(taken, 120, "the run to start writing", every=0.05).dagster_run
+    index = [cluster.worker_name(i) for i in range(2)].index(victim.tags[WORKER_TAG].split("@")[0])
+    cluster.stop_worker(index, signal.SIGKILL)  # the whole worker: parent and the child running the run
+    written_before = len(list(out.glob("*.png")))
+    assert written_before < items, "killed too late to test anything"
+
+    def retried():
+        with instance(cluster) as dagster:
+            runs = [r for r in dagster.get_runs() if r.tags.get("dagster/parent_run_id") == victim.run_id]
+            return runs and runs[0].is_finished and runs[0]
+
+    retry = wait_for(retried, 240, "the retry of the killed worker's run")
+    with instance(cluster) as dagster:
+        failed = dagster.get_run_by_id(victim.run_id)
+        messages = [e.message for e in dagster.all_logs(victim.run_id) if e.message]
+    assert failed.status == DagsterRunStatus.FAILURE
+    assert any("stopped answering" in message for message in messages), messages[-5:]
+    assert retry.status == DagsterRunStatus.SUCCESS
+    assert retry.tags[WORKER_TAG] != victim.tags[WORKER_TAG]
+
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == items and list(out.glob(".*.tmp")) == []  # nothing half-written is left
+    for path in pngs:
+        with Image.open(path) as image:
+            image.verify()
+    metadata = concept_art_metadata(cluster, retry.run_id)
+    assert metadata["reused"] >= 1 and metadata["reused"] + metadata["generated"] == items
+
+    cluster.start_worker(index)
+    cluster.wait_for_workers()
+
+
+def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
+    for index in range(2):
+        cluster.stop_worker(index)  # warm shutdown: nobody takes runs from the broker now
+    batches = {"afterrestart0", "afterrestart1"}
+    for batch_id in sorted(batches):
+        write(cluster, batch_id, word="barrel")
+
+    def in_broker():
+        records = sensor_runs(cluster, batches)
+        handed = [r for r in records if "dagster-celery/task_id" in r.dagster_run.tags]
+        return len(handed) == len(batches) and handed
+
+    waiting = wait_for(in_broker, 120, "both runs to be handed to Celery")
+    assert all(r.dagster_run.status == DagsterRunStatus.STARTING for r in waiting)
+    cluster.redis.restart()
+    for index in range(2):
+        cluster.start_worker(index)
+    records = wait_for(lambda: finished(sensor_runs(cluster, batches), len(batches)), 240,
+                       "the runs that waited in Redis")
+    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
+    for batch_id in batches:
+        assert (outputs(cluster, batch_id) / "barrel0.png").is_file()
