@@ -57,6 +57,10 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
 
 
+# A locale as Godot and gettext name it: a language code, optionally with a region (fr, pt_BR, zh_Hans).
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$")]
+
+
 class BatchDefaults(Strict):
     """Defaults for every item of the batch that has the field; an item's own value wins."""
 
@@ -133,12 +137,16 @@ class PromptBatch(Strict):
     is typed per registry by :func:`batch_schema`."""
 
     defaults: BatchDefaults = BatchDefaults()
+    # Languages the batch's texts are translated into (the `localization` asset); none: source only.
+    locales: Annotated[list[Locale], Field(max_length=32)] = []
     items: list[ItemBase]
 
     @model_validator(mode="after")
     def _unique_ids_and_batch_rules(self) -> PromptBatch:
         seen: set[str] = set()
         problems = []
+        if len(set(self.locales)) != len(self.locales):
+            raise ValueError(f"locales: {self.locales} lists a locale twice")
         for index, item in enumerate(self.items):
             if item.id in seen:
                 problems.append(ItemProblem(index, item.id, "id", f"duplicate id {item.id!r}"))

@@ -23,4 +23,4 @@ def batch_assets(batch: PromptBatch) -> list[str]:
     from assetgen_dagster.pack import ASSET as PACK
 
     present = {item.kind for item in batch.items}
-    return [a.name for kind in kinds.all_kinds() if kind.name in present for a in kind.assets] + [PACK]
+    return [a.name for kind in kinds.all_kinds() for a in kind.assets if present & set(a.item_kinds)] + [PACK]

@@ -135,8 +135,8 @@ def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
             batch_entry = manifest_of(target.asset).batch_entry if target.batch_files else None
             if batch_entry:
                 folder = batch_dir / batch_entry["folder"]
-                extra += [(folder / name, target.batch_files[name]) for name in sorted(batch_entry["files"])
-                          if name in target.batch_files]
+                extra += [(folder / name, target.batch_path(name)) for name in sorted(batch_entry["files"])
+                          if target.batch_path(name)]
 
     manifest = {
         "batch": snapshot.batch_id, "generator": f"assetgen-dagster {__version__}", "pack_format": PACK_FORMAT,

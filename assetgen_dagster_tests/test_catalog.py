@@ -4,6 +4,7 @@ from assetgen_dagster.catalog import Catalog, CatalogError, allowed_repos, load_
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
+from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
 
 def test_builtin_profiles_are_valid():
@@ -12,8 +13,11 @@ def test_builtin_profiles_are_valid():
     assert default.spec("mesh").pipeline == "ShapEPipeline"
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
-    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO}
-    assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh", "depth"}
+    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO,
+                                                                TEXT_LLM_REPO}
+    assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh", "depth",
+                                                         "item_text", "dialogue", "localization"}
+    assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"
 
 
 def test_allow_list_comes_from_the_roles():

@@ -1,9 +1,10 @@
-"""Two runs launched together never run model steps at the same time: the `gpu` pool (limit 1 in
-dagster.yaml) makes the second wait for the first's slot."""
+"""Two runs launched together (half a second apart) never run model steps at the same time: the
+`gpu` pool (limit 1 in dagster.yaml) makes the second wait for the first's slot."""
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
@@ -22,10 +23,14 @@ def test_two_runs_take_turns_on_the_gpu_pool(tiny_kit, workdir):
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1  # from dagster.yaml
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     dagster = str(Path(sys.executable).with_name("dagster"))
-    runs = [subprocess.Popen([dagster, "asset", "materialize", "-m", "assetgen_dagster.definitions",
-                              "--select", "concept_art,textures", "--partition", key],
-                             cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for key in ("alpha", "beta")]
+    runs = []
+    for key in ("alpha", "beta"):
+        runs.append(subprocess.Popen([dagster, "asset", "materialize", "-m", "assetgen_dagster.definitions",
+                                      "--select", "concept_art,textures", "--partition", key],
+                                     cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        # Half a second apart: on SQLite, Dagster's slot claim (SELECT ... FOR UPDATE, which SQLite
+        # ignores, then UPDATE) lets two claims in the same few milliseconds both win (README).
+        time.sleep(0.5)
     for process in runs:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr[-3000:]

@@ -4,6 +4,7 @@ from assetgen_dagster import tiny
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
+from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
 
 def _digests(folder):
@@ -50,5 +51,17 @@ def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit
     from assetgen_dagster import kinds
 
     repos = {role.tiny.repo_id for role in kinds.roles().values()}
-    assert set(tiny.builders()) == repos == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO}
+    assert set(tiny.builders()) == repos == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO, TEXT_LLM_REPO}
     assert all(tiny.snapshot_commit(repo) in str(path) for repo, path in zip(tiny.builders(), tiny.ensure_tiny_kit()))
+
+
+def test_the_tiny_llm_loads_offline_with_its_own_tokenizer_and_chat_template(tiny_kit):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tiny.ensure_tiny_model(TEXT_LLM_REPO)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    assert len(tokenizer) > 256 and model.config.vocab_size == len(tokenizer)  # every byte, merges, specials
+    assert tokenizer.decode(tokenizer("Grüße, {player}!", add_special_tokens=False).input_ids) == "Grüße, {player}!"
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
+    assert prompt.endswith("<|im_start|>assistant\n") and tokenizer.eos_token == "<|im_end|>"

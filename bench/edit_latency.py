@@ -160,7 +160,7 @@ def main() -> int:
         results[f"{launcher}_run_created_to_png_median_s"] = statistics.median(launched)
         table.append((f"edit -> new PNG, {launcher} launcher: median (min-max) of {args.edits}",
                       f"{statistics.median(latencies):.2f} s ({min(latencies):.2f}-{max(latencies):.2f})"))
-        table.append((f"  of which run created -> new PNG (launcher + run), median",
+        table.append(("  of which run created -> new PNG (launcher + run), median",
                       f"{statistics.median(launched):.2f} s"))
     ratio = results["default_median_s"] / results["celery_median_s"]
     table.append(("edit -> new PNG: default / hot worker (target >= 4x)", f"{ratio:.1f}x"))

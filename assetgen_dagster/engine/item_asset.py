@@ -167,6 +167,13 @@ class ItemAsset:
     ui_kinds: tuple[str, ...] = ()  # Dagster "kinds" tags shown in the UI
     title: str = ""  # how previews and progress lines name the outputs
     batch_files: tuple[str, str] | None = None  # (folder, file stem) of batch-level files, if any
+    covers: tuple[str, ...] = ()  # other kinds whose items it also takes (an asset over several kinds)
+    reads_batch_file: bool = False  # makes items from the batch file alone, without a model
+
+    @property
+    def item_kinds(self) -> tuple[str, ...]:
+        """The kinds of the items this asset makes an output for."""
+        return (self.kind, *self.covers)
 
     def request(self, ctx: BatchContext, item: Any) -> Any:
         """A frozen dataclass of every input that changes this item's output (its identity)."""
@@ -218,7 +225,8 @@ class ItemAsset:
         from assetgen_dagster.sensors import prompt_batch_files
 
         # A model asset reads the batch file directly: the lineage shows the files upstream of it.
-        deps = [*self.deps, prompt_batch_files.key] if self.roles else list(self.deps)
+        reads_file = self.roles or self.reads_batch_file
+        deps = [*self.deps, prompt_batch_files.key] if reads_file else list(self.deps)
         common = dict(
             name=self.name, group_name=self.group, code_version=self.code_version, description=self.description,
             partitions_def=prompt_batches, backfill_policy=BackfillPolicy.single_run(), deps=deps,
@@ -235,7 +243,8 @@ class ItemAsset:
 
             return model_asset
 
-        @asset(**common, automation_condition=AutomationCondition.eager())
+        # Derived from upstream files: follows them. From the batch file: made by the batch's runs.
+        @asset(**common, automation_condition=None if self.reads_batch_file else AutomationCondition.eager())
         def derived_asset(context: AssetExecutionContext) -> Iterator[Any]:
             yield from materialize(self, context, None)
 

@@ -29,7 +29,7 @@ class BatchOutcome:
 
     def __init__(self, snapshot: BatchSnapshot, asset: ItemAsset):
         self.snapshot, self.asset = snapshot, asset
-        self.items = len(snapshot.batch.items_of_kind(asset.kind))
+        self.items = sum(len(snapshot.batch.items_of_kind(kind)) for kind in asset.item_kinds)
         self.entries: dict[str, dict[str, Any]] = {}
         self.item_objects: dict[str, Any] = {}
         self.requests: dict[str, Any] = {}

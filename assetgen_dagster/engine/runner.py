@@ -63,7 +63,7 @@ def materialize(asset: ItemAsset, context: AssetExecutionContext, models: ModelL
 def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None,
               snapshot: BatchSnapshot) -> BatchOutcome:
     """Make ``asset`` current for one batch; return what it did."""
-    items = snapshot.batch.items_of_kind(asset.kind)
+    items = [item for kind in asset.item_kinds for item in snapshot.batch.items_of_kind(kind)]
     outcome = BatchOutcome(snapshot, asset)
     if not items:
         return outcome

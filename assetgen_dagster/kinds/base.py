@@ -56,7 +56,11 @@ class PackTarget:
 
     asset: str
     path: Callable[[str, str], str]
-    batch_files: dict[str, str] = field(default_factory=dict)
+    # Batch-level file name -> pack path: a table, or a function (None: not packed) when names vary (fr.po).
+    batch_files: dict[str, str] | Callable[[str], str | None] = field(default_factory=dict)
+
+    def batch_path(self, name: str) -> str | None:
+        return self.batch_files(name) if callable(self.batch_files) else self.batch_files.get(name)
 
 
 def in_folder(folder: str) -> Callable[[str, str], str]:

@@ -44,6 +44,7 @@ PIPELINES: dict[str, PipelineKind] = {
     "FluxPipeline": _DIFFUSERS,
     "ShapEPipeline": _DIFFUSERS,
     "depth-estimation": _TASK,
+    "text-generation": _TASK,  # causal LMs (item texts, dialogue, translation): .model and .tokenizer are used
 }
 
 

@@ -62,7 +62,8 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: tuple[Kind, ..
             draw = kind.review or generic_card
             sections.append({"kind": kind, "cards": [(review, draw(review)) for review in members],
                              "batch_files": sorted(path for path in manifest["extra_files"]
-                                                   if any(path in t.batch_files.values() for t in kind.pack))})
+                                                   if any(t.batch_path(path.rsplit("/", 1)[-1]) == path
+                                                          for t in kind.pack))})
     uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card in section["cards"])
     review_dir = pack_dir / REVIEW_DIR
     for review in items:

@@ -11,6 +11,7 @@ from ..browser import browser, serving, watch_console
 from ..conftest import PROJECT_ROOT, materialize_batch
 
 DEMO_BATCHES = sorted(p.stem for p in (PROJECT_ROOT / "data" / "prompts").glob("*.yaml"))
+TEXT_KINDS = {"item_text", "dialogue", "strings"}
 SCREENSHOTS = Path("/tmp/assetgen-review-screenshots")
 
 
@@ -54,7 +55,13 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
         shown = sorted(page.locator("[data-item]").evaluate_all("cards => cards.map(c => c.dataset.item)"))
         assert shown == sorted(item["id"] for item in manifest["items"])
         images = page.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])")
-        assert images and all(width for _, width in images), [src for src, width in images if not width]
+        assert all(width for _, width in images), [src for src, width in images if not width]
+        drawn = [item for item in manifest["items"] if item["kind"] not in TEXT_KINDS]
+        assert bool(images) == bool(drawn)
+        for item in manifest["items"]:  # text items show their words, not just links
+            if item["kind"] in TEXT_KINDS:
+                card = page.locator(f"[data-item='{item['id']}'] .text")
+                assert card.count() == 1 and len(card.inner_text().strip()) > 0
         meshes = sum(1 for item in manifest["items"] if item["kind"] == "mesh")
         assert viewers == 2 * meshes  # LOD0 and the collision hull of each
         textures = [item["id"] for item in manifest["items"] if item["kind"] == "texture"]

@@ -1,0 +1,148 @@
+"""``localization``: every string of a batch's text kinds translated into the batch's ``locales``,
+with placeholders kept exactly; written per item as JSON and per batch as a Godot translation CSV
+and a gettext .po per locale."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
+from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, read_json
+from assetgen_dagster.kinds.text.checks import no_empty_strings
+from assetgen_dagster.kinds.text.placeholders import placeholders, restore, to_model, translation_pattern
+
+SOURCE_LOCALE = "en"
+# The asset that holds each covered kind's source strings.
+SOURCES = {"item_text": "item_text", "dialogue": "dialogue", "strings": "strings"}
+
+
+def source_strings(kind: str, item_id: str, record: dict[str, Any]) -> dict[str, str]:
+    """Translation key -> English text of one item's output (keys as the game looks them up)."""
+    if kind == "item_text":
+        return {f"{item_id}.{name}": record[name] for name in ("name", "description", "flavor")}
+    if kind == "dialogue":
+        return {line["id"]: line["text"] for line in record["lines"]}  # the Yarn #line: ids
+    return {f"{item_id}.{key}": text for key, text in record["strings"].items()}
+
+
+@dataclass(frozen=True)
+class LocalizationRequest:
+    kind: str
+    source: str  # the upstream file (relative to the output directory) and its content hash
+    source_sha256: str
+    locales: tuple[str, ...]
+    seed: int
+    temperature: float
+    top_p: float
+
+
+def _all_translations(artifact: TextArtifact) -> dict[str, dict[str, str]]:
+    return {locale: texts for locale, texts in artifact.record.items() if locale != SOURCE_LOCALE}
+
+
+def placeholders_preserved(item: Any, artifact: TextArtifact) -> Verdict:
+    source = artifact.record[SOURCE_LOCALE]
+    broken = [f"{locale}:{key}" for locale, texts in _all_translations(artifact).items() for key, text in texts.items()
+              if placeholders(text) != placeholders(source[key])]
+    if broken:
+        return fail("placeholders lost or changed in " + ", ".join(broken[:10]), broken=len(broken))
+    return ok(strings=len(source), locales=len(artifact.record) - 1)
+
+
+def _every_string(artifact: TextArtifact) -> dict[str, str]:
+    return {f"{locale}:{key}": text for locale, texts in artifact.record.items() for key, text in texts.items()}
+
+
+class Localization(TextAsset):
+    name = "localization"
+    kind = "strings"
+    covers = ("item_text", "dialogue")
+    deps = ("item_text", "dialogue", "strings")
+    roles = ("localization",)
+    title = "translations"
+    ui_kinds = ("csv", "po", "llm")
+    batch_files = ("localization", "translations")
+    description = (
+        "Localization: every string of the batch's item_text, dialogue and strings items translated into "
+        "the batch's `locales` by an instruct LLM whose output is constrained to keep every placeholder "
+        "({player}, %s, %d, [b]...[/b], \\n) exactly and in order. Per item `<item>.json`; per batch a Godot "
+        "translation CSV (`keys,en,<locales>`, UTF-8, no BOM) and a gettext `<locale>.po`."
+    )
+    checks = (
+        ItemCheck("placeholders_preserved", "Every translation has the source string's placeholders, in order.",
+                  placeholders_preserved),
+        ItemCheck("no_empty_strings", "No source string or translation is empty.",
+                  lambda item, artifact: no_empty_strings(_every_string(artifact))),
+    )
+
+    def request(self, ctx: BatchContext, item: Any) -> LocalizationRequest:
+        path, sha256 = ctx.upstream_file(SOURCES[item.kind], item.id, item.id) if item.kind != "dialogue" else \
+            self._dialogue_json(ctx, item)
+        params: TextParams = ctx.model_params(self.roles[0])
+        return LocalizationRequest(item.kind, path, sha256, tuple(ctx.batch.locales), ctx.seed(item),
+                                   params.temperature, params.top_p)
+
+    @staticmethod
+    def _dialogue_json(ctx: BatchContext, item: Any) -> tuple[str, str]:
+        entry, folder = ctx.upstream("dialogue", item.id, item.id)
+        name = f"{item.id}.json"
+        return str((folder / name).relative_to(ctx.output_dir)), entry["files"][name]["sha256"]
+
+    def generate(self, model: Any, requests: Sequence[LocalizationRequest]) -> list[Any]:
+        from assetgen_dagster import settings
+        from assetgen_dagster.kinds.text.constrained import generate
+
+        outputs = []
+        for request in requests:
+            record = read_json(settings.output_dir() / request.source)
+            item_id = request.source.rsplit("/", 1)[-1].removesuffix(".json")
+            source = source_strings(request.kind, item_id, record)
+            result: dict[str, dict[str, str]] = {SOURCE_LOCALE: source}
+            costs = []
+            for locale in request.locales:
+                result[locale] = {}
+                for key, text in source.items():
+                    seed = request.seed ^ int.from_bytes(hashlib.sha256(f"{locale}/{key}".encode()).digest()[:4], "big")
+                    messages = [{"role": "system", "content": "You translate video game text. Keep every placeholder "
+                                                              "such as {name}, %s, %d, [b] and \\n exactly."},
+                                {"role": "user", "content": f"Translate from English to {locale}:\n{to_model(text)}"}]
+                    translated = generate(model.pipeline, messages, seed, 2 * max(len(text), 16) + 16,
+                                          request.temperature, request.top_p,
+                                          pattern=translation_pattern(to_model(text), max(len(text) * 2, 32)))
+                    result[locale][key] = restore(translated.text, text)
+                    costs.append(translated)
+            outputs.append((result, costs))
+        return outputs
+
+    def write(self, out: ItemOutput, item: Any, request: LocalizationRequest, raw: Any) -> TextArtifact:
+        record, costs = raw
+        return self.write_record(out, record, costs)
+
+    def batch_output(self, ctx: BatchContext, out: ItemOutput, items: list[tuple[Any, ItemOutput]]) -> None:
+        """The batch's translation table: Godot CSV (keys,en,fr,...) and one .po per locale."""
+        import polib
+
+        locales = list(ctx.batch.locales)
+        rows: dict[str, dict[str, str]] = {}
+        for _item, item_out in items:
+            record = read_json(item_out.path(".json"))
+            for key, text in record[SOURCE_LOCALE].items():
+                rows[key] = {SOURCE_LOCALE: text, **{locale: record.get(locale, {}).get(key, "") for locale in locales}}
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["keys", SOURCE_LOCALE, *locales])
+        for key in sorted(rows):
+            writer.writerow([key, rows[key][SOURCE_LOCALE], *(rows[key][locale] for locale in locales)])
+        out.write_bytes(table.getvalue().encode("utf-8"), ".csv")  # no BOM: Godot reads plain UTF-8
+        for locale in locales:
+            po = polib.POFile(wrapwidth=0)
+            po.metadata = {"Language": locale, "Content-Type": "text/plain; charset=UTF-8",
+                           "Content-Transfer-Encoding": "8bit", "X-Generator": "assetgen-dagster"}
+            for key in sorted(rows):
+                po.append(polib.POEntry(msgctxt=key, msgid=rows[key][SOURCE_LOCALE], msgstr=rows[key][locale]))
+            out.write_bytes(str(po).encode("utf-8"), f".{locale}.po")
