@@ -125,6 +125,7 @@ def test_the_asset_page_shows_metadata_and_a_readable_preview(dev):
         assert width >= 128
         row = page.get_by_role("dialog").locator("tr", has_text="floor").first  # the item table under the sheet
         assert "a stone floor" in row.inner_text() and ("all pass" in row.inner_text() or "tileable" in row.inner_text())
+        page.wait_for_timeout(500)  # the dialog's open animation, for a readable screenshot
         page.screenshot(path="/tmp/assetgen-ui-preview.png")
         assert errors == [], errors
 

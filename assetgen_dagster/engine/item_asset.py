@@ -144,11 +144,13 @@ class BatchContext:
                                   f"written; materialize `{asset_name}` for partition {self.batch_id!r} again")
         return entry, manifest.folder
 
-    def upstream_file(self, asset_name: str, item_id: str, for_item: str) -> tuple[str, str]:
-        """The one file an upstream asset wrote for ``item_id``, as (path relative to the output
-        directory, sha256): what a request that derives from it records (see :meth:`upstream`)."""
+    def upstream_file(self, asset_name: str, item_id: str, for_item: str, suffix: str | None = None) -> tuple[str, str]:
+        """The file an upstream asset wrote for ``item_id`` (its only one, or the one ending in
+        ``suffix``), as (path relative to the output directory, sha256): what a request that
+        derives from it records (see :meth:`upstream`)."""
         entry, folder = self.upstream(asset_name, item_id, for_item)
-        [(name, record)] = entry["files"].items()
+        [(name, record)] = [(name, record) for name, record in entry["files"].items()
+                            if suffix is None or name.endswith(suffix)]
         return str((folder / name).relative_to(self.output_dir)), record["sha256"]
 
 

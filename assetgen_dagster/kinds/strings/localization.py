@@ -81,17 +81,10 @@ class Localization(TextAsset):
     )
 
     def request(self, ctx: BatchContext, item: Any) -> LocalizationRequest:
-        path, sha256 = ctx.upstream_file(SOURCES[item.kind], item.id, item.id) if item.kind != "dialogue" else \
-            self._dialogue_json(ctx, item)
+        path, sha256 = ctx.upstream_file(SOURCES[item.kind], item.id, item.id, suffix=".json")  # dialogue: not .yarn
         params: TextParams = ctx.model_params(self.roles[0])
         return LocalizationRequest(item.kind, path, sha256, tuple(ctx.batch.locales), ctx.seed(item),
                                    params.temperature, params.top_p)
-
-    @staticmethod
-    def _dialogue_json(ctx: BatchContext, item: Any) -> tuple[str, str]:
-        entry, folder = ctx.upstream("dialogue", item.id, item.id)
-        name = f"{item.id}.json"
-        return str((folder / name).relative_to(ctx.output_dir)), entry["files"][name]["sha256"]
 
     def generate(self, model: Any, requests: Sequence[LocalizationRequest]) -> list[Any]:
         from assetgen_dagster import settings
