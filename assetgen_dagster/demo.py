@@ -60,9 +60,10 @@ def ensure_gpu_pool(instance) -> None:
         storage.set_concurrency_slots(GPU_POOL, limit)
 
 
-def _dagster_bin() -> str:
-    candidate = Path(sys.executable).with_name("dagster")
-    return str(candidate) if candidate.exists() else "dagster"
+def venv_bin(name: str) -> str:
+    """A console script (dagster, dagster-daemon, assetgen-dagster) of this Python's environment."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
 
 
 def run_demo(project_root: Path) -> int:
@@ -109,7 +110,7 @@ def run_demo(project_root: Path) -> int:
     failed = []
     with DagsterInstance.get() as instance:
         for batch_id, batch in batches.items():
-            command = [_dagster_bin(), "asset", "materialize", "-m", "assetgen_dagster.definitions",
+            command = [venv_bin("dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",
                        "--select", ",".join(batch_assets(batch)), "--partition", batch_id]
             print(f"\n{batch_id}: $ {' '.join(command[1:])}", flush=True)
             with open(log_path, "a") as log:
@@ -188,7 +189,7 @@ def _progress_line(batch_id: str, entry, elapsed: float) -> str:
 
 
 def _ui_command(project_root: Path) -> list[str]:
-    return [_dagster_bin(), "dev", "-w", str(project_root / "workspace.yaml")]
+    return [venv_bin("dagster"), "dev", "-w", str(project_root / "workspace.yaml")]
 
 
 def ui_command_line(project_root: Path) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +18,21 @@ import yaml
 
 from assetgen_dagster.cluster.launcher import BROKER_URL_ENV
 from assetgen_dagster.cluster.servers import LocalPostgres, LocalRedis, free_port
+from assetgen_dagster.demo import demo_environment, venv_bin
 
 CELERY_YAML = Path("deploy") / "celery" / "dagster.yaml"
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
+def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
+    """Send ``sig`` to the process group and wait; SIGKILL it if it outlives ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def instance_yaml_for(project_root: Path, workers: int) -> str:
@@ -85,16 +92,16 @@ class LocalCluster:
         with self.instance():  # create the storage schema once: processes starting together race to create it
             pass
         workspace = str(self.project_root / "workspace.yaml")
-        self.daemon = self._spawn("daemon", [_bin("dagster-daemon"), "run", "-w", workspace])
+        self.daemon = self._spawn("daemon", [venv_bin("dagster-daemon"), "run", "-w", workspace])
         if self.webserver_port is not None:
-            self.webserver = self._spawn("webserver", [_bin("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                                                       "-p", str(self.webserver_port or free_port())])
+            self.webserver = self._spawn("webserver", [venv_bin("dagster-webserver"), "-w", workspace,
+                                                       "-h", "127.0.0.1", "-p", str(self.webserver_port or free_port())])
         for index in range(len(self.devices)):
             self.start_worker(index)
         return self
 
     def start_worker(self, index: int) -> subprocess.Popen:
-        command = [_bin("assetgen-dagster"), "worker", "--queue", "gpu", "--device", self.devices[index],
+        command = [venv_bin("assetgen-dagster"), "worker", "--queue", "gpu", "--device", self.devices[index],
                    "--name", self.worker_name(index)]
         if self.preload:
             command += ["--preload", ",".join(self.preload)]
@@ -110,15 +117,7 @@ class LocalCluster:
 
     def stop_worker(self, index: int, sig: int = signal.SIGTERM, timeout: float = 120) -> None:
         """SIGTERM: Celery's warm shutdown (the current run finishes first); SIGKILL: the worker is gone."""
-        process = self.workers[index]
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _terminate(self.workers[index], sig, timeout)
 
     def wait_for_workers(self, timeout: float = 180) -> list[str]:
         """Block until every started worker answers a ping; returns their hostnames."""
@@ -142,13 +141,7 @@ class LocalCluster:
         for index in range(len(self.workers)):
             self.stop_worker(index)
         for process in (self.webserver, self.daemon):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            _terminate(process, signal.SIGTERM, 60)
         self.redis.stop()
         self.postgres.stop()
 
@@ -176,7 +169,6 @@ def run_cluster(project_root: Path, folder: Path, devices: Sequence[str], preloa
                 pg_port: int, redis_port: int) -> int:
     """Start the one-box cluster on the demo's environment, print where things are, run until Ctrl-C."""
     from assetgen_dagster import tiny
-    from assetgen_dagster.demo import demo_environment
 
     env = {**os.environ, **demo_environment(project_root)}
     os.environ.update(env)

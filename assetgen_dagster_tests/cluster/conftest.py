@@ -4,7 +4,6 @@ workers as subprocesses on loopback, started once for the module that asks for i
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -40,9 +39,8 @@ def cluster(tiny_kit):
     env = {**os.environ, "ASSETGEN_PROMPTS_DIR": str(root / "prompts"), "ASSETGEN_OUTPUT_DIR": str(root / "outputs"),
            "ASSETGEN_SENSOR_INTERVAL_SECONDS": "1"}
     cluster = LocalCluster(PROJECT_ROOT, root / "cluster", ["cpu", "cpu"], env)
-    saved = dict(os.environ)
+    saved = dict(os.environ)  # cluster.instance() exports the servers' ASSETGEN_* variables
     with cluster:
-        os.environ.update({key: cluster.env[key] for key in cluster.env if key.startswith(("ASSETGEN_", "DAGSTER_"))})
         try:
             cluster.wait_for_workers()
             yield cluster

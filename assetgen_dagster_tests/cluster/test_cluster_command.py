@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance
 
-from assetgen_dagster.cluster.servers import free_port, listening
+from assetgen_dagster.cluster.servers import LocalPostgres, free_port, listening
 
 from ..conftest import PROJECT_ROOT
 from .conftest import require_servers, wait_for
@@ -48,8 +48,7 @@ def test_the_cluster_command_serves_edits_from_a_preloaded_worker_and_stops_on_c
         (root / "prompts" / "props.yaml").write_text("items:\n  - {id: lamp, kind: concept_art, prompt: 'a lamp'}\n")
         wait_for(lambda: (root / "outputs" / "props" / "concept_art" / "lamp.png").is_file(), 120, "the sensor's run")
 
-        for key, value in {"ASSETGEN_PG_HOST": "127.0.0.1", "ASSETGEN_PG_PORT": str(pg), "ASSETGEN_PG_USER": "postgres",
-                           "ASSETGEN_PG_PASSWORD": "", "ASSETGEN_PG_DB": "assetgen"}.items():
+        for key, value in LocalPostgres(root / "c" / "postgres", pg).env().items():  # the server the command started
             monkeypatch.setenv(key, value)
         with DagsterInstance.from_config(str(root / "c" / "dagster_home")) as instance:
             [record] = instance.fetch_materializations(AssetKey("concept_art"), limit=1).records

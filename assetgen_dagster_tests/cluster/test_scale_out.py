@@ -2,12 +2,11 @@
 keep models loaded, a killed worker's run is failed and retried on the other one, and a Redis
 restart loses no run that was waiting in the broker."""
 
-import os
 import signal
 import textwrap
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterRunStatus
 from PIL import Image
 
 from assetgen_dagster.cluster.worker import WORKER_TAG
@@ -17,12 +16,8 @@ from .conftest import wait_for
 SENSOR_TAG = "dagster/sensor_name"
 
 
-def instance(cluster) -> DagsterInstance:
-    return DagsterInstance.from_config(str(cluster.home))
-
-
 def sensor_runs(cluster, partitions: set[str]) -> list:
-    with instance(cluster) as dagster:
+    with cluster.instance() as dagster:
         return [record for record in dagster.get_run_records()
                 if record.dagster_run.tags.get("dagster/partition") in partitions]
 
@@ -42,7 +37,7 @@ def write(cluster, batch_id: str, items: int = 1, word: str = "rock") -> Path:
 
 
 def concept_art_metadata(cluster, run_id: str) -> dict:
-    with instance(cluster) as dagster:
+    with cluster.instance() as dagster:
         [record] = [r for r in dagster.fetch_materializations(AssetKey("concept_art"), limit=100).records
                     if r.run_id == run_id]
     return {key: value.value for key, value in record.asset_materialization.metadata.items()}
@@ -92,12 +87,12 @@ def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(cluster):
     assert written_before < items, "killed too late to test anything"
 
     def retried():
-        with instance(cluster) as dagster:
+        with cluster.instance() as dagster:
             runs = [r for r in dagster.get_runs() if r.tags.get("dagster/parent_run_id") == victim.run_id]
             return runs and runs[0].is_finished and runs[0]
 
     retry = wait_for(retried, 240, "the retry of the killed worker's run")
-    with instance(cluster) as dagster:
+    with cluster.instance() as dagster:
         failed = dagster.get_run_by_id(victim.run_id)
         messages = [e.message for e in dagster.all_logs(victim.run_id) if e.message]
     assert failed.status == DagsterRunStatus.FAILURE
