@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from markupsafe import Markup
 from pydantic import Field, model_validator
 
 from assetgen_dagster.batches import PromptItem, Strict
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.text.review import text_card
 from assetgen_dagster.kinds.dialogue import yarn
 from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, text_role, tidy
 from assetgen_dagster.kinds.text.checks import no_empty_strings, within_budget
+from assetgen_dagster.kinds.text.review import text_card
 
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 
@@ -59,8 +60,12 @@ def line_schema(max_chars: int) -> dict[str, Any]:
             "properties": {"text": {"type": "string", "minLength": 1, "maxLength": max_chars}}}
 
 
+def _texts_of(record: dict[str, Any]) -> dict[str, str]:
+    return {line["id"]: line["text"] for line in record["lines"]}
+
+
 def _texts(artifact: TextArtifact) -> dict[str, str]:
-    return {line["id"]: line["text"] for line in artifact.record["lines"]}
+    return _texts_of(artifact.record)
 
 
 def unique_lines(item: Any, artifact: TextArtifact) -> Verdict:
@@ -84,14 +89,12 @@ class Dialogue(TextAsset):
         "budget; written as `<item>.json` and a Yarn Spinner `<item>.yarn` with `#line:` ids."
     )
     checks = (
-        ItemCheck("schema_valid", "Every line has a speaker of the item and text.",
-                  lambda item, artifact: _schema_valid(item, artifact)),
-        ItemCheck("within_budget", "Every line fits max_chars.",
-                  lambda item, artifact: within_budget(_texts(artifact), dict.fromkeys(_texts(artifact), item.max_chars))),
-        ItemCheck("no_empty_strings", "No line is empty.", lambda item, artifact: no_empty_strings(_texts(artifact))),
+        ItemCheck("schema_valid", "Every line has a speaker of the item and text.", lambda item, a: _schema_valid(item, a)),
+        ItemCheck("within_budget", "Every line fits max_chars.", lambda item, a: _within_budget(item, a)),
+        ItemCheck("no_empty_strings", "No line is empty.", lambda item, a: no_empty_strings(_texts(a))),
         ItemCheck("unique_lines", "No line or bark is repeated.", unique_lines),
         ItemCheck("yarn_parses", "The .yarn file has the node structure and a #line id per line, matching the JSON.",
-                  lambda item, artifact: _yarn_matches(artifact)),
+                  lambda item, a: _yarn_matches(a)),
     )
 
     def request(self, ctx: BatchContext, item: DialogueItem) -> DialogueRequest:
@@ -143,16 +146,25 @@ class Dialogue(TextAsset):
         artifact.yarn = out.path(".yarn")
         return artifact
 
+    def localizable(self, item_id: str, record: dict[str, Any]) -> dict[str, str]:
+        return _texts_of(record)  # keyed by the Yarn #line: ids
+
+
+def review_body(record: dict[str, Any]) -> Markup:
+    rows = Markup("").join(Markup("<li><b>{}</b>: {} <small>#{}</small></li>").format(
+        line["speaker"], line["text"], line["id"]) for line in record["lines"])
+    return Markup('<ol class="text lines">{}</ol>').format(rows)
 
 
 def _line_text(result: Any) -> str | None:
     """The line's text with whitespace runs as single spaces (a Yarn line is one line), or None."""
-    import json
+    parsed = result.parsed()
+    return tidy(parsed["text"]) if isinstance(parsed, dict) and isinstance(parsed.get("text"), str) else None
 
-    try:
-        return tidy(json.loads(result.text)["text"])
-    except (ValueError, KeyError, TypeError):
-        return None
+
+def _within_budget(item: DialogueItem, artifact: TextArtifact) -> Verdict:
+    texts = _texts(artifact)
+    return within_budget(texts, dict.fromkeys(texts, item.max_chars))
 
 
 def _schema_valid(item: DialogueItem, artifact: TextArtifact) -> Verdict:
@@ -183,6 +195,6 @@ KIND = Kind(
     assets=(Dialogue(),),
     pack=(PackTarget("dialogue", in_folder("text/dialogue")),),
     models=(text_role("dialogue"),),
-    review=text_card,
+    review=text_card(review_body),
     summary="Dialogue: conversations and barks as JSON and Yarn Spinner files with line ids.",
 )

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from markupsafe import Markup
 from pydantic import Field
 
 from assetgen_dagster.batches import PromptItem, Strict
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.text.review import text_card
 from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, text_role, tidy
 from assetgen_dagster.kinds.text.checks import no_empty_strings, within_budget
+from assetgen_dagster.kinds.text.review import text_card
 
 FIELDS = ("name", "description", "flavor")
 Budget = Annotated[int, Field(ge=1, le=2000)]
@@ -105,16 +106,19 @@ class ItemText(TextAsset):
         return outputs
 
     def write(self, out: ItemOutput, item: ItemTextItem, request: ItemTextRequest, raw: Any) -> TextArtifact:
-        import json
-
-        try:
-            record = json.loads(raw.text)
-        except ValueError as exc:
-            raise ItemRejected(f"the model's output is not JSON ({exc}): it hit the token limit "
-                               f"({raw.tokens} tokens)") from exc
+        record = raw.parsed()
+        if record is None:
+            raise ItemRejected(f"the model's output is not JSON: it hit the token limit ({raw.tokens} tokens)")
         record = {key: tidy(value) if isinstance(value, str) else value for key, value in record.items()}
         return self.write_record(out, record, [raw])
 
+    def localizable(self, item_id: str, record: dict[str, Any]) -> dict[str, str]:
+        return {f"{item_id}.{name}": record[name] for name in FIELDS}
+
+
+def review_body(record: dict[str, Any]) -> Markup:
+    return Markup('<div class="text"><b class="name">{}</b><p>{}</p><p><i>{}</i></p></div>').format(
+        record["name"], record["description"], record["flavor"])
 
 
 KIND = Kind(
@@ -123,6 +127,6 @@ KIND = Kind(
     assets=(ItemText(),),
     pack=(PackTarget("item_text", in_folder("text/items")),),
     models=(text_role("item_text"),),
-    review=text_card,
+    review=text_card(review_body),
     summary="Item texts: name, description and flavor within character budgets, as JSON.",
 )

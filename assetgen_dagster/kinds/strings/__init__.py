@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from markupsafe import Markup
 from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import ItemBase
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.text.review import text_card
 from assetgen_dagster.kinds.strings.localization import Localization
 from assetgen_dagster.kinds.text import TextArtifact, TextAsset, text_role
 from assetgen_dagster.kinds.text.checks import no_empty_strings
+from assetgen_dagster.kinds.text.review import text_card
 
 Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -58,6 +59,14 @@ class Strings(TextAsset):
     def write(self, out: ItemOutput, item: StringsItem, request: StringsRequest, raw: Any) -> TextArtifact:
         return self.write_record(out, {"strings": raw})
 
+    def localizable(self, item_id: str, record: dict[str, Any]) -> dict[str, str]:
+        return {f"{item_id}.{key}": text for key, text in record["strings"].items()}
+
+
+def review_body(record: dict[str, Any]) -> Markup:
+    rows = Markup("").join(Markup("<tr><td><code>{}</code></td><td>{}</td></tr>").format(key, text)
+                           for key, text in record["strings"].items())
+    return Markup('<table class="text strings">{}</table>').format(rows)
 
 
 def _localization_file(name: str) -> str:
@@ -71,6 +80,6 @@ KIND = Kind(
     pack=(PackTarget("strings", in_folder("text/strings")),
           PackTarget("localization", in_folder("localization/items"), batch_files=_localization_file)),
     models=(text_role("localization", translation=True),),
-    review=text_card,
+    review=text_card(review_body),
     summary="Source strings, and the batch's translations into its locales (Godot CSV, gettext .po).",
 )

@@ -17,22 +17,19 @@ from assetgen_dagster.kinds.text.checks import no_empty_strings
 from assetgen_dagster.kinds.text.placeholders import placeholders, restore, to_model, translation_pattern
 
 SOURCE_LOCALE = "en"
-# The asset that holds each covered kind's source strings.
-SOURCES = {"item_text": "item_text", "dialogue": "dialogue", "strings": "strings"}
 
 
-def source_strings(kind: str, item_id: str, record: dict[str, Any]) -> dict[str, str]:
-    """Translation key -> English text of one item's output (keys as the game looks them up)."""
-    if kind == "item_text":
-        return {f"{item_id}.{name}": record[name] for name in ("name", "description", "flavor")}
-    if kind == "dialogue":
-        return {line["id"]: line["text"] for line in record["lines"]}  # the Yarn #line: ids
-    return {f"{item_id}.{key}": text for key, text in record["strings"].items()}
+def source_asset(kind: str) -> TextAsset:
+    """The asset of a covered kind that holds its items' source strings (named like the kind)."""
+    from assetgen_dagster import kinds
+
+    return next(asset for asset in kinds.get(kind).assets if asset.name == kind)
 
 
 @dataclass(frozen=True)
 class LocalizationRequest:
     kind: str
+    item_id: str
     source: str  # the upstream file (relative to the output directory) and its content hash
     source_sha256: str
     locales: tuple[str, ...]
@@ -62,7 +59,7 @@ class Localization(TextAsset):
     name = "localization"
     kind = "strings"
     covers = ("item_text", "dialogue")
-    deps = ("item_text", "dialogue", "strings")
+    deps = (*covers, kind)  # the assets holding the source strings are named like their kinds
     roles = ("localization",)
     title = "translations"
     ui_kinds = ("csv", "po", "llm")
@@ -81,9 +78,9 @@ class Localization(TextAsset):
     )
 
     def request(self, ctx: BatchContext, item: Any) -> LocalizationRequest:
-        path, sha256 = ctx.upstream_file(SOURCES[item.kind], item.id, item.id, suffix=".json")  # dialogue: not .yarn
+        path, sha256 = ctx.upstream_file(item.kind, item.id, item.id, suffix=".json")  # dialogue: not .yarn
         params: TextParams = ctx.model_params(self.roles[0])
-        return LocalizationRequest(item.kind, path, sha256, tuple(ctx.batch.locales), ctx.seed(item),
+        return LocalizationRequest(item.kind, item.id, path, sha256, tuple(ctx.batch.locales), ctx.seed(item),
                                    params.temperature, params.top_p)
 
     def generate(self, model: Any, requests: Sequence[LocalizationRequest]) -> list[Any]:
@@ -93,20 +90,20 @@ class Localization(TextAsset):
         outputs = []
         for request in requests:
             record = read_json(settings.output_dir() / request.source)
-            item_id = request.source.rsplit("/", 1)[-1].removesuffix(".json")
-            source = source_strings(request.kind, item_id, record)
+            source = source_asset(request.kind).localizable(request.item_id, record)
             result: dict[str, dict[str, str]] = {SOURCE_LOCALE: source}
             costs = []
             for locale in request.locales:
                 result[locale] = {}
                 for key, text in source.items():
                     seed = request.seed ^ int.from_bytes(hashlib.sha256(f"{locale}/{key}".encode()).digest()[:4], "big")
+                    modelled = to_model(text)
                     messages = [{"role": "system", "content": "You translate video game text. Keep every placeholder "
                                                               "such as {name}, %s, %d, [b] and \\n exactly."},
-                                {"role": "user", "content": f"Translate from English to {locale}:\n{to_model(text)}"}]
+                                {"role": "user", "content": f"Translate from English to {locale}:\n{modelled}"}]
                     translated = generate(model.pipeline, messages, seed, 2 * max(len(text), 16) + 16,
                                           request.temperature, request.top_p,
-                                          pattern=translation_pattern(to_model(text), max(len(text) * 2, 32)))
+                                          pattern=translation_pattern(modelled, max(len(text) * 2, 32)))
                     result[locale][key] = restore(translated.text, text)
                     costs.append(translated)
             outputs.append((result, costs))

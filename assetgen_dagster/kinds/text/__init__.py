@@ -116,3 +116,7 @@ class TextAsset(ItemAsset):
 
     def preview(self, out: ItemOutput, item: Any) -> Any:
         return None
+
+    def localizable(self, item_id: str, record: dict[str, Any]) -> dict[str, str]:
+        """Translation key -> English text of one item's record (keys as the game looks them up)."""
+        raise NotImplementedError(f"{self.name} has no strings to localize")

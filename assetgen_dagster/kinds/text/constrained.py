@@ -27,6 +27,15 @@ class Constrained:
     seconds: float
     constraint_seconds: float  # time inside the enforcer (token filtering)
 
+    def parsed(self) -> Any:
+        """The JSON value of a schema-constrained output, or None if it stopped short (token limit)."""
+        import json
+
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
 
 def tokenizer_table(tokenizer: Any) -> tuple[Any, str]:
     """lm-format-enforcer's token table for ``tokenizer`` and the alphabet its tokens can spell."""
