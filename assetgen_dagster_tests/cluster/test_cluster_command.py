@@ -3,6 +3,7 @@ PostgreSQL, the daemon, the UI and a worker that preloads its model, an edited b
 from a hot worker, and Ctrl-C stops every part."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +59,24 @@ def test_the_cluster_command_serves_edits_from_a_preloaded_worker_and_stops_on_c
         assert metadata["cache_state"].value == "hot"  # loaded by --preload before the first run came
     finally:
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=180)
+        try:
+            rest, _ = process.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            stop_everything(process, root)  # it hung while stopping: nothing it started may outlive the test
+            raise
     assert process.returncode == 0, "".join(printed) + rest
     assert "stopping" in rest
     assert not any(listening(port) for port in (ui, pg, redis))  # every part is down
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_everything(process: subprocess.Popen, root: Path) -> None:
+    """Kill the command and every process it started (workers, daemon and UI are its descendants;
+    PostgreSQL detaches, so pg_ctl stops it)."""
+    import psutil
+
+    for child in psutil.Process(process.pid).children(recursive=True):
+        child.kill()
+    process.kill()
+    process.wait()
+    LocalPostgres(root / "c" / "postgres").stop("immediate")
