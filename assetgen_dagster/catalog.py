@@ -179,7 +179,8 @@ def allowed_repos() -> list[str]:
 
     repos = []
     for role in kinds.roles().values():
-        for repo in (role.default["repo_id"], role.tiny.repo_id, *role.alternatives):
+        companions = (*role.companions, *(repo for repo, _ in role.tiny.companions))
+        for repo in (role.default["repo_id"], role.tiny.repo_id, *role.alternatives, *companions):
             if repo not in repos:
                 repos.append(repo)
     return repos

@@ -7,6 +7,7 @@ Where each file goes is declared by its kind (``Kind.pack``); for the built-in k
     asset_pack/icons/<item>_<size>.png
     asset_pack/materials/<item>/{albedo,height,normal,roughness,ao}.png
     asset_pack/meshes/<item>.glb (LOD0..n), meshes/<item>_collision.glb
+    asset_pack/audio/{sfx,music,voice}/<item>.{wav,ogg}, audio/voice/<item>.json (subtitles)
 
 The pack is built in a new version folder and published by atomically replacing the
 ``asset_pack`` symlink, so a reader sees the previous pack or the new one, never half of one.

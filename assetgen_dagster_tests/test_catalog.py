@@ -7,6 +7,9 @@ from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
 
+AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice")
+
+
 def test_builtin_profiles_are_valid():
     default = load_catalog("default", override_path=None)
     assert default.spec("concept_art").repo_id == "stabilityai/sd-turbo"
@@ -14,10 +17,14 @@ def test_builtin_profiles_are_valid():
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
     assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO,
-                                                                TEXT_LLM_REPO}
+                                                                TEXT_LLM_REPO, *AUDIO_REPOS}
     assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh", "depth",
-                                                         "item_text", "dialogue", "localization"}
+                                                         "item_text", "dialogue", "localization", "sfx", "music",
+                                                         "voice"}
     assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert (default.spec("sfx").pipeline, default.spec("music").pipeline, default.spec("voice").pipeline) == (
+        "StableAudioPipeline", "AceStepPipeline", "text-to-speech")
+    assert default.spec("music").license == default.spec("voice").license.replace("Apache-2.0", "MIT") == "MIT"
 
 
 def test_allow_list_comes_from_the_roles():

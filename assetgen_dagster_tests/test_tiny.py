@@ -1,6 +1,7 @@
 import hashlib
 
 from assetgen_dagster import tiny
+from assetgen_dagster.kinds.audio import tiny as audio
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
@@ -51,7 +52,9 @@ def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit
     from assetgen_dagster import kinds
 
     repos = {role.tiny.repo_id for role in kinds.roles().values()}
-    assert set(tiny.builders()) == repos == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO, TEXT_LLM_REPO}
+    assert repos == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO, TEXT_LLM_REPO, audio.TINY_SFX_REPO,
+                     audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO}
+    assert set(tiny.builders()) == repos | {audio.TINY_CODEC_REPO}  # the voice model's codec, built beside it
     assert all(tiny.snapshot_commit(repo) in str(path) for repo, path in zip(tiny.builders(), tiny.ensure_tiny_kit()))
 
 
@@ -65,3 +68,15 @@ def test_the_tiny_llm_loads_offline_with_its_own_tokenizer_and_chat_template(tin
     assert tokenizer.decode(tokenizer("Grüße, {player}!", add_special_tokens=False).input_ids) == "Grüße, {player}!"
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
     assert prompt.endswith("<|im_start|>assistant\n") and tokenizer.eos_token == "<|im_end|>"
+
+
+def test_the_voice_model_names_its_codec_and_the_loader_fetches_it_as_a_companion(tiny_kit):
+    """Dia's processor config names the codec repo (as the real one names descript/dac_44khz); the
+    loader reads that name, checks the allow-list and loads it from the same cache, offline."""
+    from assetgen_dagster.catalog import allowed_repos
+    from assetgen_dagster.models.downloads import companion_repos
+
+    voice = tiny.ensure_tiny_model(audio.TINY_VOICE_REPO)
+    assert companion_repos(voice) == [audio.TINY_CODEC_REPO]
+    assert companion_repos(tiny.ensure_tiny_model(TEXT_LLM_REPO)) == []
+    assert {audio.TINY_CODEC_REPO, "descript/dac_44khz"} <= set(allowed_repos())

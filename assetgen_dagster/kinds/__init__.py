@@ -21,7 +21,8 @@ __all__ = ["Kind", "KindError", "ModelRole", "PackTarget", "TinyModel", "all_kin
            "register", "registered", "roles", "generation", "unregister"]
 
 # Each is a package assetgen_dagster.kinds.<name> defining KIND.
-BUILTIN_KINDS = ("concept_art", "sprite", "icon", "texture", "mesh", "item_text", "dialogue", "strings")
+BUILTIN_KINDS = ("concept_art", "sprite", "icon", "texture", "mesh", "item_text", "dialogue", "strings",
+                 "sfx", "music", "voice")
 
 _kinds: dict[str, Kind] = {}
 _lock = threading.RLock()

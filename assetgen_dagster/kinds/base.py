@@ -33,6 +33,8 @@ class TinyModel:
     repo_id: str
     build: Callable[[Path], None]
     entry: dict[str, Any]  # catalog fields other than repo_id: pipeline, dtype, params, license
+    # Repos the model's own files name and load beside it (a TTS model's audio codec): (repo id, builder).
+    companions: tuple[tuple[str, Callable[[Path], None]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ModelRole:
     default: dict[str, Any]  # the real model: repo_id, revision, pipeline, dtype, params, license
     tiny: TinyModel
     alternatives: tuple[str, ...] = ()  # other reviewed repos for this role, on the allow-list too
+    companions: tuple[str, ...] = ()  # repos the default model loads beside it (its codec), allow-listed
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,17 @@ def _weights_of_variant(weights: list[str], variant: str | None, repo_files: lis
     return selected
 
 
+def companion_repos(folder: Path) -> list[str]:
+    """Repos a snapshot's own files say to load beside it: a processor's audio codec (Dia names
+    ``descript/dac_44khz`` in processor_config.json). Empty for everything else."""
+    config = folder / "processor_config.json"
+    if not config.is_file():
+        return []
+    codec = json.loads(config.read_text()).get("audio_tokenizer") or {}
+    name = codec.get("audio_tokenizer_name_or_path") if isinstance(codec, dict) else None
+    return [name] if isinstance(name, str) and name else []
+
+
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 

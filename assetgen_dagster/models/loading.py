@@ -43,8 +43,11 @@ PIPELINES: dict[str, PipelineKind] = {
     "StableDiffusionXLPipeline": _DIFFUSERS,
     "FluxPipeline": _DIFFUSERS,
     "ShapEPipeline": _DIFFUSERS,
+    "StableAudioPipeline": _DIFFUSERS,  # sound effects (Stable Audio Open)
+    "AceStepPipeline": _DIFFUSERS,  # music (ACE-Step 1.5)
     "depth-estimation": _TASK,
     "text-generation": _TASK,  # causal LMs (item texts, dialogue, translation): .model and .tokenizer are used
+    "text-to-speech": _TASK,  # voice lines (Dia): its processor loads the audio codec repo it names
 }
 
 
@@ -87,9 +90,14 @@ def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_d
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
+    extra = {}
+    if spec.pipeline == "text-to-speech":
+        # The processor loads the codec repo its config names; the loader fetched it (companion_repos).
+        extra["processor"] = transformers.AutoProcessor.from_pretrained(
+            str(snapshot.path), local_files_only=True, trust_remote_code=False)
     return transformers.pipeline(
         spec.pipeline, model=str(snapshot.path), device=device, dtype=torch_dtype,
-        trust_remote_code=False, model_kwargs={"use_safetensors": True},
+        trust_remote_code=False, model_kwargs={"use_safetensors": True}, **extra,
     )
 
 

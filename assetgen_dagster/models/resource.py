@@ -14,7 +14,7 @@ import resource as os_resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional, TypeVar
 
@@ -248,13 +248,18 @@ class ModelLoader(ConfigurableResource):
     def _prepare_load(self, resolved: ResolvedModel, torch_settings: TorchSettings,
                       on_progress: Callable[[str], None] | None) -> tuple[int, Callable[[], CachedModel]]:
         """Fetch the files and run the fit check now; return the bytes needed and the loader."""
-        from assetgen_dagster.models.downloads import fetch_snapshot
+        from assetgen_dagster.models.downloads import companion_repos, fetch_snapshot, resolve_commit
         from assetgen_dagster.models.loading import build_pipeline
         from assetgen_dagster.models.memory import estimate_weight_bytes
 
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
+        for repo_id in companion_repos(snapshot.path):  # e.g. a TTS model's audio codec: same rules, same cache
+            self.check_allowed(repo_id)
+            companion = replace(spec, repo_id=repo_id, revision="main")
+            fetched = fetch_snapshot(companion, resolve_commit(companion), dtype, on_progress)
+            weight_bytes += estimate_weight_bytes(fetched.path, fetched.files, dtype)
         start_mode = self.fit_check(spec.repo_id, weight_bytes, device)
 
         def load() -> CachedModel:

@@ -35,14 +35,15 @@ def snapshot_commit(repo_id: str) -> str:
 
 
 def builders() -> dict[str, Callable[[Path], None]]:
-    """The tiny repo id -> builder of every registered model role (roles may share a model)."""
+    """The tiny repo id -> builder of every registered model role and its companions (roles may share a model)."""
     from assetgen_dagster import kinds
 
     found: dict[str, Callable[[Path], None]] = {}
     for role in kinds.roles().values():
-        known = found.setdefault(role.tiny.repo_id, role.tiny.build)
-        if known is not role.tiny.build:
-            raise kinds.KindError(f"tiny repo {role.tiny.repo_id!r} has two different builders (role {role.name!r})")
+        for repo_id, build in ((role.tiny.repo_id, role.tiny.build), *role.tiny.companions):
+            known = found.setdefault(repo_id, build)
+            if known is not build:
+                raise kinds.KindError(f"tiny repo {repo_id!r} has two different builders (role {role.name!r})")
     return found
 
 

@@ -1,0 +1,169 @@
+"""What the audio kinds share: item options, the post-processing chain, WAV/OGG files, checks, preview.
+
+Not a kind itself: sfx, music and voice each declare their own model role and item, and say how a
+raw take becomes their clip (``shape``: channels, trimming, a loop) after it is resampled to the
+item's rate and high-passed at 20 Hz (DC offset); this module then levels it
+(loudness, peak ceiling) and writes ``<item>.wav`` (PCM 16-bit, loop points in ``smpl``) and
+``<item>.ogg`` (Vorbis), both tagged with the item's provenance. No numpy or torch at import.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, Strict
+from assetgen_dagster.catalog import ModelParams
+from assetgen_dagster.engine import ItemAsset, ItemOutput
+
+__all__ = ["AudioArtifact", "AudioAsset", "AudioFields", "DiffusionAudioParams", "Take", "audio_review", "seeded"]
+
+SampleRate = Literal[44100, 48000]
+Lufs = Annotated[float, Field(ge=-40.0, le=-6.0)]
+
+
+class AudioFields(Strict):
+    """Options every audio item has: the file's sample rate and the loudness it is normalised to."""
+
+    sample_rate: SampleRate = 48000
+    loudness_lufs: Lufs = -23.0  # EBU R128 / ASWG-R001 console target; mobile titles often use -16
+
+
+class DiffusionAudioParams(ModelParams):
+    """Generation defaults of an audio diffusion model (sfx, music); a batch's own steps and guidance win."""
+
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 8
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 7.0
+
+
+def seeded(seed: int) -> Any:
+    """A CPU generator per item: the item's noise does not depend on the device or its neighbours."""
+    import torch
+
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+@dataclass
+class Take:
+    """What a model produced for one item: float32 frames (samples, channels) at the model's rate."""
+
+    audio: Any
+    rate: int
+    seconds: float = 0.0  # generation time of this item
+
+
+@dataclass
+class AudioArtifact:
+    """One written clip, as the checks see it (read back from the WAV when reused)."""
+
+    audio: Any  # float32 (samples, channels) at ``rate``
+    rate: int
+    loop: tuple[int, int] | None
+    loudness_lufs: float | None  # None: too short for BS.1770 (peak-normalised)
+    peak_dbfs: float
+    timings: dict[str, float] | None = None  # seconds per step, for items generated in this run
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[0] / self.rate
+
+
+class AudioAsset(ItemAsset):
+    """An audio kind's asset: ``generate`` returns a :class:`Take` per request; subclasses implement
+    ``shape`` (and may add files with ``extra_files``); writing, loading, stats and preview are here."""
+
+    group = "audio"
+    ui_kinds = ("audio", "wav")
+
+    def shape(self, item: Any, request: Any, audio: Any) -> tuple[Any, tuple[int, int] | None]:
+        """The clip at the item's sample rate before levelling, and its loop (start, end) if it loops."""
+        raise NotImplementedError
+
+    def extra_files(self, out: ItemOutput, item: Any, request: Any, artifact: AudioArtifact) -> None:
+        """Files beside the WAV and OGG (a voice line's subtitle record); none by default."""
+
+    def write(self, out: ItemOutput, item: Any, request: Any, raw: Take) -> AudioArtifact:
+        from assetgen_dagster.kinds.audio import dsp, files
+
+        began = time.perf_counter()
+        audio = dsp.remove_dc(dsp.resample(raw.audio, raw.rate, item.sample_rate), item.sample_rate)
+        audio, loop = self.shape(item, request, audio)
+        leveled = dsp.level(audio, item.sample_rate, item.loudness_lufs)
+        processed = time.perf_counter()
+        comment = json.dumps(out.provenance, sort_keys=True)
+        wav = files.encode(leveled.audio, item.sample_rate, "WAV", comment)
+        if loop is not None:
+            wav = files.with_loop(wav, item.sample_rate, *loop)
+        ogg = files.encode(leveled.audio, item.sample_rate, "OGG", comment)
+        encoded = time.perf_counter()
+        out.write_bytes(wav, ".wav")
+        out.write_bytes(ogg, ".ogg")
+        artifact = self._artifact(wav)  # the checks see what was written, loop points read back
+        artifact.timings = {"generate": round(raw.seconds, 4), "post_process": round(processed - began, 4),
+                            "encode": round(encoded - processed, 4)}
+        self.extra_files(out, item, request, artifact)
+        return artifact
+
+    def load(self, out: ItemOutput, item: Any) -> AudioArtifact:
+        return self._artifact(out.path(".wav").read_bytes())
+
+    @staticmethod
+    def _artifact(wav: bytes) -> AudioArtifact:
+        from assetgen_dagster.kinds.audio import dsp, files
+
+        decoded = files.decode(wav)
+        return AudioArtifact(decoded.audio, decoded.rate, files.read_loop(wav),
+                             dsp.measure_loudness(decoded.audio, decoded.rate),
+                             dsp.gain_to_db(dsp.peak(decoded.audio)))
+
+    def stats(self, item: Any, artifact: AudioArtifact) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "seconds": round(artifact.seconds, 4), "sample_rate": artifact.rate, "channels": artifact.audio.shape[1],
+            "loudness_lufs": None if artifact.loudness_lufs is None else round(artifact.loudness_lufs, 2),
+            "loudness_mode": "peak" if artifact.loudness_lufs is None else "loudness",
+            "peak_dbfs": round(artifact.peak_dbfs, 2),
+        }
+        if artifact.loop is not None:
+            stats["loop"] = list(artifact.loop)
+        if artifact.timings:
+            stats["seconds_per_step"] = artifact.timings
+        return stats
+
+    def preview(self, out: ItemOutput, item: Any) -> Any:
+        """Waveform (loop points marked) over a spectrogram."""
+        from assetgen_dagster.kinds.audio import files
+        from assetgen_dagster.kinds.audio.preview import picture
+
+        wav = out.path(".wav").read_bytes()
+        decoded = files.decode(wav)
+        return picture(decoded.audio, decoded.rate, files.read_loop(wav))
+
+
+def audio_review(card: Any) -> Any:
+    """Per clip: its waveform and spectrogram, a player (OGG) and the WAV linked, plus any other file."""
+    from assetgen_dagster.engine.preview import encode
+    from assetgen_dagster.kinds.audio import files
+    from assetgen_dagster.kinds.audio.preview import picture
+    from assetgen_dagster.review.cards import Markup, link
+
+    parts = []
+    for asset in card.files:
+        for path, source in card.files[asset]:
+            name = path.rsplit("/", 1)[-1]
+            if path.endswith(".wav"):
+                wav = source.read_bytes()
+                decoded = files.decode(wav)
+                sheet = picture(decoded.audio, decoded.rate, files.read_loop(wav))
+                parts.append(Markup('<figure class="image"><img src="{}" width="{}" height="{}" alt="{} waveform '
+                                    'and spectrogram"><figcaption>{}</figcaption></figure>').format(
+                    encode(sheet), sheet.width, sheet.height, name, link(path, name)))
+            elif path.endswith(".ogg"):
+                parts.append(Markup('<figure class="audio"><audio controls preload="none" src="{}"></audio>'
+                                    '<figcaption>{}</figcaption></figure>').format(path, name))
+            else:
+                parts.append(link(path, name))
+    return Markup("").join(parts)

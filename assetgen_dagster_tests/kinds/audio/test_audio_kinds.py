@@ -1,0 +1,142 @@
+"""The audio kinds end to end on the tiny kit: the demo's batch and a held-out one decode at the asked
+rate and duration, loops carry smpl loop points and wrap without a click, checks pass, the pack has
+an audio/ folder, and a re-run reuses every clip."""
+
+import json
+import shutil
+
+import pytest
+
+from assetgen_dagster.kinds.audio import files
+from assetgen_dagster.kinds.audio.dsp import loop_jump, measure_loudness, typical_step
+
+from ...conftest import PROJECT_ROOT, checks_of, materialize_batch, metadata_of, write_batch
+
+ASSETS = ["sfx", "music", "voice", "asset_pack"]
+
+HELD_OUT = """\
+    defaults: {seed: 5}
+    items:
+      - {id: sword_swing, kind: sfx, prompt: "a heavy sword whooshing through the air", duration: 0.8, channels: stereo, sample_rate: 44100}
+      - {id: arrow_hit, kind: sfx, prompt: "an arrow thudding into a wooden target", duration: 2.5, loudness_lufs: -16.0}
+      - {id: boss_theme, kind: music, prompt: "ominous orchestral boss battle, low brass", duration: 3.0, bpm: 140}
+      - {id: menu_loop, kind: music, prompt: "gentle ambient menu pad", duration: 2.5, loop: true, sample_rate: 44100}
+      - {id: merchant_hello, kind: voice, text: "Welcome, traveller! Care to see my wares?", voice: S2, emotion: chuckle}
+    """
+
+
+def run(batch_id):
+    result, _ = materialize_batch(ASSETS, batch_id)
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_kit, tmp_path_factory):
+    """The demo batch, materialized once for this module's tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("audio")
+        (root / "prompts").mkdir()
+        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
+        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+        shutil.copy(PROJECT_ROOT / "data" / "prompts" / "audio_demo.yaml", root / "prompts")
+        yield run("audio_demo"), root / "outputs" / "audio_demo"
+
+
+def decoded(path):
+    return files.decode(path.read_bytes())
+
+
+def test_every_check_passes_on_the_demo_batch(demo):
+    result, _ = demo
+    evaluations = checks_of(result)
+    assert {check for _, check in evaluations} >= {"not_silent", "no_clipping", "loudness_on_target",
+                                                    "duration_as_asked", "loop_seamless"}
+    assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items() if not e.passed}
+
+
+def test_wav_and_ogg_decode_at_the_asked_rate_duration_and_channels(demo):
+    from assetgen_dagster.batches import load_batch
+
+    _, out = demo
+    batch = load_batch(PROJECT_ROOT / "data" / "prompts" / "audio_demo.yaml")
+    for item in batch.items:
+        for suffix in (".wav", ".ogg"):
+            clip = decoded(out / item.kind / f"{item.id}{suffix}")
+            assert clip.rate == item.sample_rate == 48000
+            assert json.loads(clip.comment)["model"].startswith("assetgen-tiny/")  # provenance tag
+            channels = {"sfx": 1 if getattr(item, "channels", "") == "mono" else 2, "music": 2, "voice": 1}[item.kind]
+            assert clip.audio.shape[1] == channels, (item.id, suffix)
+            if item.kind != "voice":
+                assert clip.audio.shape[0] / clip.rate == pytest.approx(item.duration, rel=0.05), (item.id, suffix)
+    loop = decoded(out / "music" / "tavern_loop.wav")
+    assert loop.audio.shape[0] == 4 * 48000  # exact to the sample
+
+
+def test_loop_points_read_back_from_the_smpl_chunk_and_wrap_without_a_click(demo):
+    _, out = demo
+    wav = (out / "music" / "tavern_loop.wav").read_bytes()
+    assert files.read_loop(wav) == (0, 4 * 48000 - 1)
+    audio = files.decode(wav).audio
+    assert loop_jump(audio) <= typical_step(audio)
+    # Wrapping around is as smooth as the music itself: the step is no outlier among all steps.
+    assert files.read_loop((out / "sfx" / "door_creak.wav").read_bytes()) is None
+
+
+def test_loudness_and_peaks_are_on_target(demo):
+    _, out = demo
+    for name in ("sfx/door_creak", "music/tavern_loop", "voice/guard_halt"):
+        clip = decoded(out / f"{name}.wav")
+        assert measure_loudness(clip.audio, clip.rate) == pytest.approx(-23.0, abs=1.0), name
+        assert abs(clip.audio).max() <= 10 ** (-1 / 20) + 1e-3, name
+    short = decoded(out / "sfx" / "coin_pickup.wav")  # 0.3 s: peak-normalised to the ceiling
+    assert abs(short.audio).max() == pytest.approx(10 ** (-1 / 20), abs=2e-3)
+
+
+def test_metadata_has_per_item_figures_and_timings(demo):
+    result, _ = demo
+    stats = metadata_of(result, "sfx")["item_stats"]
+    assert stats["coin_pickup"]["loudness_mode"] == "peak" and stats["door_creak"]["loudness_mode"] == "loudness"
+    assert set(stats["door_creak"]["seconds_per_step"]) == {"generate", "post_process", "encode"}
+    assert metadata_of(result, "music")["item_stats"]["tavern_loop"]["loop"] == [0, 4 * 48000 - 1]
+    preview = metadata_of(result, "voice")["preview"]  # waveform + spectrogram contact sheet, and a table
+    assert preview.startswith("**audio_demo: voice lines**") and "data:image/" in preview
+    assert "| guard_halt | 2777478616 | Halt! Who goes there? | all pass |" in preview
+
+
+def test_voice_lines_have_subtitle_records(demo):
+    _, out = demo
+    record = json.loads((out / "voice" / "guard_sigh.json").read_text())
+    clip = decoded(out / "voice" / "guard_sigh.wav")
+    assert record["text"] == "Another quiet night in the forest. I hope." and record["emotion"] == "sighs"
+    assert record["seconds"] == pytest.approx(clip.audio.shape[0] / clip.rate, abs=1e-3)
+
+
+def test_the_pack_carries_an_audio_folder_in_its_manifest(demo):
+    _, out = demo
+    pack = out / "asset_pack"
+    names = {str(path.relative_to(pack)) for path in pack.rglob("*") if path.is_file()}
+    manifest = json.loads((pack / "manifest.json").read_text())
+    for path in ("audio/sfx/door_creak.wav", "audio/sfx/door_creak.ogg", "audio/music/tavern_loop.wav",
+                 "audio/voice/guard_halt.ogg", "audio/voice/guard_halt.json"):
+        assert path in names
+    listed = json.dumps(manifest)
+    assert "audio/music/tavern_loop.wav" in listed
+
+
+def test_a_held_out_batch_runs_the_same_way_and_a_rerun_reuses_everything(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "held_out_audio", HELD_OUT)
+    result = run("held_out_audio")
+    evaluations = checks_of(result)
+    assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items() if not e.passed}
+    out = workdir / "outputs" / "held_out_audio"
+    swing = decoded(out / "sfx" / "sword_swing.wav")
+    assert swing.rate == 44100 and swing.audio.shape[1] == 2
+    arrow = decoded(out / "sfx" / "arrow_hit.wav")
+    assert measure_loudness(arrow.audio, arrow.rate) == pytest.approx(-16.0, abs=1.0)
+    menu = (out / "music" / "menu_loop.wav").read_bytes()
+    assert files.read_loop(menu) == (0, round(2.5 * 44100) - 1)
+
+    again = run("held_out_audio")
+    for asset in ("sfx", "music", "voice"):
+        assert metadata_of(again, asset)["generated"] == 0, asset
