@@ -150,7 +150,8 @@ def audio_review(card: Any) -> Any:
     from assetgen_dagster.kinds.audio.preview import picture
     from assetgen_dagster.review.cards import Markup, link
 
-    parts = []
+    text = getattr(card.item, "text", None)  # a voice line has no prompt: show what is said
+    parts = [Markup('<p class="prompt">&ldquo;{}&rdquo;</p>').format(text)] if text else []
     for asset in card.files:
         for path, source in card.files[asset]:
             name = path.rsplit("/", 1)[-1]

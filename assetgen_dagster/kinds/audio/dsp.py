@@ -182,11 +182,11 @@ def make_loop(audio: np.ndarray, rate: int, length: int, crossfade_seconds: floa
     theta = np.linspace(0.0, np.pi / 2, fade_len, endpoint=False, dtype=np.float32)[:, None]
     head_in, tail_out = np.sin(theta), np.cos(theta)
 
-    def loop_from(start: int) -> np.ndarray:
-        loop = audio[start: start + length].copy()
-        continuation = audio[start + length: start + length + fade_len]
-        loop[:fade_len] = loop[:fade_len] * head_in + continuation * tail_out
-        return loop
-
-    best = min(starts[:512], key=lambda start: loop_jump(loop_from(int(start))))
-    return loop_from(int(best)), int(best)
+    # The loop's last sample is take[start + length - 1]; its first, after the crossfade, is
+    # take[start + length]: the step across the loop point is the take's own step at the cut.
+    steps = np.abs(audio[starts + length] - audio[starts + length - 1]).max(axis=1)
+    start = int(starts[int(np.argmin(steps))])
+    loop = audio[start: start + length].copy()
+    continuation = audio[start + length: start + length + fade_len]
+    loop[:fade_len] = loop[:fade_len] * head_in + continuation * tail_out
+    return loop, start

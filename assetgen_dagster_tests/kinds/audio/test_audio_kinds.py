@@ -122,6 +122,9 @@ def test_the_pack_carries_an_audio_folder_in_its_manifest(demo):
         assert path in names
     listed = json.dumps(manifest)
     assert "audio/music/tavern_loop.wav" in listed
+    page = (pack / "index.html").read_text()  # the review page: a player per clip, the line, a spectrogram
+    assert page.count("<audio controls") == 5 and '<audio controls preload="none" src="audio/music/tavern_loop.ogg"' in page
+    assert "Another quiet night in the forest. I hope." in page and "tavern_loop.wav waveform and spectrogram" in page
 
 
 def test_a_held_out_batch_runs_the_same_way_and_a_rerun_reuses_everything(tiny_kit, workdir):
@@ -140,3 +143,20 @@ def test_a_held_out_batch_runs_the_same_way_and_a_rerun_reuses_everything(tiny_k
     again = run("held_out_audio")
     for asset in ("sfx", "music", "voice"):
         assert metadata_of(again, asset)["generated"] == 0, asset
+
+
+@pytest.mark.parametrize("item, field, words", [
+    ("{id: boom, kind: sfx, prompt: boom, duration: 45}", "duration", "less than or equal to 30"),
+    ("{id: song, kind: music, prompt: song, duration: 10, loop: yes-please}", "loop", "boolean"),
+    ("{id: hey, kind: voice, text: hey, emotion: angry}", "emotion", "'laughs'"),
+    ("{id: hey, kind: voice, text: '   '}", "text", "must not be blank"),
+    ("{id: hum, kind: sfx, prompt: hum, sample_rate: 22050}", "sample_rate", "44100"),
+])
+def test_bad_audio_items_name_the_file_item_and_field(workdir, item, field, words):
+    from assetgen_dagster.batches import BatchError, load_batch
+
+    path = write_batch(workdir / "prompts", "bad_audio", f"items:\n  - {item}\n")
+    with pytest.raises(BatchError) as error:
+        load_batch(path)
+    message = str(error.value)
+    assert "bad_audio.yaml" in message and "items[0]" in message and f"field '{field}'" in message and words in message
