@@ -133,7 +133,8 @@ class Dialogue(TextAsset):
         generated, costs = raw
         unfinished = [index for index, line in enumerate(generated, start=1) if line["text"] is None]
         if unfinished:
-            raise ItemRejected(f"lines {unfinished}: the model's output is not JSON (it hit the token limit)")
+            raise ItemRejected("schema_valid",
+                               f"lines {unfinished}: the model's output is not JSON (it hit the token limit)")
         node = yarn.identifier(item.id)
         lines = [{**line, "id": f"{node}_{index:02d}"} for index, line in enumerate(generated, start=1)]
         artifact = self.write_record(out, {"title": node, "lines": lines}, costs)

@@ -108,7 +108,8 @@ class ItemText(TextAsset):
     def write(self, out: ItemOutput, item: ItemTextItem, request: ItemTextRequest, raw: Any) -> TextArtifact:
         record = raw.parsed()
         if record is None:
-            raise ItemRejected(f"the model's output is not JSON: it hit the token limit ({raw.tokens} tokens)")
+            raise ItemRejected("schema_valid",
+                               f"the model's output is not JSON: it hit the token limit ({raw.tokens} tokens)")
         record = {key: tidy(value) if isinstance(value, str) else value for key, value in record.items()}
         return self.write_record(out, record, [raw])
 

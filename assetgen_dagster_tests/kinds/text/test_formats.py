@@ -53,3 +53,22 @@ def test_yarn_parse_names_what_is_wrong(broken, problem):
 def test_node_titles_and_line_ids_are_identifiers():
     assert yarn.identifier("gate-guard") == "gate_guard"
     assert yarn.identifier("3rd_act") == "n_3rd_act"
+
+
+def test_output_cut_off_at_the_token_limit_is_refused_as_a_schema_failure(tmp_path):
+    """A record the model did not finish is refused (nothing written), recorded against schema_valid."""
+    from assetgen_dagster.engine import ItemOutput, ItemRejected
+    from assetgen_dagster.kinds.dialogue import Dialogue
+    from assetgen_dagster.kinds.item_text import ItemText
+    from assetgen_dagster.kinds.text.constrained import Constrained
+
+    cut = Constrained('{"name": "Rusty bl', tokens=96, seconds=0.1, constraint_seconds=0.01)
+    out = ItemOutput(tmp_path, "sword", {})
+    with pytest.raises(ItemRejected) as refused:
+        ItemText().write(out, None, None, cut)
+    assert refused.value.check == "schema_valid" and "96 tokens" in refused.value.reason
+    lines = [{"speaker": "Smith", "text": "Well met."}, {"speaker": "Player", "text": None}]
+    with pytest.raises(ItemRejected) as refused:
+        Dialogue().write(out, None, None, (lines, [cut]))
+    assert refused.value.check == "schema_valid" and "lines [2]" in refused.value.reason
+    assert not list(tmp_path.iterdir())
