@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from assetgen_dagster import settings
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, DiffusionItem, PromptBatch
 from assetgen_dagster.catalog import ModelParams
-from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, Verdict, fail, ok
+from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok, worst
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO, TINY_SHAP_E_REPO, build_tiny_depth, build_tiny_shap_e
 
@@ -31,6 +31,8 @@ class MeshItem(DiffusionItem):
     lod_fractions: Annotated[list[Annotated[float, Field(gt=0.0, le=1.0)]], Field(min_length=1, max_length=6)] = [
         1.0, 0.5, 0.25, 0.1]
     max_faces: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
+    min_faces: Annotated[int, Field(ge=4, le=1_000_000)] = 64  # fewer: a degenerate output (enough_geometry)
+    min_volume_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02  # of the bounding box, if watertight
 
     @field_validator("lod_fractions")
     @classmethod
@@ -106,6 +108,37 @@ def finite_vertices(item: MeshItem, mesh: Any) -> Verdict:
     return ok(vertices=len(vertices))
 
 
+MAIN_PIECE_SHARE = 0.5  # the largest connected piece carries at least this share of the area
+
+
+def enough_geometry(item: MeshItem, mesh: Any) -> Verdict:
+    """At least ``min_faces`` faces, and (when the mesh is closed, so its volume means something)
+    a volume of at least ``min_volume_share`` of its bounding box: not a sliver or a sheet."""
+    faces = len(mesh.faces)
+    if faces < item.min_faces:
+        return fail(f"{faces} faces, fewer than min_faces {item.min_faces}: a degenerate output", faces=faces)
+    if not mesh.is_watertight:
+        return ok(faces=faces, volume_share=None)
+    box = float(mesh.bounding_box.volume)
+    share = round(abs(float(mesh.volume)) / box, 4) if box > 0 else 0.0
+    if share < item.min_volume_share:
+        return fail(f"volume is {share:.1%} of its bounding box, under min_volume_share {item.min_volume_share:.0%}",
+                    faces=faces, volume_share=share)
+    return ok(faces=faces, volume_share=share)
+
+
+def single_object(item: MeshItem, mesh: Any) -> Verdict:
+    """One object: the largest connected piece carries most (>= 50 %) of the surface area."""
+    pieces = mesh.split(only_watertight=False)
+    areas = sorted((float(piece.area) for piece in pieces), reverse=True)
+    total = sum(areas)
+    share = round(areas[0] / total, 4) if total > 0 else 0.0
+    if share < MAIN_PIECE_SHARE:
+        return fail(f"{len(pieces)} pieces; the largest has {share:.0%} of the area (a scatter, not one object)",
+                    pieces=len(pieces), main_share=share)
+    return ok(pieces=len(pieces), main_share=share)
+
+
 def bounds_match(item: MeshItem, mesh: Any, tolerance: float = 0.01) -> Verdict:
     """Largest extent equals the item's target size (within ``tolerance``) and the mesh rests on y = 0."""
     low, high = mesh.bounds
@@ -137,6 +170,11 @@ class Meshes(ItemAsset):
                   blocking=True),
         ItemCheck("bounds_match_target", "Largest extent = the item's target_size (+-1 %), resting on y = 0.",
                   bounds_match, blocking=True),
+        ItemCheck("enough_geometry", "At least min_faces faces (64), and a closed mesh's volume at least "
+                  "min_volume_share (2 %) of its bounding box.", enough_geometry, blocking=True,
+                  summary=worst("faces", "min_faces", highest=False)),
+        ItemCheck("single_object", "The largest connected piece carries at least half of the surface area.",
+                  single_object, blocking=True, summary=worst("main_share", "min_main_share", highest=False)),
     )
     description = (
         "3D meshes per `mesh` item: text -> Shap-E latents -> marching cubes on the item's `grid_size`, or "
@@ -175,6 +213,9 @@ class Meshes(ItemAsset):
     def write(self, out: ItemOutput, item: MeshItem, request: Any, raw: Any) -> Any:
         from assetgen_dagster.kinds.mesh.geometry import clean, export_glb, to_game_space
 
+        if len(raw.faces) == 0:
+            raise ItemRejected("enough_geometry", f"the model's field has no surface on the {item.grid_size}^3 grid "
+                                                  "(an empty mesh): nothing was written")
         mesh, report = clean(raw)
         mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.source == "text" else "y")
         out.write_bytes(export_glb([mesh], None, {**out.provenance, "cleanup": report.__dict__}), ".glb")

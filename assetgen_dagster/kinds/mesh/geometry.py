@@ -201,13 +201,27 @@ def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> l
                 generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
             ).images
             for request, latent in zip(chunk, latents):
-                decoded = pipe.shap_e_renderer.decode_to_mesh(latent[None], latent.device, grid_size=request.grid_size)
+                decoded = _decode(pipe, latent, request.grid_size)
+                if decoded is None:
+                    meshes.append(trimesh.Trimesh())  # the write refuses it (enough_geometry)
+                    continue
                 colours = torch.stack([decoded.vertex_channels[c] for c in "RGB"], dim=1).float().cpu().numpy()
                 meshes.append(trimesh.Trimesh(
                     decoded.verts.float().cpu().numpy(), decoded.faces.cpu().numpy(),
                     vertex_colors=np.clip(colours * 255, 0, 255).astype(np.uint8), process=False,
                 ))
     return meshes
+
+
+def _decode(pipe: Any, latent: Any, grid_size: int) -> Any:
+    """Marching cubes on one latent's field, or None when the field has no surface on this grid
+    (diffusers' decoder then fails colouring an empty vertex list)."""
+    try:
+        return pipe.shap_e_renderer.decode_to_mesh(latent[None], latent.device, grid_size=grid_size)
+    except ValueError as exc:
+        if "non-empty list" in str(exc):
+            return None
+        raise
 
 
 def relief_mesh(image: Any, depth: np.ndarray, resolution: int = 64, relief: float = 0.25,

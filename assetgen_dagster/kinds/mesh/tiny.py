@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from assetgen_dagster.tiny import byte_level_vocab, clip_tokenizer
 
@@ -42,12 +43,58 @@ def build_tiny_shap_e(target: Path) -> None:
     cases, masks = marching_cubes_table()  # zeros in a random model: fill them, they are saved with it
     renderer.mesh_decoder.cases.copy_(torch.from_numpy(cases))
     renderer.mesh_decoder.masks.copy_(torch.from_numpy(masks))
+    shape_field_as_one_object(renderer, hidden)
     scheduler = HeunDiscreteScheduler(
         beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample", use_karras_sigmas=True,
         clip_sample=True, clip_sample_range=1.0,
     )
     ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
                   shap_e_renderer=renderer).save_pretrained(target, safe_serialization=True)
+
+
+BLOB_RADIUS = 0.6  # L1 radius of the object the tiny renderer's field describes, in its [-1, 1]^3 volume
+LATENT_SHARE = (0.02, 0.002, 0.002, 0.002)  # how far each latent-projected layer's weights follow the latent
+
+
+def shape_field_as_one_object(renderer: Any, hidden: int, radius: float = BLOB_RADIUS) -> None:
+    """Set the tiny renderer's weights so its signed distance field is one closed object, the L1 ball
+    ``|x| + |y| + |z| < radius`` (an octahedron with rounded edges), bent a little by each latent.
+
+    A random renderer's field is noise: marching cubes makes a scatter of hundreds of small pieces,
+    which real Shap-E output is not, and which the mesh checks rightly refuse. Here the projected
+    layers 0-3 get fixed weights (the projection's bias; its LayerNorm scale is a small share of
+    the latent), and silu units offset by a large constant pass values through unchanged:
+    layer 0 makes silu(a x) + silu(-a x) ~ a |x| per axis, layer 1 sums them into r - |x|_1, the
+    rest carry that to the sdf output (colour outputs keep their random weights).
+    """
+    import torch
+
+    steep, offset = 20.0, 20.0  # silu(20 x) + silu(-20 x) ~ 20 |x|; silu(z + 20) ~ z + 20
+    mlp, projections = renderer.mlp.mlp, renderer.params_proj.projections
+    designed = [torch.zeros_like(layer.weight) for layer in mlp[:4]]
+    for axis in range(3):  # layer 0: the raw position is the first 3 of the 93 encoded inputs
+        designed[0][2 * axis, axis], designed[0][2 * axis + 1, axis] = steep, -steep
+    designed[1][0, :6] = -1.0 / steep  # r - |x|_1 (+ offset) in unit 0
+    designed[1][1, 6] = 1.0  # the offset itself in unit 1
+    for weight in designed[2:]:
+        weight[0, 0] = weight[1, 1] = 1.0
+    with torch.no_grad():
+        for index, layer in enumerate(mlp):
+            layer.bias.zero_()
+            if index == 0:
+                layer.bias[6] = offset
+            elif index == 1:
+                layer.bias[0] = radius + offset
+            elif 4 <= index < len(mlp) - 1:  # fixed (not projected) hidden layers: carry units 0 and 1
+                layer.weight.zero_()
+                layer.weight[0, 0] = layer.weight[1, 1] = 1.0
+        last = mlp[-1]
+        last.weight[0].zero_()
+        last.weight[0, 0], last.weight[0, 1] = 4.0, -4.0  # sdf = tanh(4 (r - |x|_1)): positive inside
+        for (name, projection), share, weight in zip(projections.items(), LATENT_SHARE, designed):
+            projection.norm.weight.fill_(share)
+            projection.norm.bias.zero_()
+            projection.proj.bias.copy_(weight.reshape(-1))
 
 
 def build_tiny_depth(target: Path) -> None:
