@@ -32,6 +32,8 @@ class MeshItem(DiffusionItem):
         1.0, 0.5, 0.25, 0.1]
     max_faces: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
     min_faces: Annotated[int, Field(ge=4, le=1_000_000)] = 64  # fewer: a degenerate output (enough_geometry)
+    collision: Literal["hull", "decomposed"] = "hull"  # decomposed: V-HACD convex parts, for concave props
+    max_hulls: Annotated[int, Field(ge=1, le=64)] = 8
     min_volume_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02  # of the bounding box, if watertight
 
     @field_validator("lod_fractions")
@@ -94,6 +96,8 @@ class DerivedMeshRequest:
     source_sha256: str
     lod_fractions: tuple[float, ...] = ()
     max_faces: int = 0
+    collision: str = ""
+    max_hulls: int = 0
 
 
 def finite_vertices(item: MeshItem, mesh: Any) -> Verdict:
@@ -218,7 +222,7 @@ class Meshes(ItemAsset):
                                                   "(an empty mesh): nothing was written")
         mesh, report = clean(raw)
         mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.source == "text" else "y")
-        out.write_bytes(export_glb([mesh], None, {**out.provenance, "cleanup": report.__dict__}), ".glb")
+        out.write_bytes(export_glb([mesh], [], {**out.provenance, "cleanup": report.__dict__}), ".glb")
         return mesh
 
     def load(self, out: ItemOutput, item: MeshItem) -> Any:
@@ -307,7 +311,7 @@ class MeshLods(DerivedMesh):
     def write(self, out: ItemOutput, item: MeshItem, request: DerivedMeshRequest, raw: list[Any]) -> Any:
         from assetgen_dagster.kinds.mesh.geometry import export_glb
 
-        path = out.write_bytes(export_glb(raw, None, {**out.provenance, "lod_faces": [len(m.faces) for m in raw]}),
+        path = out.write_bytes(export_glb(raw, [], {**out.provenance, "lod_faces": [len(m.faces) for m in raw]}),
                                ".glb")
         return raw, self._levels(path)
 
@@ -323,35 +327,52 @@ class MeshLods(DerivedMesh):
         return {"lod_faces": [len(level.faces) for level in lods[1]]}
 
 
+def hulls_convex_watertight(item: MeshItem, hulls: list[Any]) -> Verdict:
+    """Every collision part (one hull, or each decomposed part) is convex and watertight."""
+    bad = [f"part {index}: {'not convex' if not hull.is_convex else 'not watertight'}"
+           for index, hull in enumerate(hulls) if not (hull.is_convex and hull.is_watertight)]
+    return fail("; ".join(bad), parts=len(hulls)) if bad else ok(parts=len(hulls))
+
+
 class CollisionMeshes(DerivedMesh):
     name = "collision_meshes"
-    title = "collision hulls"
+    title = "collision"
     checks = (
-        ItemCheck("hull_convex_watertight", "Every collision hull is convex and watertight.",
-                  lambda item, hull: ok() if hull.is_convex and hull.is_watertight
-                  else fail("not convex" if not hull.is_convex else "not watertight")),
+        ItemCheck("hull_convex_watertight", "Every collision part (the hull, or each decomposed part) is convex "
+                  "and watertight.", hulls_convex_watertight),
     )
     description = (
-        "Collision shape per mesh: its convex hull, in a GLB node named `collision-col` (Godot imports "
-        "`-col` nodes as collision). `<output_dir>/<batch>/collision_meshes/<item>.glb`."
+        "Collision per mesh: its convex hull (`collision: hull`, node `collision-convcolonly`), or for concave "
+        "props (`collision: decomposed`) up to `max_hulls` convex parts by V-HACD (vhacdx through trimesh), "
+        "nodes `collision_00-convcolonly`, ... (Godot imports `-convcolonly` nodes as convex collision "
+        "shapes). `<output_dir>/<batch>/collision_meshes/<item>.glb`."
     )
 
+    def options(self, item: MeshItem) -> dict[str, Any]:
+        return {"collision": item.collision, "max_hulls": item.max_hulls if item.collision == "decomposed" else 1}
+
     def generate(self, model: None, requests: Sequence[DerivedMeshRequest]) -> list[Any]:
-        from assetgen_dagster.kinds.mesh.geometry import collision_hull
+        from assetgen_dagster.kinds.mesh.geometry import collision_hull, convex_parts
 
-        return [collision_hull(mesh) for mesh in self.source_meshes(requests)]
+        return [convex_parts(mesh, request.max_hulls) if request.collision == "decomposed" else [collision_hull(mesh)]
+                for mesh, request in zip(self.source_meshes(requests), requests)]
 
-    def write(self, out: ItemOutput, item: MeshItem, request: DerivedMeshRequest, raw: Any) -> Any:
+    def write(self, out: ItemOutput, item: MeshItem, request: DerivedMeshRequest, raw: list[Any]) -> Any:
         from assetgen_dagster.kinds.mesh.geometry import export_glb
 
-        path = out.write_bytes(export_glb([], raw, {**out.provenance, "hull_faces": len(raw.faces)}), ".glb")
-        return read_glb(path)["collision"]
+        path = out.write_bytes(export_glb([], raw, {**out.provenance, "hull_faces": [len(h.faces) for h in raw]}),
+                               ".glb")
+        return self._parts(path)
 
     def load(self, out: ItemOutput, item: MeshItem) -> Any:
-        return read_glb(out.files[0])["collision"]
+        return self._parts(out.files[0])
 
-    def stats(self, item: MeshItem, hull: Any) -> dict[str, Any]:
-        return {"hull_faces": len(hull.faces)}
+    @staticmethod
+    def _parts(path: Any) -> list[Any]:
+        return [mesh for name, mesh in sorted(read_glb(path).items()) if name.startswith("collision")]
+
+    def stats(self, item: MeshItem, hulls: list[Any]) -> dict[str, Any]:
+        return {"hull_faces": sum(len(hull.faces) for hull in hulls), "parts": len(hulls)}
 
 
 def review(card: Any) -> Any:

@@ -98,14 +98,29 @@ def collision_hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return mesh.convex_hull
 
 
-def export_glb(lods: list[trimesh.Trimesh], hull: trimesh.Trimesh | None, provenance: dict[str, Any]) -> bytes:
-    """One GLB: nodes ``LOD0``..``LODn`` and, if given, ``collision-col`` (Godot's ``-col`` suffix
-    makes it a collision shape on import), provenance in the glTF scene's ``extras``."""
+VHACD_RESOLUTION = 100_000  # voxels; V-HACD's default 400k takes ~3 s a prop on one core for little gain
+
+
+def convex_parts(mesh: trimesh.Trimesh, max_hulls: int, resolution: int = VHACD_RESOLUTION) -> list[trimesh.Trimesh]:
+    """Approximate convex decomposition (V-HACD through trimesh and vhacdx), at most ``max_hulls``
+    parts, each made exactly convex and watertight by taking its hull. Single-threaded, so the
+    same mesh always gives the same parts."""
+    parts = mesh.convex_decomposition(maxConvexHulls=max_hulls, resolution=resolution, asyncACD=False)
+    hulls = [part.convex_hull for part in (parts if isinstance(parts, list) else [parts])]
+    return [hull for hull in hulls if hull.volume > 0] or [mesh.convex_hull]
+
+
+def export_glb(lods: list[trimesh.Trimesh], hulls: list[trimesh.Trimesh], provenance: dict[str, Any]) -> bytes:
+    """One GLB: nodes ``LOD0``..``LODn`` and the collision hulls, provenance in the glTF scene's ``extras``.
+
+    One hull is node ``collision-convcolonly``; several are ``collision_00-convcolonly``, ... Godot's
+    importer turns a ``-convcolonly`` node into a convex collision shape without a visible mesh."""
     scene = trimesh.Scene()
     for index, level in enumerate(lods):
         scene.add_geometry(level, node_name=f"LOD{index}", geom_name=f"LOD{index}")
-    if hull is not None:
-        scene.add_geometry(hull, node_name="collision-col", geom_name="collision")
+    for index, hull in enumerate(hulls):
+        name = "collision" if len(hulls) == 1 else f"collision_{index:02d}"
+        scene.add_geometry(hull, node_name=f"{name}-convcolonly", geom_name=name)
     scene.metadata["assetgen"] = json.loads(json.dumps(provenance))
     return scene.export(file_type="glb")
 

@@ -7,6 +7,7 @@ import trimesh
 from assetgen_dagster.kinds.mesh.geometry import (
     clean,
     collision_hull,
+    convex_parts,
     export_glb,
     glb_meshes,
     load_glb,
@@ -66,16 +67,28 @@ def test_hull_is_convex_and_watertight():
     assert hull.is_convex and hull.is_watertight
 
 
+def test_a_concave_prop_decomposes_into_convex_watertight_parts_named_for_godot():
+    """An open ring collides as a ring, not a solid disc: V-HACD parts, each convex and watertight,
+    together close to the ring's volume (its single hull is 56 % larger), one -convcolonly node each."""
+    ring = trimesh.creation.annulus(r_min=0.6, r_max=1.0, height=0.5, sections=48)
+    parts = convex_parts(ring, max_hulls=8)
+    assert 2 <= len(parts) <= 8 and all(part.is_convex and part.is_watertight for part in parts)
+    assert sum(part.volume for part in parts) / ring.volume < 1.2 < collision_hull(ring).volume / ring.volume
+    assert [len(p.faces) for p in convex_parts(ring, max_hulls=8)] == [len(p.faces) for p in parts]  # deterministic
+    scene = load_glb(export_glb([], parts, {}))
+    assert set(scene.graph.nodes_geometry) == {f"collision_{i:02d}-convcolonly" for i in range(len(parts))}
+
+
 def test_glb_round_trip_keeps_counts_and_provenance():
     sphere = trimesh.creation.icosphere(subdivisions=3)
     lods = lod_chain(sphere)
-    data = export_glb(lods, collision_hull(sphere), {"model": "assetgen-tiny/shap-e", "seed": 7})
+    data = export_glb(lods, [collision_hull(sphere)], {"model": "assetgen-tiny/shap-e", "seed": 7})
     scene = load_glb(data)
     geometry = scene.geometry
     assert [len(geometry[f"LOD{i}"].faces) for i in range(len(lods))] == [len(level.faces) for level in lods]
     assert "collision" in geometry and geometry["collision"].is_convex
     assert scene.metadata["assetgen"] == {"model": "assetgen-tiny/shap-e", "seed": 7}  # glTF scene extras
-    assert set(scene.graph.nodes_geometry) == {"LOD0", "LOD1", "LOD2", "LOD3", "collision-col"}
+    assert set(scene.graph.nodes_geometry) == {"LOD0", "LOD1", "LOD2", "LOD3", "collision-convcolonly"}
 
 
 def test_stats_and_preview():
@@ -133,5 +146,5 @@ def test_lods_of_a_textured_relief_keep_uvs_and_texture():
     for level in lods[1:]:
         assert level.visual.uv.shape == (len(level.vertices), 2)
         assert level.visual.material.image.size == (32, 32)
-    reloaded = glb_meshes(export_glb(lods, None, {}))
+    reloaded = glb_meshes(export_glb(lods, [], {}))
     assert getattr(reloaded["LOD2"].visual, "uv", None) is not None

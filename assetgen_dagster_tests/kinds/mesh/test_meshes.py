@@ -82,3 +82,21 @@ def test_concept_route_without_its_image_fails_once(tiny_kit, workdir):
     result, instance = run(["meshes"])
     assert not result.success
     assert "item 'rock'" in step_failure(result) and "materialize `concept_art`" in step_failure(result)
+
+
+def test_decomposed_collision_writes_one_convex_watertight_node_per_part(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "arches", """\
+        items:
+          - {id: arch, kind: mesh, prompt: "a stone arch", grid_size: 16, collision: decomposed, max_hulls: 4}
+          - {id: block, kind: mesh, prompt: "a stone block", grid_size: 16}
+        """)
+    result, _ = materialize_batch(["meshes", "collision_meshes"], "arches")
+    assert result.success and checks_of(result)[("collision_meshes", "hull_convex_watertight")].passed
+    out = workdir / "outputs" / "arches" / "collision_meshes"
+    scene = trimesh.load(out / "arch.glb", force="scene")
+    nodes = sorted(scene.graph.nodes_geometry)
+    assert 1 <= len(nodes) <= 4 and all(node.endswith("-convcolonly") for node in nodes)
+    assert all(part.is_convex and part.is_watertight for part in scene.geometry.values())
+    assert sorted(trimesh.load(out / "block.glb", force="scene").graph.nodes_geometry) == ["collision-convcolonly"]
+    stats = metadata_of(result, "collision_meshes")["item_stats"]
+    assert stats["arch"]["parts"] == len(nodes) and stats["block"]["parts"] == 1
