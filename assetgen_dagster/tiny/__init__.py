@@ -19,7 +19,7 @@ from pathlib import Path
 TINY_ORG = "assetgen-tiny"
 
 # Bump when a builder changes: the snapshot commit is derived from it, so old builds are not reused.
-KIT_VERSION = "2"
+KIT_VERSION = "3"
 
 
 def hub_cache_dir() -> Path:

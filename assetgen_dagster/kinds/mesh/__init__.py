@@ -32,6 +32,7 @@ class MeshItem(DiffusionItem):
         1.0, 0.5, 0.25, 0.1]
     max_faces: Annotated[int, Field(ge=100, le=1_000_000)] = 20_000
     min_faces: Annotated[int, Field(ge=4, le=1_000_000)] = 64  # fewer: a degenerate output (enough_geometry)
+    texture_size: Literal[64, 128, 256, 512, 1024, 2048] = 512  # the baked base-colour texture (text route)
     collision: Literal["hull", "decomposed"] = "hull"  # decomposed: V-HACD convex parts, for concave props
     max_hulls: Annotated[int, Field(ge=1, le=64)] = 8
     min_volume_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02  # of the bounding box, if watertight
@@ -118,7 +119,9 @@ MAIN_PIECE_SHARE = 0.5  # the largest connected piece carries at least this shar
 def enough_geometry(item: MeshItem, mesh: Any) -> Verdict:
     """At least ``min_faces`` faces, and (when the mesh is closed, so its volume means something)
     a volume of at least ``min_volume_share`` of its bounding box: not a sliver or a sheet."""
-    faces = len(mesh.faces)
+    from assetgen_dagster.kinds.mesh.geometry import solid
+
+    mesh, faces = solid(mesh), len(mesh.faces)
     if faces < item.min_faces:
         return fail(f"{faces} faces, fewer than min_faces {item.min_faces}: a degenerate output", faces=faces)
     if not mesh.is_watertight:
@@ -133,7 +136,9 @@ def enough_geometry(item: MeshItem, mesh: Any) -> Verdict:
 
 def single_object(item: MeshItem, mesh: Any) -> Verdict:
     """One object: the largest connected piece carries most (>= 50 %) of the surface area."""
-    pieces = mesh.split(only_watertight=False)
+    from assetgen_dagster.kinds.mesh.geometry import solid
+
+    pieces = solid(mesh).split(only_watertight=False)
     areas = sorted((float(piece.area) for piece in pieces), reverse=True)
     total = sum(areas)
     share = round(areas[0] / total, 4) if total > 0 else 0.0
@@ -163,6 +168,7 @@ def read_glb(path: Any) -> dict[str, Any]:
 
 class Meshes(ItemAsset):
     name = "meshes"
+    code_version = "2"  # 2: text-route meshes are UV-unwrapped with a baked texture
     kind = "mesh"
     group = "meshes_3d"
     deps = ("concept_art",)
@@ -197,7 +203,8 @@ class Meshes(ItemAsset):
             return ReliefRequest(*ctx.upstream_file("concept_art", item.concept, item.id), item.target_size)
         params, defaults = ctx.params(item), ctx.model_params("mesh")
         return MeshRequest(item.prompt, ctx.seed(item), params.get("steps", defaults.steps),
-                           params.get("guidance", defaults.guidance), item.grid_size, item.target_size)
+                           params.get("guidance", defaults.guidance), item.grid_size, item.target_size,
+                           item.texture_size)
 
     def generate(self, model: Any, requests: Sequence[Any]) -> list[Any]:
         """Raw meshes: Shap-E latents decoded by marching cubes, or a relief from each concept's depth."""
@@ -215,13 +222,15 @@ class Meshes(ItemAsset):
         return reliefs
 
     def write(self, out: ItemOutput, item: MeshItem, request: Any, raw: Any) -> Any:
-        from assetgen_dagster.kinds.mesh.geometry import clean, export_glb, to_game_space
+        from assetgen_dagster.kinds.mesh.geometry import bake_texture, clean, export_glb, to_game_space
 
         if len(raw.faces) == 0:
             raise ItemRejected("enough_geometry", f"the model's field has no surface on the {item.grid_size}^3 grid "
                                                   "(an empty mesh): nothing was written")
         mesh, report = clean(raw)
         mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.source == "text" else "y")
+        if item.source == "text":  # vertex colours -> UVs (xatlas) and a base-colour texture; reliefs have theirs
+            mesh = bake_texture(mesh, item.texture_size)
         out.write_bytes(export_glb([mesh], [], {**out.provenance, "cleanup": report.__dict__}), ".glb")
         return mesh
 

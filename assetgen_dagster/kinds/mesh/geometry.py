@@ -80,6 +80,43 @@ def lod_chain(mesh: trimesh.Trimesh, fractions: tuple[float, ...] = DEFAULT_LOD_
     return levels
 
 
+def pbr_material(base_colour: Any) -> trimesh.visual.material.PBRMaterial:
+    """A glTF metallic-roughness material: the base-colour texture, not metallic, fairly rough
+    (what a prop without measured material maps is closest to)."""
+    return trimesh.visual.material.PBRMaterial(baseColorTexture=base_colour, metallicFactor=0.0,
+                                               roughnessFactor=0.9, name="base")
+
+
+def bake_texture(mesh: trimesh.Trimesh, size: int) -> trimesh.Trimesh:
+    """UV-unwrap with xatlas and bake the vertex colours into a ``size`` x ``size`` base-colour texture.
+
+    Each triangle is painted in UV space with the mean colour of its corners (PIL), and the texels
+    no chart covers take the colour of the nearest covered one (scipy's distance transform), so
+    mip-maps and bilinear filtering do not bleed the background in at chart borders."""
+    import xatlas
+    from PIL import Image, ImageDraw
+    from scipy.ndimage import distance_transform_edt
+
+    colours = np.asarray(mesh.visual.vertex_colors)[:, :3] if mesh.visual.kind == "vertex" else \
+        np.full((len(mesh.vertices), 3), 200, np.uint8)
+    mapping, faces, uv = xatlas.parametrize(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
+    pixels = np.column_stack([uv[:, 0], 1.0 - uv[:, 1]]) * size  # trimesh UVs have v up; image rows go down
+    face_colours = colours[mapping][faces].mean(axis=1).astype(np.uint8)
+    image = Image.new("RGB", (size, size))
+    covered = Image.new("L", (size, size))
+    paint, mark = ImageDraw.Draw(image), ImageDraw.Draw(covered)
+    for face, colour in zip(faces, face_colours):
+        corners = [tuple(point) for point in pixels[face]]
+        paint.polygon(corners, fill=tuple(int(c) for c in colour))
+        mark.polygon(corners, fill=255)
+    texels, inside = np.asarray(image).copy(), np.asarray(covered) > 0
+    if inside.any():
+        _, (rows, cols) = distance_transform_edt(~inside, return_indices=True)
+        texels = texels[rows, cols]
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=pbr_material(Image.fromarray(texels)))
+    return trimesh.Trimesh(mesh.vertices[mapping], faces.astype(np.int64), visual=visual, process=False)
+
+
 def _keep_uvs(level: trimesh.Trimesh, source: trimesh.Trimesh) -> trimesh.Trimesh:
     """Decimation drops texture coordinates: give each kept vertex the UV of the nearest source
     vertex (decimation keeps positions on the surface), and the source's material."""
@@ -134,7 +171,16 @@ def load_glb(data: bytes) -> trimesh.Scene:
     return trimesh.load(io.BytesIO(data), file_type="glb", force="scene")
 
 
+def solid(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The bare geometry with coincident vertices merged: UV seams split vertices (a textured mesh is
+    open along every chart border), which must not change whether it is closed or in one piece."""
+    welded = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    welded.merge_vertices()
+    return welded
+
+
 def mesh_stats(mesh: trimesh.Trimesh) -> dict[str, Any]:
+    mesh = solid(mesh)
     return {
         "vertices": len(mesh.vertices),
         "faces": len(mesh.faces),
@@ -154,7 +200,7 @@ def render_views(mesh: trimesh.Trimesh, size: int = 64, views: tuple[str, ...] =
     from assetgen_dagster.engine.preview import grid
 
     if len(mesh.faces) > PREVIEW_FACES:
-        mesh = mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES)
+        mesh = _keep_uvs(mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES), mesh)
     return grid([render_preview(mesh, size, view) for view in views])
 
 
@@ -165,7 +211,7 @@ def render_preview(mesh: trimesh.Trimesh, size: int = 96, view: str = "front") -
     from PIL import Image, ImageDraw
 
     if len(mesh.faces) > PREVIEW_FACES:
-        mesh = mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES)
+        mesh = _keep_uvs(mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES), mesh)
     axis, degrees = VIEWS[view]
     if degrees:
         mesh = mesh.copy()
@@ -178,15 +224,26 @@ def render_preview(mesh: trimesh.Trimesh, size: int = 96, view: str = "front") -
     xy[:, 1] = size - xy[:, 1]  # image rows grow downwards, +Y is up
     light = np.array([0.3, 0.5, 0.8]) / np.linalg.norm([0.3, 0.5, 0.8])
     shade = np.clip(mesh.face_normals @ light, 0.0, 1.0)
+    colours = _face_colours(mesh)
     order = np.argsort(vertices[mesh.faces][:, :, 2].mean(axis=1))  # back to front along +Z
     image = Image.new("RGB", (size, size), (40, 40, 48))
     draw = ImageDraw.Draw(image)
     for face in order:
         if mesh.face_normals[face][2] <= 0:
             continue  # facing away from the camera
-        tone = int(60 + 180 * shade[face])
-        draw.polygon([tuple(p) for p in xy[mesh.faces[face]]], fill=(tone, tone, int(tone * 0.9)))
+        tone = 0.25 + 0.75 * shade[face]
+        draw.polygon([tuple(p) for p in xy[mesh.faces[face]]], fill=tuple(int(c * tone) for c in colours[face]))
     return image
+
+
+def _face_colours(mesh: trimesh.Trimesh) -> np.ndarray:
+    """RGB per face: sampled from the texture at the face's UVs, or the vertex colours, else light grey."""
+    if mesh.visual.kind == "texture" and getattr(mesh.visual, "uv", None) is not None:
+        vertex_colours = np.asarray(mesh.visual.to_color().vertex_colors)[:, :3].astype(float)
+        return vertex_colours[mesh.faces].mean(axis=1)
+    if mesh.visual.kind in ("vertex", "face"):
+        return np.asarray(mesh.visual.face_colors)[:, :3].astype(float)
+    return np.full((len(mesh.faces), 3), 230.0)
 
 
 @dataclass(frozen=True)
@@ -199,6 +256,7 @@ class MeshRequest:
     guidance: float
     grid_size: int
     target_size: float = 1.0  # applied after generation (to_game_space)
+    texture_size: int = 512  # the baked base-colour texture
 
 
 def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> list[trimesh.Trimesh]:
@@ -265,7 +323,7 @@ def relief_mesh(image: Any, depth: np.ndarray, resolution: int = 64, relief: flo
                             np.stack([ring, following + count, ring + count], -1)])
     faces = np.concatenate([surface, surface[:, ::-1] + count, walls])
     uv = np.tile(np.column_stack([u.ravel(), 1.0 - v.ravel()]), (2, 1))
-    visual = trimesh.visual.TextureVisuals(uv=uv, image=image.convert("RGB"))
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=pbr_material(image.convert("RGB")))
     mesh = trimesh.Trimesh(np.vstack([top, bottom]), faces, visual=visual, process=False)
     trimesh.repair.fix_normals(mesh)
     return mesh

@@ -64,8 +64,9 @@ def shape_field_as_one_object(renderer: Any, hidden: int, radius: float = BLOB_R
     which real Shap-E output is not, and which the mesh checks rightly refuse. Here the projected
     layers 0-3 get fixed weights (the projection's bias; its LayerNorm scale is a small share of
     the latent), and silu units offset by a large constant pass values through unchanged:
-    layer 0 makes silu(a x) + silu(-a x) ~ a |x| per axis, layer 1 sums them into r - |x|_1, the
-    rest carry that to the sdf output (colour outputs keep their random weights).
+    layer 0 makes silu(a x) + silu(-a x) ~ a |x| per axis, layer 1 sums them into r - |x|_1 and
+    also keeps x, y, z (silu(a x) - silu(-a x) = a x), the rest carry those to the output: the sdf
+    from the first, the surface colour (STF channels) a random smooth function of the position.
     """
     import torch
 
@@ -76,8 +77,12 @@ def shape_field_as_one_object(renderer: Any, hidden: int, radius: float = BLOB_R
         designed[0][2 * axis, axis], designed[0][2 * axis + 1, axis] = steep, -steep
     designed[1][0, :6] = -1.0 / steep  # r - |x|_1 (+ offset) in unit 0
     designed[1][1, 6] = 1.0  # the offset itself in unit 1
+    for axis in range(3):  # x, y, z (+ offset) in units 2-4
+        designed[1][2 + axis, 2 * axis], designed[1][2 + axis, 2 * axis + 1] = 1.0 / steep, -1.0 / steep
+    carried = range(5)
     for weight in designed[2:]:
-        weight[0, 0] = weight[1, 1] = 1.0
+        for unit in carried:
+            weight[unit, unit] = 1.0
     with torch.no_grad():
         for index, layer in enumerate(mlp):
             layer.bias.zero_()
@@ -85,12 +90,18 @@ def shape_field_as_one_object(renderer: Any, hidden: int, radius: float = BLOB_R
                 layer.bias[6] = offset
             elif index == 1:
                 layer.bias[0] = radius + offset
-            elif 4 <= index < len(mlp) - 1:  # fixed (not projected) hidden layers: carry units 0 and 1
+                layer.bias[2:5] = offset
+            elif 4 <= index < len(mlp) - 1:  # fixed (not projected) hidden layers: carry units 0-4
                 layer.weight.zero_()
-                layer.weight[0, 0] = layer.weight[1, 1] = 1.0
+                for unit in carried:
+                    layer.weight[unit, unit] = 1.0
         last = mlp[-1]
         last.weight[0].zero_()
         last.weight[0, 0], last.weight[0, 1] = 4.0, -4.0  # sdf = tanh(4 (r - |x|_1)): positive inside
+        colour = last.weight[3:6]  # STF red, green, blue: sigmoid of a random linear map of x, y, z
+        colour.zero_()
+        colour[:, 2:5] = 3.0 * torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+        last.bias[3:6] = -colour[:, 2:5].sum(dim=1) * offset
         for (name, projection), share, weight in zip(projections.items(), LATENT_SHARE, designed):
             projection.norm.weight.fill_(share)
             projection.norm.bias.zero_()

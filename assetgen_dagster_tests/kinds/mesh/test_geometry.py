@@ -145,6 +145,6 @@ def test_lods_of_a_textured_relief_keep_uvs_and_texture():
     assert len(lods) == 3
     for level in lods[1:]:
         assert level.visual.uv.shape == (len(level.vertices), 2)
-        assert level.visual.material.image.size == (32, 32)
+        assert level.visual.material.baseColorTexture.size == (32, 32)
     reloaded = glb_meshes(export_glb(lods, [], {}))
     assert getattr(reloaded["LOD2"].visual, "uv", None) is not None

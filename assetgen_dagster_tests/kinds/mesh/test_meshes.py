@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from assetgen_dagster.kinds.mesh.geometry import glb_meshes
+from assetgen_dagster.kinds.mesh.geometry import glb_meshes, solid
 
 from ...conftest import checks_of, materialize_batch, metadata_of, step_failure, write_batch
 
@@ -45,7 +45,10 @@ def test_meshes_by_both_routes_are_game_ready(built):
         assert mesh.extents.max() == pytest.approx(size, rel=0.01)
         assert mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-6)  # on the ground
     crate = glb_meshes((out / "meshes" / "crate.glb").read_bytes())["LOD0"]
-    assert crate.is_watertight  # Shap-E route: a closed surface
+    assert solid(crate).is_watertight  # Shap-E route: a closed surface (open only along its UV seams)
+    assert crate.visual.uv.shape == (len(crate.vertices), 2)
+    texture = crate.visual.material.baseColorTexture
+    assert texture.size == (512, 512) and len(set(texture.getdata())) > 8  # baked colours, not one flat fill
     scene = trimesh.load(out / "meshes" / "rock.glb", force="scene")
     assert scene.metadata["assetgen"]["source"] == "concept_art"
     assert scene.metadata["assetgen"]["model"] == "assetgen-tiny/depth"
@@ -61,6 +64,11 @@ def test_lods_and_hulls(built):
     faces = [len(barrel[f"LOD{i}"].faces) for i in range(3)]
     assert faces[0] <= 2000 and faces[0] > faces[1] > faces[2]
     assert meta(result, "mesh_lods")["item_stats"]["barrel"]["lod_faces"] == faces
+    for level in barrel.values():  # every LOD keeps its UVs and the baked texture, in a PBR material
+        material = level.visual.material
+        assert level.visual.uv.shape == (len(level.vertices), 2) and 0 <= level.visual.uv.min() <= level.visual.uv.max() <= 1
+        assert material.baseColorTexture.size == (512, 512)
+        assert (material.metallicFactor, material.roughnessFactor) == (0.0, 0.9)
     hull = glb_meshes((out / "collision_meshes" / "crate.glb").read_bytes())["collision"]
     assert hull.is_convex and hull.is_watertight
     pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
