@@ -8,17 +8,20 @@ from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
 
 AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice")
+IMAGE_TO_3D_REPO = "assetgen-tiny/shap-e-img2img"
 
 
 def test_builtin_profiles_are_valid():
     default = load_catalog("default", override_path=None)
     assert default.spec("concept_art").repo_id == "stabilityai/sd-turbo"
     assert default.spec("mesh").pipeline == "ShapEPipeline"
+    assert (default.spec("image_to_3d").repo_id, default.spec("image_to_3d").license) == ("openai/shap-e-img2img", "MIT")
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
     assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO,
-                                                                TEXT_LLM_REPO, *AUDIO_REPOS}
-    assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh", "depth",
+                                                                TEXT_LLM_REPO, IMAGE_TO_3D_REPO, *AUDIO_REPOS}
+    assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh",
+                                                         "image_to_3d", "depth",
                                                          "item_text", "dialogue", "localization", "sfx", "music",
                                                          "voice"}
     assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"

@@ -43,6 +43,7 @@ PIPELINES: dict[str, PipelineKind] = {
     "StableDiffusionXLPipeline": _DIFFUSERS,
     "FluxPipeline": _DIFFUSERS,
     "ShapEPipeline": _DIFFUSERS,
+    "ShapEImg2ImgPipeline": _DIFFUSERS,  # image to 3D (the mesh kind's shape route)
     "StableAudioPipeline": _DIFFUSERS,  # sound effects (Stable Audio Open)
     "AceStepPipeline": _DIFFUSERS,  # music (ACE-Step 1.5)
     "depth-estimation": _TASK,

@@ -1,5 +1,5 @@
-"""``mesh``: 3D props as GLBs, from text (Shap-E) or from a concept image (depth relief), with an
-LOD chain and a collision hull derived from each."""
+"""``mesh``: 3D props as GLBs, from text (Shap-E) or from a concept image (Shap-E img2img, or a depth
+relief for flat props), with an LOD chain and collision derived from each."""
 
 from __future__ import annotations
 
@@ -14,18 +14,27 @@ from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, DiffusionItem, Pro
 from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok, worst
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel
-from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO, TINY_SHAP_E_REPO, build_tiny_depth, build_tiny_shap_e
+from assetgen_dagster.kinds.mesh.tiny import (
+    TINY_DEPTH_REPO,
+    TINY_SHAP_E_IMG2IMG_REPO,
+    TINY_SHAP_E_REPO,
+    build_tiny_depth,
+    build_tiny_shap_e,
+    build_tiny_shap_e_img2img,
+)
 
 MAX_MESH_GRID = 128
 TINY_LICENSE = "random weights built locally; test use only"
 
 
 class MeshItem(DiffusionItem):
-    """Text -> mesh (Shap-E), or ``source: concept_art``: the ``concept`` item's image -> depth -> relief."""
+    """Text -> mesh (Shap-E), or ``source: concept_art``: the ``concept`` item's image -> mesh by
+    ``route: shape`` (Shap-E img2img) or ``route: relief`` (depth -> relief, for signs and wall pieces)."""
 
     kind: Literal["mesh"]
     source: Literal["text", "concept_art"] = "text"
     concept: str | None = None  # id of a concept_art item of the same batch, for source: concept_art
+    route: Literal["shape", "relief"] | None = None  # source concept_art: shape (the default) or relief
     grid_size: Annotated[int, Field(ge=8, le=MAX_MESH_GRID)] = 32  # marching-cubes grid (cost ~ n^3)
     target_size: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0  # largest extent, metres
     lod_fractions: Annotated[list[Annotated[float, Field(gt=0.0, le=1.0)]], Field(min_length=1, max_length=6)] = [
@@ -50,6 +59,17 @@ class MeshItem(DiffusionItem):
             yield "concept", "source: concept_art needs `concept` naming a concept_art item of this batch"
         if self.source == "text" and self.concept is not None:
             yield "concept", "`concept` is only used with source: concept_art"
+        if self.source == "text" and self.route is not None:
+            yield "route", "`route` is only used with source: concept_art"
+
+    @property
+    def relief(self) -> bool:
+        return self.source == "concept_art" and self.route == "relief"
+
+    @property
+    def shap_e(self) -> bool:
+        """Made by a Shap-E pipeline (from text, or from the concept image): z-up, vertex colours."""
+        return not self.relief
 
 
 class MeshParams(ModelParams):
@@ -69,6 +89,16 @@ TEXT_TO_3D = ModelRole(
                     "params": {"steps": 2, "guidance": 3.0, "batch_size": 2}, "license": TINY_LICENSE}),
 )
 
+IMAGE_TO_3D = ModelRole(
+    name="image_to_3d",
+    params=MeshParams,
+    default={"repo_id": "openai/shap-e-img2img", "revision": "main", "pipeline": "ShapEImg2ImgPipeline",
+             "dtype": "float16", "params": {"steps": 64, "guidance": 3.0, "batch_size": 1}, "license": "MIT"},
+    tiny=TinyModel(TINY_SHAP_E_IMG2IMG_REPO, build_tiny_shap_e_img2img,
+                   {"revision": "main", "pipeline": "ShapEImg2ImgPipeline", "dtype": "float32",
+                    "params": {"steps": 2, "guidance": 3.0, "batch_size": 2}, "license": TINY_LICENSE}),
+)
+
 DEPTH = ModelRole(
     name="depth",
     params=ModelParams,
@@ -78,6 +108,21 @@ DEPTH = ModelRole(
                    {"revision": "main", "pipeline": "depth-estimation", "dtype": "float32", "params": {},
                     "license": TINY_LICENSE}),
 )
+
+
+@dataclass(frozen=True)
+class ShapeRequest:
+    """A mesh from a concept image by Shap-E img2img: the image (relative to the output dir), its hash
+    and every setting that changes the geometry and texture."""
+
+    concept: str
+    concept_sha256: str
+    seed: int
+    steps: int
+    guidance: float
+    grid_size: int
+    target_size: float
+    texture_size: int
 
 
 @dataclass(frozen=True)
@@ -172,7 +217,7 @@ class Meshes(ItemAsset):
     kind = "mesh"
     group = "meshes_3d"
     deps = ("concept_art",)
-    roles = ("mesh", "depth")
+    roles = ("mesh", "image_to_3d", "depth")
     ui_kinds = ("pytorch", "3d")
     title = "meshes"
     checks = (
@@ -187,31 +232,40 @@ class Meshes(ItemAsset):
                   single_object, blocking=True, summary=worst("main_share", "min_main_share", highest=False)),
     )
     description = (
-        "3D meshes per `mesh` item: text -> Shap-E latents -> marching cubes on the item's `grid_size`, or "
-        "(`source: concept_art`) the `concept` item's image -> depth model -> textured relief. Cleaned "
+        "3D meshes per `mesh` item: text -> Shap-E latents -> marching cubes on the item's `grid_size`; "
+        "`source: concept_art`: the `concept` item's image -> Shap-E img2img the same way (`route: shape`, "
+        "the default) or -> depth model -> textured relief (`route: relief`, for flat props). Cleaned "
         "(duplicates, degenerate faces, floaters, winding, normals), Y-up, grounded, scaled to `target_size` "
-        "metres. `<output_dir>/<batch>/meshes/<item>.glb`."
+        "metres; Shap-E meshes UV-unwrapped with a baked base-colour texture. "
+        "`<output_dir>/<batch>/meshes/<item>.glb`."
     )
 
     def role(self, item: MeshItem) -> str:
-        return "mesh" if item.source == "text" else "depth"
+        return "mesh" if item.source == "text" else "depth" if item.relief else "image_to_3d"
 
     def request(self, ctx: BatchContext, item: MeshItem) -> Any:
         from assetgen_dagster.kinds.mesh.geometry import MeshRequest
 
-        if item.source == "concept_art":
+        if item.relief:
             return ReliefRequest(*ctx.upstream_file("concept_art", item.concept, item.id), item.target_size)
-        params, defaults = ctx.params(item), ctx.model_params("mesh")
-        return MeshRequest(item.prompt, ctx.seed(item), params.get("steps", defaults.steps),
-                           params.get("guidance", defaults.guidance), item.grid_size, item.target_size,
-                           item.texture_size)
+        role = self.role(item)
+        params, defaults = ctx.params(item), ctx.model_params(role)
+        shared = (ctx.seed(item), params.get("steps", defaults.steps), params.get("guidance", defaults.guidance),
+                  item.grid_size, item.target_size, item.texture_size)
+        if role == "image_to_3d":
+            return ShapeRequest(*ctx.upstream_file("concept_art", item.concept, item.id), *shared)
+        return MeshRequest(item.prompt, *shared)
 
     def generate(self, model: Any, requests: Sequence[Any]) -> list[Any]:
-        """Raw meshes: Shap-E latents decoded by marching cubes, or a relief from each concept's depth."""
+        """Raw meshes: Shap-E latents (from the prompt or the concept image) decoded by marching
+        cubes, or a relief from each concept's depth."""
         from PIL import Image
 
-        from assetgen_dagster.kinds.mesh.geometry import relief_mesh, text_to_meshes
+        from assetgen_dagster.kinds.mesh.geometry import image_to_meshes, relief_mesh, text_to_meshes
 
+        if isinstance(requests[0], ShapeRequest):
+            images = [Image.open(settings.output_dir() / request.concept).convert("RGB") for request in requests]
+            return image_to_meshes(model.pipeline, list(requests), images, len(requests))
         if not isinstance(requests[0], ReliefRequest):
             return text_to_meshes(model.pipeline, list(requests), len(requests))
         reliefs = []
@@ -228,8 +282,8 @@ class Meshes(ItemAsset):
             raise ItemRejected("enough_geometry", f"the model's field has no surface on the {item.grid_size}^3 grid "
                                                   "(an empty mesh): nothing was written")
         mesh, report = clean(raw)
-        mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.source == "text" else "y")
-        if item.source == "text":  # vertex colours -> UVs (xatlas) and a base-colour texture; reliefs have theirs
+        mesh = to_game_space(mesh, item.target_size, up_axis="z" if item.shap_e else "y")
+        if item.shap_e:  # vertex colours -> UVs (xatlas) and a base-colour texture; reliefs have theirs
             mesh = bake_texture(mesh, item.texture_size)
         out.write_bytes(export_glb([mesh], [], {**out.provenance, "cleanup": report.__dict__}), ".glb")
         return mesh
@@ -406,7 +460,7 @@ KIND = Kind(
     assets=(Meshes(), MeshLods(), CollisionMeshes()),
     pack=(PackTarget("mesh_lods", lambda item_id, file_name: f"meshes/{file_name}"),
           PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}_collision.glb")),
-    models=(TEXT_TO_3D, DEPTH),
+    models=(TEXT_TO_3D, IMAGE_TO_3D, DEPTH),
     summary="3D props (GLB) from text or a concept image, with LODs and a collision hull.",
     review=review,
 )

@@ -262,6 +262,17 @@ class MeshRequest:
 def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> list[trimesh.Trimesh]:
     """Shap-E: latents in pipeline batches (one seeded CPU generator per item), then each latent
     decoded by marching cubes on the item's grid, with vertex colours from the renderer."""
+    return _shap_e_meshes(pipe, requests, batch_size, lambda chunk: {"prompt": [r.prompt for r in chunk]})
+
+
+def image_to_meshes(pipe: Any, requests: list[Any], images: list[Any], batch_size: int) -> list[trimesh.Trimesh]:
+    """Shap-E img2img: the same, conditioned on one image per request (PIL, RGB) instead of a prompt."""
+    by_request = {id(request): image for request, image in zip(requests, images)}
+    return _shap_e_meshes(pipe, requests, batch_size, lambda chunk: {"image": [by_request[id(r)] for r in chunk]})
+
+
+def _shap_e_meshes(pipe: Any, requests: list[Any], batch_size: int,
+                   condition: Any) -> list[trimesh.Trimesh]:
     import torch
 
     meshes: list[trimesh.Trimesh] = []
@@ -270,7 +281,7 @@ def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> l
         first = chunk[0]
         with torch.inference_mode():
             latents = pipe(
-                prompt=[r.prompt for r in chunk], num_inference_steps=first.steps, guidance_scale=first.guidance,
+                **condition(chunk), num_inference_steps=first.steps, guidance_scale=first.guidance,
                 generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
             ).images
             for request, latent in zip(chunk, latents):

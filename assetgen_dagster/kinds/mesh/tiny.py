@@ -1,4 +1,5 @@
-"""The tiny kit's 3D models: a Shap-E-architecture text-to-3D pipeline and a DPT depth model, random weights."""
+"""The tiny kit's 3D models: Shap-E-architecture text-to-3D and image-to-3D pipelines and a DPT depth
+model, random weights (the Shap-E field shaped as one object)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from assetgen_dagster.tiny import byte_level_vocab, clip_tokenizer
 
 TINY_SHAP_E_REPO = "assetgen-tiny/shap-e"
+TINY_SHAP_E_IMG2IMG_REPO = "assetgen-tiny/shap-e-img2img"
+LATENT_DIM, HIDDEN = 16, 8  # the prior emits 4 x HIDDEN latent vectors of LATENT_DIM
 TINY_DEPTH_REPO = "assetgen-tiny/depth"
 
 
@@ -15,41 +18,78 @@ def build_tiny_shap_e(target: Path) -> None:
     """A Shap-E-architecture text-to-3D pipeline (prior + STF renderer) with a real marching-cubes
     table in its mesh decoder, so ``decode_to_mesh`` returns watertight meshes (16^3 grid: ~10 ms)."""
     import torch
-    from diffusers import HeunDiscreteScheduler, PriorTransformer, ShapEPipeline
-    from diffusers.pipelines.shap_e import ShapERenderer
+    from diffusers import ShapEPipeline
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
-
-    from assetgen_dagster.kinds.mesh.marching_cubes import marching_cubes_table
 
     vocab, _ = byte_level_vocab()
     tokenizer = clip_tokenizer()
     torch.manual_seed(0)
-    latent_dim, hidden = 16, 8  # the prior emits 4 x hidden latent vectors of latent_dim
-    prior = PriorTransformer(
-        num_attention_heads=2, attention_head_dim=8, num_layers=1, embedding_dim=latent_dim,
-        num_embeddings=4 * hidden, embedding_proj_dim=16, time_embed_dim=4 * latent_dim,
-        clip_embed_dim=2 * latent_dim, additional_embeddings=0, time_embed_act_fn="gelu",
-        norm_in_type="layer", encoder_hid_proj_type=None, added_emb_type=None,
-    )
+    prior = _tiny_prior()
     text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(
         vocab_size=len(vocab), hidden_size=16, projection_dim=16, intermediate_size=37, num_attention_heads=4,
         num_hidden_layers=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     ))
-    renderer = ShapERenderer(
-        param_shapes=((hidden, 93), (hidden, hidden), (hidden, hidden), (hidden, hidden)),
-        d_latent=latent_dim, d_hidden=hidden, n_output=12, background=(0.1, 0.1, 0.1),
+    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=_shap_e_scheduler(),
+                  shap_e_renderer=_tiny_renderer()).save_pretrained(target, safe_serialization=True)
+
+
+def build_tiny_shap_e_img2img(target: Path) -> None:
+    """The image-to-3D variant (openai/shap-e-img2img's architecture): a CLIP vision encoder (32 px,
+    16 patches) and its image processor in place of the text encoder; the same renderer."""
+    import torch
+    from diffusers import ShapEImg2ImgPipeline
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(0)
+    prior = _tiny_prior(embedding_proj_norm_type="layer")
+    image_encoder = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=16, image_size=32, patch_size=8, projection_dim=16, intermediate_size=24, num_attention_heads=2,
+        num_channels=3, num_hidden_layers=2,
+    ))
+    image_processor = CLIPImageProcessor(size=32, crop_size=32, do_resize=True, do_center_crop=True, resample=3,
+                                         do_normalize=True, image_mean=[0.48145466, 0.4578275, 0.40821073],
+                                         image_std=[0.26862954, 0.26130258, 0.27577711])
+    ShapEImg2ImgPipeline(prior=prior, image_encoder=image_encoder, image_processor=image_processor,
+                         scheduler=_shap_e_scheduler(), shap_e_renderer=_tiny_renderer(),
+                         ).save_pretrained(target, safe_serialization=True)
+
+
+def _tiny_prior(**extra: Any) -> Any:
+    from diffusers import PriorTransformer
+
+    return PriorTransformer(
+        num_attention_heads=2, attention_head_dim=8, num_layers=1, embedding_dim=LATENT_DIM,
+        num_embeddings=4 * HIDDEN, embedding_proj_dim=16, time_embed_dim=4 * LATENT_DIM,
+        clip_embed_dim=2 * LATENT_DIM, additional_embeddings=0, time_embed_act_fn="gelu",
+        norm_in_type="layer", encoder_hid_proj_type=None, added_emb_type=None, **extra,
     )
-    cases, masks = marching_cubes_table()  # zeros in a random model: fill them, they are saved with it
+
+
+def _shap_e_scheduler() -> Any:
+    from diffusers import HeunDiscreteScheduler
+
+    return HeunDiscreteScheduler(beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample",
+                                 use_karras_sigmas=True, clip_sample=True, clip_sample_range=1.0)
+
+
+def _tiny_renderer() -> Any:
+    """The STF renderer both Shap-E pipelines share, with a filled marching-cubes table (zeros in a
+    random model; saved with it) and a field shaped as one object."""
+    import torch
+    from diffusers.pipelines.shap_e import ShapERenderer
+
+    from assetgen_dagster.kinds.mesh.marching_cubes import marching_cubes_table
+
+    renderer = ShapERenderer(
+        param_shapes=((HIDDEN, 93), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN)),
+        d_latent=LATENT_DIM, d_hidden=HIDDEN, n_output=12, background=(0.1, 0.1, 0.1),
+    )
+    cases, masks = marching_cubes_table()
     renderer.mesh_decoder.cases.copy_(torch.from_numpy(cases))
     renderer.mesh_decoder.masks.copy_(torch.from_numpy(masks))
-    shape_field_as_one_object(renderer, hidden)
-    scheduler = HeunDiscreteScheduler(
-        beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample", use_karras_sigmas=True,
-        clip_sample=True, clip_sample_range=1.0,
-    )
-    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
-                  shap_e_renderer=renderer).save_pretrained(target, safe_serialization=True)
+    shape_field_as_one_object(renderer, HIDDEN)
+    return renderer
 
 
 BLOB_RADIUS = 0.6  # L1 radius of the object the tiny renderer's field describes, in its [-1, 1]^3 volume

@@ -17,6 +17,7 @@ BATCH = """\
       - {id: crate, kind: mesh, prompt: "a wooden crate", grid_size: 16, target_size: 0.8}
       - {id: barrel, kind: mesh, prompt: "a barrel", grid_size: 24, lod_fractions: [1.0, 0.4, 0.1], max_faces: 2000}
       - {id: rock, kind: mesh, prompt: "a rock", source: concept_art, concept: rock_art, target_size: 2.0}
+      - {id: plaque, kind: mesh, prompt: "a rock plaque", source: concept_art, concept: rock_art, route: relief}
     """
 ALL = ["concept_art", "meshes", "mesh_lods", "collision_meshes", "asset_pack"]
 
@@ -38,7 +39,7 @@ def built(tiny_kit, workdir):
 
 def test_meshes_by_both_routes_are_game_ready(built):
     out, result, _ = built
-    for item, size in (("crate", 0.8), ("barrel", 1.0), ("rock", 2.0)):
+    for item, size in (("crate", 0.8), ("barrel", 1.0), ("rock", 2.0), ("plaque", 1.0)):
         glb = (out / "meshes" / f"{item}.glb").read_bytes()
         mesh = glb_meshes(glb)["LOD0"]
         assert np.isfinite(mesh.vertices).all()
@@ -49,12 +50,16 @@ def test_meshes_by_both_routes_are_game_ready(built):
     assert crate.visual.uv.shape == (len(crate.vertices), 2)
     texture = crate.visual.material.baseColorTexture
     assert texture.size == (512, 512) and len(set(texture.getdata())) > 8  # baked colours, not one flat fill
-    scene = trimesh.load(out / "meshes" / "rock.glb", force="scene")
-    assert scene.metadata["assetgen"]["source"] == "concept_art"
-    assert scene.metadata["assetgen"]["model"] == "assetgen-tiny/depth"
+    for item, model in (("rock", "assetgen-tiny/shap-e-img2img"), ("plaque", "assetgen-tiny/depth")):
+        scene = trimesh.load(out / "meshes" / f"{item}.glb", force="scene")
+        assert scene.metadata["assetgen"]["source"] == "concept_art" and scene.metadata["assetgen"]["model"] == model
+    rock = glb_meshes((out / "meshes" / "rock.glb").read_bytes())["LOD0"]  # image -> Shap-E: an object, textured
+    assert solid(rock).is_watertight and rock.visual.material.baseColorTexture.size == (512, 512)
+    assert glb_meshes((out / "meshes" / "plaque.glb").read_bytes())["LOD0"].visual.material.baseColorTexture.size \
+        == (64, 64)  # the relief keeps the concept image as its texture
     stats = meta(result, "meshes")["item_stats"]
-    assert set(stats) == {"crate", "barrel", "rock"} and stats["crate"]["watertight"]
-    assert meta(result, "meshes")["models"].keys() == {"mesh", "depth"}  # both roles' models are reported
+    assert set(stats) == {"crate", "barrel", "rock", "plaque"} and stats["crate"]["watertight"]
+    assert meta(result, "meshes")["models"].keys() == {"mesh", "image_to_3d", "depth"}  # every role is reported
     assert all(e.passed for e in result.get_asset_check_evaluations()), checks_of(result)
 
 
@@ -81,7 +86,7 @@ def test_rerun_reuses_meshes_and_is_byte_identical(built):
     out, _, instance = built
     before = {p.name: p.read_bytes() for p in (out / "meshes").glob("*.glb")}
     again, _ = run(ALL, instance)
-    assert (meta(again, "meshes")["generated"], meta(again, "meshes")["reused"]) == (0, 3)
+    assert (meta(again, "meshes")["generated"], meta(again, "meshes")["reused"]) == (0, 4)
     assert {p.name: p.read_bytes() for p in (out / "meshes").glob("*.glb")} == before
 
 
