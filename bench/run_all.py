@@ -1,7 +1,7 @@
 """The one benchmark entry point: every CPU benchmark in turn (tiny kit, offline), or GPU mode.
 
     .venv/bin/python bench/run_all.py          # CPU: overhead, code location, batch scaling, model loader, regeneration, scaling,
-                                               # edit latency (starts Redis and PostgreSQL)
+                                               # edit latency (starts Redis and PostgreSQL), asset steps
     .venv/bin/python bench/run_all.py --gpu    # on a CUDA machine: bench/gpu.py at full scale
 
 Each prints its table and writes bench/results/<name>.json and .md.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 CPU_BENCHMARKS = ["overhead.py", "code_location.py", "batch_scaling.py", "model_loader.py", "regeneration.py",
-                  "scaling.py", "edit_latency.py"]
+                  "scaling.py", "edit_latency.py", "asset_steps.py"]
 
 
 def main() -> int:

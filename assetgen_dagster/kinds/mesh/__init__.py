@@ -294,7 +294,8 @@ class Meshes(ItemAsset):
     def stats(self, item: MeshItem, mesh: Any) -> dict[str, Any]:
         from assetgen_dagster.kinds.mesh.geometry import mesh_stats
 
-        return mesh_stats(mesh)
+        texture = getattr(getattr(mesh.visual, "material", None), "baseColorTexture", None)
+        return {**mesh_stats(mesh), **({"texture": "x".join(map(str, texture.size))} if texture else {})}
 
     def preview(self, out: ItemOutput, item: MeshItem) -> Any:
         from assetgen_dagster.kinds.mesh.geometry import render_views
@@ -439,7 +440,7 @@ class CollisionMeshes(DerivedMesh):
 
 
 def review(card: Any) -> Any:
-    """LOD0 and the collision hull in the 3D viewer, with the LOD face counts."""
+    """LOD0 and the collision shape (hull or convex parts) in the 3D viewer, with the LOD face counts."""
     from assetgen_dagster.review.cards import Markup, viewer
 
     parts = []
@@ -447,7 +448,8 @@ def review(card: Any) -> Any:
         [name] = card.entries["meshes"]["files"]
         parts.append(viewer(card.review_file(card.folders["meshes"] / name, f"meshes/{name}"), "LOD0"))
     for path, _ in card.files.get("collision_meshes", []):
-        parts.append(viewer(path, "collision hull"))
+        count = card.entries.get("collision_meshes", {}).get("stats", {}).get("parts", 1)
+        parts.append(viewer(path, "collision hull" if count == 1 else f"collision: {count} convex parts"))
     faces = card.entries.get("mesh_lods", {}).get("stats", {}).get("lod_faces")
     if faces:
         parts.append(Markup("<p><small>LOD faces: {}</small></p>").format(" / ".join(map(str, faces))))
@@ -461,6 +463,6 @@ KIND = Kind(
     pack=(PackTarget("mesh_lods", lambda item_id, file_name: f"meshes/{file_name}"),
           PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}_collision.glb")),
     models=(TEXT_TO_3D, IMAGE_TO_3D, DEPTH),
-    summary="3D props (GLB) from text or a concept image, with LODs and a collision hull.",
+    summary="3D props (GLB) from text or a concept image, textured, with LODs and convex collision.",
     review=review,
 )

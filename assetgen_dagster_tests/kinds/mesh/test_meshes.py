@@ -113,3 +113,36 @@ def test_decomposed_collision_writes_one_convex_watertight_node_per_part(tiny_ki
     assert sorted(trimesh.load(out / "block.glb", force="scene").graph.nodes_geometry) == ["collision-convcolonly"]
     stats = metadata_of(result, "collision_meshes")["item_stats"]
     assert stats["arch"]["parts"] == len(nodes) and stats["block"]["parts"] == 1
+
+
+HELD_OUT = """\
+    defaults: {seed: 11}
+    items:
+      - {id: well_art, kind: concept_art, prompt: "a stone well with a wooden roof"}
+      - {id: banner_art, kind: concept_art, prompt: "a heraldic banner, flat"}
+      - {id: bucket, kind: mesh, prompt: "an open wooden bucket", grid_size: 24, collision: decomposed, max_hulls: 6,
+         texture_size: 256, lod_fractions: [1.0, 0.5, 0.2]}
+      - {id: well, kind: mesh, prompt: "a stone well", source: concept_art, concept: well_art, grid_size: 24,
+         collision: decomposed, max_hulls: 4}
+      - {id: banner, kind: mesh, prompt: "a banner", source: concept_art, concept: banner_art, route: relief,
+         target_size: 1.5}
+    """
+
+
+def test_held_out_props_by_every_route_are_textured_on_every_lod_with_convex_parts(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "village", HELD_OUT)
+    result, _ = materialize_batch(ALL, "village")
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations()), checks_of(result)
+    out = workdir / "outputs" / "village"
+    sizes = {"bucket": (256, 256), "well": (512, 512), "banner": (64, 64)}
+    for item, size in sizes.items():
+        levels = glb_meshes((out / "mesh_lods" / f"{item}.glb").read_bytes())
+        assert len(levels) >= 2
+        for name, level in levels.items():
+            assert level.visual.uv.shape == (len(level.vertices), 2), (item, name)
+            assert level.visual.material.baseColorTexture.size == size, (item, name)
+    for item in ("bucket", "well"):
+        parts = [mesh for name, mesh in glb_meshes((out / "collision_meshes" / f"{item}.glb").read_bytes()).items()]
+        assert parts and all(part.is_convex and part.is_watertight for part in parts)
+    assert metadata_of(result, "collision_meshes")["item_stats"]["banner"]["parts"] == 1

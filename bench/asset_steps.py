@@ -1,0 +1,130 @@
+"""Per-step timings of the mesh routes and the audio kinds, per item (tiny kit, offline).
+
+Meshes (text, image -> Shap-E img2img, image -> depth relief): generate, clean + game space, UV
+unwrap + texture bake, LOD chain, convex hull and V-HACD decomposition, with face counts and texture
+size. Audio (sfx, music loop, voice): generate, post-process, encode, from the same code the assets
+run. Models are loaded first, so load time is not in the figures.
+
+    .venv/bin/python bench/asset_steps.py [--grid 32] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, offline_tiny_environment, write_results  # noqa: E402
+
+
+def median_of(repeats: int, step):
+    """(median seconds, last result) of ``step()`` run ``repeats`` times."""
+    seconds, result = [], None
+    for _ in range(repeats):
+        began = time.perf_counter()
+        result = step()
+        seconds.append(time.perf_counter() - began)
+    return statistics.median(seconds), result
+
+
+def mesh_rows(loader, grid: int, repeats: int) -> list[dict]:
+    import numpy as np
+    from PIL import Image
+
+    from assetgen_dagster.kinds.mesh import ShapeRequest
+    from assetgen_dagster.kinds.mesh.geometry import (
+        MeshRequest, bake_texture, clean, collision_hull, convex_parts, image_to_meshes, lod_chain, relief_mesh,
+        text_to_meshes, to_game_space,
+    )
+
+    concept = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    routes = {
+        "text": ("mesh", lambda pipe: text_to_meshes(pipe, [MeshRequest("a wooden barrel", 7, 2, 3.0, grid)], 1)[0]),
+        "shape (image)": ("image_to_3d", lambda pipe: image_to_meshes(
+            pipe, [ShapeRequest("concept.png", "-", 7, 2, 3.0, grid, 1.0, 512)], [concept], 1)[0]),
+        "relief (image)": ("depth", lambda pipe: relief_mesh(
+            concept, pipe(concept)["predicted_depth"].float().cpu().numpy().squeeze())),
+    }
+    rows = []
+    for route, (role, generate) in routes.items():
+        with loader.use(role) as model:
+            generate(model.pipeline)  # warm-up
+            row = {"route": route}
+            row["generate"], raw = median_of(repeats, lambda: generate(model.pipeline))
+        row["clean"], mesh = median_of(repeats, lambda: to_game_space(clean(raw)[0], 1.0, "y" if "relief" in route else "z"))
+        if "relief" not in route:
+            row["bake"], mesh = median_of(repeats, lambda: bake_texture(mesh, 512))
+        row["lods"], lods = median_of(repeats, lambda: lod_chain(mesh, (1.0, 0.5, 0.25, 0.1)))
+        row["hull"], _ = median_of(repeats, lambda: collision_hull(mesh.copy()))  # a copy: trimesh caches hulls
+        row["decomposed"], parts = median_of(repeats, lambda: convex_parts(mesh, 8))
+        row.update(faces=[len(level.faces) for level in lods], parts=len(parts),
+                   texture="x".join(map(str, mesh.visual.material.baseColorTexture.size)))
+        rows.append(row)
+    return rows
+
+
+def audio_rows(loader, work: Path) -> list[dict]:
+    from assetgen_dagster import kinds
+    from assetgen_dagster.engine import ItemOutput
+    from assetgen_dagster.kinds.music import MusicRequest
+    from assetgen_dagster.kinds.sfx import SfxRequest
+    from assetgen_dagster.kinds.voice import VoiceRequest, frame_budget, script
+
+    cases = [
+        ("sfx", {"id": "door", "kind": "sfx", "prompt": "a creaking door", "duration": 1.5},
+         lambda item: SfxRequest(item.prompt, None, 1, 8, 7.0, item.duration, item.channels, 48000, -23.0)),
+        ("music", {"id": "loop", "kind": "music", "prompt": "tavern tune", "duration": 8.0, "loop": True, "bpm": 96},
+         lambda item: MusicRequest(item.prompt, None, 1, 4, 1.0, item.duration, True, 96, 48000, -23.0)),
+        ("voice", {"id": "line", "kind": "voice", "text": "Halt! Who goes there? Show yourself."},
+         lambda item: VoiceRequest(script(item), 1, 1.0, 1.0, 1.0, frame_budget(item.text, 6.0), 48000, -23.0)),
+    ]
+    rows = []
+    for name, fields, make_request in cases:
+        asset = kinds.get(name).assets[0]
+        item = kinds.get(name).item.model_validate(fields)
+        request = make_request(item)
+        with loader.use(name) as model:
+            asset.generate(model, [request])  # warm-up
+            [take] = asset.generate(model, [request])
+        for attempt in ("warm-up", "timed"):  # the first write pays scipy / pyloudnorm / soundfile imports
+            folder = work / name / attempt
+            folder.mkdir(parents=True)
+            artifact = asset.write(ItemOutput(folder, item.id, {}), item, request, take)
+        rows.append({"kind": name, "clip": f"{artifact.seconds:.2f} s x {artifact.audio.shape[1]} ch", **artifact.timings})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    work = offline_tiny_environment()
+
+    from assetgen_dagster.models import ModelLoader
+    from assetgen_dagster.tiny import ensure_tiny_kit
+
+    ensure_tiny_kit()
+    loader = ModelLoader()
+    meshes, audio = mesh_rows(loader, args.grid, args.repeats), audio_rows(loader, work)
+
+    def ms(value: float) -> str:
+        return f"{value * 1000:.0f} ms"
+
+    table = []
+    for row in meshes:
+        steps = ", ".join(f"{step} {ms(row[step])}" for step in ("generate", "clean", "bake", "lods", "hull", "decomposed")
+                          if step in row)
+        table.append((f"mesh, {row['route']}, grid {args.grid}",
+                      f"{steps}; LOD faces {row['faces']}, {row['parts']} convex parts, texture {row['texture']}"))
+    for row in audio:
+        table.append((f"{row['kind']} ({row['clip']})", ", ".join(f"{step} {ms(row[step])}"
+                                                             for step in ("generate", "post_process", "encode"))))
+    write_results("asset_steps", {"machine": machine(), "grid": args.grid, "meshes": meshes, "audio": audio}, table)
+
+
+if __name__ == "__main__":
+    main()
