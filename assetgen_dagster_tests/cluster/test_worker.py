@@ -25,7 +25,7 @@ def test_pin_device_hides_every_other_gpu_before_torch_loads(monkeypatch):
 
 def test_preload_accepts_roles_kinds_and_asset_names():
     assert preload_roles(["textures"]) == ["texture"]  # an asset name: its kind's roles
-    assert preload_roles(["meshes", "concept_art", "mesh"]) == ["mesh", "depth", "concept_art"]
+    assert preload_roles(["meshes", "concept_art", "mesh"]) == ["mesh", "image_to_3d", "depth", "concept_art"]
     with pytest.raises(ValueError, match="'musik' is not a model role"):
         preload_roles(["musik"])
 
