@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--preload", default="", help="comma-separated roles, kinds or assets to load at start")
     worker.add_argument("--name", help="worker name (default: <queue>-<device>); @<host> is appended")
     worker.add_argument("--loglevel", default="INFO")
+    watch = commands.add_parser("watch", help="launch a batch's run as soon as its file is saved (through the "
+                                              "webserver; the sensor stays the fallback)")
+    watch.add_argument("--webserver", default="http://127.0.0.1:3000", help="the Dagster webserver's URL")
     cluster = commands.add_parser("cluster", help="Redis, PostgreSQL, daemon, UI and one worker per device, "
                                                   "on this machine, until Ctrl-C")
     cluster.add_argument("--devices", help="comma-separated, e.g. cuda:0,cuda:1 (default: every GPU "
@@ -75,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         from assetgen_dagster.cluster.worker import run_worker
 
         return run_worker(args.queue, args.device, _names(args.preload), args.name, args.loglevel)
+    if args.command == "watch":
+        import logging
+
+        from assetgen_dagster import settings
+        from assetgen_dagster.cluster.watch import watch as watch_batches
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        watch_batches(settings.prompts_dir(), args.webserver.rstrip("/") + "/graphql")
+        return 0
     if args.command == "cluster":
         from assetgen_dagster.cluster.local import gpu_devices, run_cluster
 

@@ -32,7 +32,7 @@ from dagster import (
 
 from assetgen_dagster import settings
 from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, load_batch, scan_batch_files
-from assetgen_dagster.engine.batches import BATCH_HASH_TAG
+from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
 from assetgen_dagster.jobs import batch_assets, generate_batch_job
 from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batches
 
@@ -98,6 +98,10 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
             requested[batch_id] = content_hash  # made by another run (the demo, the CLI): already current
             context.log.info(f"{path.name}: already current (its pack was made from this content)")
             continue
+        if batch_id in known and run_exists(context.instance, batch_id, content_hash):
+            requested[batch_id] = content_hash  # launched already (`assetgen-dagster watch`, the UI)
+            context.log.info(f"{path.name}: a run was already launched for this content")
+            continue
         sequence += 1
         requested[batch_id] = content_hash
         run_requests.append(RunRequest(
@@ -120,6 +124,15 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
         asset_events=observations,
         cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+def run_exists(instance, batch_id: str, content_hash: str) -> bool:
+    """Whether any run (this sensor's, `assetgen-dagster watch`'s, one from the UI) was launched for
+    this batch content."""
+    from dagster import RunsFilter
+
+    runs = RunsFilter(tags={PARTITION_TAG: batch_id, BATCH_HASH_TAG: content_hash})
+    return bool(instance.get_run_records(filters=runs, limit=1))
 
 
 def _packed_hash(context: SensorEvaluationContext, batch_id: str) -> str | None:

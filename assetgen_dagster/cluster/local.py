@@ -63,6 +63,7 @@ class LocalCluster:
         self.env = {**env, **self.postgres.env(), BROKER_URL_ENV: self.redis.url, "DAGSTER_HOME": str(self.home)}
         self.daemon: subprocess.Popen | None = None
         self.webserver: subprocess.Popen | None = None
+        self.watcher: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen | None] = [None] * len(self.devices)
 
     def instance(self):
@@ -72,6 +73,16 @@ class LocalCluster:
 
         os.environ.update({key: value for key, value in self.env.items() if key.startswith("ASSETGEN_")})
         return DagsterInstance.from_config(str(self.home))
+
+    def webserver_ready(self) -> bool:
+        """Whether the webserver answers (its /server_info endpoint)."""
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.webserver_port}/server_info", timeout=2):
+                return True
+        except OSError:
+            return False
 
     def worker_name(self, index: int) -> str:
         return f"worker{index}-{self.devices[index].replace(':', '')}"
@@ -94,8 +105,12 @@ class LocalCluster:
         workspace = str(self.project_root / "workspace.yaml")
         self.daemon = self._spawn("daemon", [venv_bin("dagster-daemon"), "run", "-w", workspace])
         if self.webserver_port is not None:
+            self.webserver_port = self.webserver_port or free_port()
             self.webserver = self._spawn("webserver", [venv_bin("dagster-webserver"), "-w", workspace,
-                                                       "-h", "127.0.0.1", "-p", str(self.webserver_port or free_port())])
+                                                       "-h", "127.0.0.1", "-p", str(self.webserver_port)])
+            # Saved batch files launch their run at once instead of at the sensor's next 5 s pass.
+            self.watcher = self._spawn("watch", [venv_bin("assetgen-dagster"), "watch", "--webserver",
+                                                 f"http://127.0.0.1:{self.webserver_port}"])
         for index in range(len(self.devices)):
             self.start_worker(index)
         return self
@@ -140,7 +155,7 @@ class LocalCluster:
     def stop(self) -> None:
         for index in range(len(self.workers)):
             self.stop_worker(index)
-        for process in (self.webserver, self.daemon):
+        for process in (self.watcher, self.webserver, self.daemon):
             _terminate(process, signal.SIGTERM, 60)
         self.redis.stop()
         self.postgres.stop()

@@ -1,5 +1,6 @@
-"""A real cluster for the scale-out tests: Redis, PostgreSQL, the Dagster daemon and two Celery
-workers as subprocesses on loopback, started once for the module that asks for it."""
+"""A real cluster for the scale-out tests: Redis, PostgreSQL, the Dagster daemon, the webserver with
+`assetgen-dagster watch`, and two Celery workers as subprocesses on loopback, started once for the
+module that asks for it."""
 
 import os
 import shutil
@@ -38,7 +39,7 @@ def cluster(tiny_kit):
     (root / "prompts").mkdir()
     env = {**os.environ, "ASSETGEN_PROMPTS_DIR": str(root / "prompts"), "ASSETGEN_OUTPUT_DIR": str(root / "outputs"),
            "ASSETGEN_SENSOR_INTERVAL_SECONDS": "1"}
-    cluster = LocalCluster(PROJECT_ROOT, root / "cluster", ["cpu", "cpu"], env)
+    cluster = LocalCluster(PROJECT_ROOT, root / "cluster", ["cpu", "cpu"], env, webserver_port=0)  # + watcher
     saved = dict(os.environ)  # cluster.instance() exports the servers' ASSETGEN_* variables
     with cluster:
         try:

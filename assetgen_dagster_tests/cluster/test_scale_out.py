@@ -134,3 +134,36 @@ def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
     for batch_id in batches:
         assert (outputs(cluster, batch_id) / "barrel0.png").is_file()
+
+
+def test_a_saved_edit_launches_its_run_at_once_and_the_sensor_does_not_repeat_it(cluster):
+    """`assetgen-dagster watch` launches the edited batch's run through the webserver without waiting
+    for the sensor daemon's 5 s pass; the sensor then sees the run for that content and adds none."""
+    import time
+
+    from assetgen_dagster.cluster.watch import TRIGGER_TAG
+    from assetgen_dagster.engine.batches import BATCH_HASH_TAG
+
+    write(cluster, "edited", word="crate")
+    wait_for(lambda: finished(sensor_runs(cluster, {"edited"}), 1), 240, "the new batch's sensor run")
+    wait_for(lambda: cluster.webserver_ready(), 120, "the webserver")
+    saved = time.time()
+    write(cluster, "edited", word="barrel")
+    runs = wait_for(lambda: [r for r in sensor_runs(cluster, {"edited"}) if r.dagster_run.tags.get(TRIGGER_TAG)],
+                    60, "the watcher's run")
+    [launched] = runs
+    assert launched.create_timestamp.timestamp() - saved < 4.0  # no wait for the sensor's 5 s pass
+    assert SENSOR_TAG not in launched.dagster_run.tags and launched.dagster_run.tags["dagster-celery/queue"] == "gpu"
+    run_id = launched.dagster_run.run_id
+
+    def done():
+        with cluster.instance() as dagster:
+            run = dagster.get_run_by_id(run_id)
+        return run if run.is_finished else None
+
+    assert wait_for(done, 240, "the watcher's run").status == DagsterRunStatus.SUCCESS
+    assert (outputs(cluster, "edited") / "barrel0.png").is_file()
+    time.sleep(12)  # two sensor daemon passes
+    content = launched.dagster_run.tags[BATCH_HASH_TAG]
+    same = [r for r in sensor_runs(cluster, {"edited"}) if r.dagster_run.tags.get(BATCH_HASH_TAG) == content]
+    assert len(same) == 1, [r.dagster_run.tags for r in same]

@@ -1,0 +1,96 @@
+"""``assetgen-dagster watch``: launch a batch's run the moment its file is saved.
+
+Dagster's sensor daemon evaluates sensors on a fixed 5 s loop, which is most of an edit's latency
+once a hot worker makes the run itself take about a second. This process watches the prompts
+folder (watchfiles: inotify on Linux) and, for a valid batch whose content has no run yet, launches
+the run the sensor would have requested through the webserver's GraphQL API (``launchRun``, what
+the UI's Materialize button calls): the same job, asset selection, partition and content-hash tag.
+The sensor stays the source of truth: it registers new partitions, records invalid files and skips
+any content a run was already launched for, so nothing runs twice and nothing is missed when the
+watcher is not running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, batch_hash, batch_id_for, load_batch
+from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
+
+log = logging.getLogger(__name__)
+
+TRIGGER_TAG = "assetgen/trigger"
+LOCATION, REPOSITORY, JOB = "assetgen_dagster", "__repository__", "generate_batch"
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+class LaunchError(RuntimeError):
+    """The webserver refused or failed the launch."""
+
+
+def launch_run(graphql_url: str, batch_id: str, content_hash: str, assets: Iterable[str]) -> str:
+    """Launch ``generate_batch`` for the batch's assets and partition; return the run id."""
+    from assetgen_dagster.jobs import CELERY_QUEUE_TAG, GPU_QUEUE
+
+    tags = {PARTITION_TAG: batch_id, BATCH_HASH_TAG: content_hash, TRIGGER_TAG: "watch", CELERY_QUEUE_TAG: GPU_QUEUE}
+    params = {
+        "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB,
+                     "assetSelection": [{"path": [name]} for name in assets]},
+        "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
+    }
+    body = json.dumps({"query": LAUNCH_RUN, "variables": {"params": params}}).encode()
+    request = urllib.request.Request(graphql_url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    result = (answer.get("data") or {}).get("launchRun") or {}
+    if result.get("__typename") != "LaunchRunSuccess":
+        raise LaunchError(f"{batch_id}: {result.get('__typename') or answer.get('errors')}: {result.get('message', '')}")
+    return result["run"]["runId"]
+
+
+def on_saved(path: Path, instance, graphql_url: str) -> str | None:
+    """Launch the run for one saved batch file if it is valid, registered and not yet launched for
+    this content; return the run id, or None (the sensor handles new and invalid files)."""
+    from assetgen_dagster.jobs import batch_assets
+    from assetgen_dagster.partitions import PROMPT_BATCHES
+    from assetgen_dagster.sensors import run_exists
+
+    try:
+        batch_id, batch = batch_id_for(path), load_batch(path)
+    except BatchError as exc:
+        log.warning("not launching: %s", exc)  # the sensor records it in the UI
+        return None
+    content_hash = batch_hash(batch)
+    if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id) or run_exists(instance, batch_id, content_hash):
+        return None
+    run_id = launch_run(graphql_url, batch_id, content_hash, batch_assets(batch))
+    log.info("%s changed: launched run %s", path.name, run_id)
+    return run_id
+
+
+def watch(prompts_dir: Path, graphql_url: str) -> None:
+    """Launch runs for saved batch files until interrupted."""
+    import watchfiles
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        for changes in watchfiles.watch(prompts_dir, debounce=50, step=10, recursive=False):
+            saved = {Path(name) for change, name in changes if change != watchfiles.Change.deleted}
+            for path in sorted(p for p in saved if p.suffix == BATCH_SUFFIX and p.parent == prompts_dir):
+                try:
+                    on_saved(path, instance, graphql_url)
+                except (LaunchError, OSError) as exc:  # the sensor's next tick launches it instead
+                    log.warning("could not launch a run for %s: %s", path.name, exc)
