@@ -111,7 +111,8 @@ def backfill_seconds(cluster, work: Path, items: int, tag: str) -> tuple[float, 
 
     def all_done():
         with cluster.instance() as instance:
-            runs = [r for r in instance.get_runs() if "dagster/backfill" in r.tags]
+            # The backfill's own runs (follow_upstreams may add an asset_pack run of its own meanwhile)
+            runs = [r for r in instance.get_runs() if "dagster/backfill" in r.tags and r.job_name == "generate_batch"]
             return len(runs) == len(batches) and all(r.is_finished for r in runs) and runs
 
     runs = wait_until(all_done, 900, "the backfill's runs", every=0.2)
