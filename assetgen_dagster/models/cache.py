@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class CachedModel:
     size_bytes: int = 0
     memory_mode: str = "full"  # the ladder's mode that last worked; retries start there
     leases: int = 0
+    companions: dict[str, str] = field(default_factory=dict)  # repo -> commit of repos loaded beside it (a codec)
 
 
 class ModelCache:

@@ -95,6 +95,7 @@ class LoadedModel:
             "license": self.spec.license,
             "dtype": self.dtype,
             "device": self.device,
+            **({"companions": dict(self.entry.companions)} if self.entry.companions else {}),
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -104,6 +105,7 @@ class LoadedModel:
             "revision": self.commit,
             "variant": self.entry.variant or "default",
             "license": self.spec.license,
+            **({"companions": dict(self.entry.companions)} if self.entry.companions else {}),
             "device": self.device,
             "dtype": self.dtype,
             "cache_state": self.cache_state,
@@ -255,11 +257,13 @@ class ModelLoader(ConfigurableResource):
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
+        companions = {}
         for repo_id in companion_repos(snapshot.path):  # e.g. a TTS model's audio codec: same rules, same cache
             self.check_allowed(repo_id)
             companion = replace(spec, repo_id=repo_id, revision="main")
             fetched = fetch_snapshot(companion, resolve_commit(companion), dtype, on_progress)
             weight_bytes += estimate_weight_bytes(fetched.path, fetched.files, dtype)
+            companions[repo_id] = fetched.commit
         start_mode = self.fit_check(spec.repo_id, weight_bytes, device)
 
         def load() -> CachedModel:
@@ -277,6 +281,7 @@ class ModelLoader(ConfigurableResource):
                 download_bytes=snapshot.download_bytes,
                 download_seconds=snapshot.download_seconds,
                 memory_mode=start_mode,
+                companions=companions,
             )
 
         return weight_bytes, load

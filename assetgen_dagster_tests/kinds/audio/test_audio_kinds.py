@@ -99,6 +99,7 @@ def test_metadata_has_per_item_figures_and_timings(demo):
     assert stats["coin_pickup"]["loudness_mode"] == "peak" and stats["door_creak"]["loudness_mode"] == "loudness"
     assert set(stats["door_creak"]["seconds_per_step"]) == {"generate", "post_process", "encode"}
     assert metadata_of(result, "music")["item_stats"]["tavern_loop"]["loop"] == [0, 4 * 48000 - 1]
+    assert set(metadata_of(result, "voice")["companions"]) == {"assetgen-tiny/audio-codec"}  # Dia's codec
     preview = metadata_of(result, "voice")["preview"]  # waveform + spectrogram contact sheet, and a table
     assert preview.startswith("**audio_demo: voice lines**") and "data:image/" in preview
     assert "| guard_halt | 2777478616 | Halt! Who goes there? | all pass |" in preview
@@ -107,6 +108,8 @@ def test_metadata_has_per_item_figures_and_timings(demo):
 def test_voice_lines_have_subtitle_records(demo):
     _, out = demo
     record = json.loads((out / "voice" / "guard_sigh.json").read_text())
+    from assetgen_dagster.tiny import snapshot_commit  # the codec Dia loads beside it, pinned in provenance
+    assert record["_provenance"]["companions"] == {"assetgen-tiny/audio-codec": snapshot_commit("assetgen-tiny/audio-codec")}
     clip = decoded(out / "voice" / "guard_sigh.wav")
     assert record["text"] == "Another quiet night in the forest. I hope." and record["emotion"] == "sighs"
     assert record["seconds"] == pytest.approx(clip.audio.shape[0] / clip.rate, abs=1e-3)
