@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -19,8 +20,10 @@ from pydantic import Field
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, Strict
 from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import ItemAsset, ItemOutput
+from assetgen_dagster.kinds.base import TinyModel
 
-__all__ = ["AudioArtifact", "AudioAsset", "AudioFields", "DiffusionAudioParams", "Take", "audio_review", "seeded"]
+__all__ = ["AudioArtifact", "AudioAsset", "AudioFields", "DiffusionAudioParams", "Take", "audio_review", "seeded",
+           "tiny_audio_model"]
 
 SampleRate = Literal[44100, 48000]
 Lufs = Annotated[float, Field(ge=-40.0, le=-6.0)]
@@ -38,6 +41,14 @@ class DiffusionAudioParams(ModelParams):
 
     steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 8
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 7.0
+
+
+def tiny_audio_model(repo_id: str, build: Callable[[Any], None], pipeline: str, params: dict[str, Any],
+                     companions: tuple = ()) -> TinyModel:
+    """An audio role's tiny-kit entry: float32, random weights, test use only."""
+    return TinyModel(repo_id=repo_id, build=build, companions=companions,
+                     entry={"revision": "main", "pipeline": pipeline, "dtype": "float32", "params": params,
+                            "license": "random weights built locally; test use only"})
 
 
 def seeded(seed: int) -> Any:
@@ -73,11 +84,29 @@ class AudioArtifact:
 
 
 class AudioAsset(ItemAsset):
-    """An audio kind's asset: ``generate`` returns a :class:`Take` per request; subclasses implement
-    ``shape`` (and may add files with ``extra_files``); writing, loading, stats and preview are here."""
+    """An audio kind's asset: subclasses implement ``take`` (one pipeline call) and ``shape`` (and may
+    add files with ``extra_files``); generating per request, writing, loading, stats and preview are here."""
 
     group = "audio"
     ui_kinds = ("audio", "wav")
+
+    def take(self, pipe: Any, request: Any) -> tuple[Any, int]:
+        """One request's audio as the pipeline returns it (channels-first or 1-D) and its sample rate."""
+        raise NotImplementedError
+
+    def generate(self, model: Any, requests: Sequence[Any]) -> list[Take]:
+        """One pipeline call per request (durations differ, so requests do not share a call), timed."""
+        import torch
+
+        from assetgen_dagster.kinds.audio.dsp import as_frames
+
+        takes = []
+        for request in requests:
+            began = time.perf_counter()
+            with torch.inference_mode():
+                audio, rate = self.take(model.pipeline, request)
+            takes.append(Take(as_frames(audio), int(rate), time.perf_counter() - began))
+        return takes
 
     def shape(self, item: Any, request: Any, audio: Any) -> tuple[Any, tuple[int, int] | None]:
         """The clip at the item's sample rate before levelling, and its loop (start, end) if it loops."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -11,10 +9,17 @@ from pydantic import Field
 
 from assetgen_dagster.batches import DiffusionItem
 from assetgen_dagster.engine import BatchContext
-from assetgen_dagster.kinds.audio import AudioAsset, AudioFields, DiffusionAudioParams, Take, audio_review, seeded
+from assetgen_dagster.kinds.audio import (
+    AudioAsset,
+    AudioFields,
+    DiffusionAudioParams,
+    audio_review,
+    seeded,
+    tiny_audio_model,
+)
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import TINY_MUSIC_REPO, build_tiny_music
-from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel, in_folder
+from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
 
 # A loop's take runs this much longer than asked: the crossfade, the search for a zero crossing, spare.
 LOOP_EXTRA_SECONDS = 0.5
@@ -64,20 +69,11 @@ class Music(AudioAsset):
         return MusicRequest(item.prompt, item.negative_prompt, ctx.seed(item), params["steps"], params["guidance"],
                             item.duration, item.loop, item.bpm, item.sample_rate, item.loudness_lufs)
 
-    def generate(self, model: Any, requests: Sequence[MusicRequest]) -> list[Take]:
-        import torch
-
-        from assetgen_dagster.kinds.audio.dsp import as_frames
-
-        pipe, takes = model.pipeline, []
-        for request in requests:
-            began = time.perf_counter()
-            with torch.inference_mode():
-                audio = pipe(prompt=request.prompt, audio_duration=request.take_seconds, bpm=request.bpm,
-                             num_inference_steps=request.steps, guidance_scale=request.guidance,
-                             generator=seeded(request.seed)).audios[0]
-            takes.append(Take(as_frames(audio), pipe.sample_rate, time.perf_counter() - began))
-        return takes
+    def take(self, pipe: Any, request: MusicRequest) -> tuple[Any, int]:
+        audio = pipe(prompt=request.prompt, audio_duration=request.take_seconds, bpm=request.bpm,
+                     num_inference_steps=request.steps, guidance_scale=request.guidance,
+                     generator=seeded(request.seed)).audios[0]
+        return audio, pipe.sample_rate
 
     def shape(self, item: MusicItem, request: MusicRequest, audio: Any) -> tuple[Any, tuple[int, int] | None]:
         from assetgen_dagster.kinds.audio import dsp
@@ -106,10 +102,7 @@ KIND = Kind(
     pack=(PackTarget("music", in_folder("audio/music")),),
     models=(ModelRole(
         name="music", params=DiffusionAudioParams, default=ACE_STEP,
-        tiny=TinyModel(repo_id=TINY_MUSIC_REPO, build=build_tiny_music,
-                       entry={"revision": "main", "pipeline": "AceStepPipeline", "dtype": "float32",
-                              "params": {"steps": 4, "guidance": 1.0},
-                              "license": "random weights built locally; test use only"}),
+        tiny=tiny_audio_model(TINY_MUSIC_REPO, build_tiny_music, "AceStepPipeline", {"steps": 4, "guidance": 1.0}),
         alternatives=("ACE-Step/acestep-v15-base", "ACE-Step/acestep-v15-sft"),
     ),),
     review=audio_review,

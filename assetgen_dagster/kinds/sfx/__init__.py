@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -11,10 +9,17 @@ from pydantic import Field
 
 from assetgen_dagster.batches import DiffusionItem
 from assetgen_dagster.engine import BatchContext
-from assetgen_dagster.kinds.audio import AudioAsset, AudioFields, DiffusionAudioParams, Take, audio_review, seeded
+from assetgen_dagster.kinds.audio import (
+    AudioAsset,
+    AudioFields,
+    DiffusionAudioParams,
+    audio_review,
+    seeded,
+    tiny_audio_model,
+)
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import TINY_SFX_REPO, build_tiny_sound_effects
-from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel, in_folder
+from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
 
 
 class SfxItem(DiffusionItem, AudioFields):
@@ -61,21 +66,12 @@ class SoundEffects(AudioAsset):
         return SfxRequest(item.prompt, item.negative_prompt, ctx.seed(item), params["steps"], params["guidance"],
                           item.duration, item.channels, item.sample_rate, item.loudness_lufs)
 
-    def generate(self, model: Any, requests: Sequence[SfxRequest]) -> list[Take]:
-        import torch
-
-        from assetgen_dagster.kinds.audio.dsp import as_frames
-
+    def take(self, pipe: Any, request: SfxRequest) -> tuple[Any, int]:
         quiet_sde_warnings()
-        pipe, takes = model.pipeline, []
-        for request in requests:
-            began = time.perf_counter()
-            with torch.inference_mode():
-                audio = pipe(prompt=request.prompt, negative_prompt=request.negative_prompt,
-                             audio_end_in_s=request.duration, num_inference_steps=request.steps,
-                             guidance_scale=request.guidance, generator=seeded(request.seed), output_type="np").audios[0]
-            takes.append(Take(as_frames(audio), pipe.vae.config.sampling_rate, time.perf_counter() - began))
-        return takes
+        audio = pipe(prompt=request.prompt, negative_prompt=request.negative_prompt, audio_end_in_s=request.duration,
+                     num_inference_steps=request.steps, guidance_scale=request.guidance,
+                     generator=seeded(request.seed), output_type="np").audios[0]
+        return audio, pipe.vae.config.sampling_rate
 
     def shape(self, item: SfxItem, request: SfxRequest, audio: Any) -> tuple[Any, None]:
         from assetgen_dagster.kinds.audio import dsp
@@ -100,10 +96,8 @@ KIND = Kind(
     pack=(PackTarget("sfx", in_folder("audio/sfx")),),
     models=(ModelRole(
         name="sfx", params=DiffusionAudioParams, default=STABLE_AUDIO_OPEN,
-        tiny=TinyModel(repo_id=TINY_SFX_REPO, build=build_tiny_sound_effects,
-                       entry={"revision": "main", "pipeline": "StableAudioPipeline", "dtype": "float32",
-                              "params": {"steps": 8, "guidance": 7.0},
-                              "license": "random weights built locally; test use only"}),
+        tiny=tiny_audio_model(TINY_SFX_REPO, build_tiny_sound_effects, "StableAudioPipeline",
+                              {"steps": 8, "guidance": 7.0}),
     ),),
     review=audio_review,
     summary="Sound effects from a prompt: WAV and OGG at the asked duration, loudness-normalised.",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -13,7 +11,7 @@ from pydantic import Field, field_validator
 from assetgen_dagster.batches import ItemBase
 from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import BatchContext, ItemOutput
-from assetgen_dagster.kinds.audio import AudioArtifact, AudioAsset, AudioFields, Take, audio_review
+from assetgen_dagster.kinds.audio import AudioArtifact, AudioAsset, AudioFields, audio_review, tiny_audio_model
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import (
     TINY_CODEC_REPO,
@@ -21,7 +19,7 @@ from assetgen_dagster.kinds.audio.tiny import (
     build_tiny_audio_codec,
     build_tiny_voice,
 )
-from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel, in_folder
+from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
 from assetgen_dagster.kinds.text import json_bytes
 
 # Dia's non-verbal cues, written "(laughs)" before the line.
@@ -95,20 +93,14 @@ class VoiceLines(AudioAsset):
         return VoiceRequest(script(item), ctx.seed(item), params.temperature, params.top_p, params.guidance,
                             frame_budget(item.text, params.max_seconds), item.sample_rate, item.loudness_lufs)
 
-    def generate(self, model: Any, requests: Sequence[VoiceRequest]) -> list[Take]:
+    def take(self, pipe: Any, request: VoiceRequest) -> tuple[Any, int]:
         import torch
 
-        from assetgen_dagster.kinds.audio.dsp import as_frames
-
-        takes = []
-        for request in requests:
-            began = time.perf_counter()
-            torch.manual_seed(request.seed)  # the pipeline samples with the global generator
-            out = model.pipeline(request.script, generate_kwargs={
-                "max_new_tokens": request.max_frames, "do_sample": True, "temperature": request.temperature,
-                "top_p": request.top_p, "guidance_scale": request.guidance})
-            takes.append(Take(as_frames(out["audio"]), int(out["sampling_rate"]), time.perf_counter() - began))
-        return takes
+        torch.manual_seed(request.seed)  # the pipeline samples with the global generator
+        out = pipe(request.script, generate_kwargs={
+            "max_new_tokens": request.max_frames, "do_sample": True, "temperature": request.temperature,
+            "top_p": request.top_p, "guidance_scale": request.guidance})
+        return out["audio"], out["sampling_rate"]
 
     def shape(self, item: VoiceItem, request: VoiceRequest, audio: Any) -> tuple[Any, None]:
         from assetgen_dagster.kinds.audio import dsp
@@ -136,11 +128,9 @@ KIND = Kind(
     pack=(PackTarget("voice", in_folder("audio/voice")),),
     models=(ModelRole(
         name="voice", params=VoiceParams, default=DIA,
-        tiny=TinyModel(repo_id=TINY_VOICE_REPO, build=build_tiny_voice,
-                       entry={"revision": "main", "pipeline": "text-to-speech", "dtype": "float32",
-                              "params": {"temperature": 1.0, "top_p": 1.0, "guidance": 1.0, "max_seconds": 6.0},
-                              "license": "random weights built locally; test use only"},
-                       companions=((TINY_CODEC_REPO, build_tiny_audio_codec),)),
+        tiny=tiny_audio_model(TINY_VOICE_REPO, build_tiny_voice, "text-to-speech",
+                              {"temperature": 1.0, "top_p": 1.0, "guidance": 1.0, "max_seconds": 6.0},
+                              companions=((TINY_CODEC_REPO, build_tiny_audio_codec),)),
         companions=("descript/dac_44khz",),  # Dia's processor loads this codec (MIT)
     ),),
     review=audio_review,
