@@ -77,7 +77,7 @@ def audio_rows(loader, work: Path) -> list[dict]:
         ("sfx", {"id": "door", "kind": "sfx", "prompt": "a creaking door", "duration": 1.5},
          lambda item: SfxRequest(item.prompt, None, 1, 8, 7.0, item.duration, item.channels, 48000, -23.0)),
         ("music", {"id": "loop", "kind": "music", "prompt": "tavern tune", "duration": 8.0, "loop": True, "bpm": 96},
-         lambda item: MusicRequest(item.prompt, None, 1, 4, 1.0, item.duration, True, 96, 48000, -23.0)),
+         lambda item: MusicRequest(item.prompt, 1, 4, 1.0, item.duration, True, 96, 48000, -23.0)),
         ("voice", {"id": "line", "kind": "voice", "text": "Halt! Who goes there? Show yourself."},
          lambda item: VoiceRequest(script(item), 1, 1.0, 1.0, 1.0, frame_budget(item.text, 6.0), 48000, -23.0)),
     ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from assetgen_dagster.batches import DiffusionItem
+from assetgen_dagster.batches import DiffusionItem, PromptBatch
 from assetgen_dagster.engine import BatchContext
 from assetgen_dagster.kinds.audio import (
     AudioAsset,
@@ -31,11 +32,14 @@ class MusicItem(DiffusionItem, AudioFields):
     loop: bool = False
     bpm: Annotated[int, Field(ge=30, le=300)] | None = None
 
+    def batch_problems(self, batch: PromptBatch) -> Iterable[tuple[str, str]]:
+        if self.negative_prompt is not None:  # it would be silently ignored
+            yield "negative_prompt", "the music model (ACE-Step) takes no negative prompt; say what you want in `prompt`"
+
 
 @dataclass(frozen=True)
 class MusicRequest:
     prompt: str
-    negative_prompt: str | None
     seed: int
     steps: int
     guidance: float
@@ -66,7 +70,7 @@ class Music(AudioAsset):
 
     def request(self, ctx: BatchContext, item: MusicItem) -> MusicRequest:
         params = {**ctx.model_params(self.roles[0]).model_dump(), **ctx.params(item)}
-        return MusicRequest(item.prompt, item.negative_prompt, ctx.seed(item), params["steps"], params["guidance"],
+        return MusicRequest(item.prompt, ctx.seed(item), params["steps"], params["guidance"],
                             item.duration, item.loop, item.bpm, item.sample_rate, item.loudness_lufs)
 
     def take(self, pipe: Any, request: MusicRequest) -> tuple[Any, int]:

@@ -154,6 +154,7 @@ def test_a_held_out_batch_runs_the_same_way_and_a_rerun_reuses_everything(tiny_k
     ("{id: hey, kind: voice, text: hey, emotion: angry}", "emotion", "'laughs'"),
     ("{id: hey, kind: voice, text: '   '}", "text", "must not be blank"),
     ("{id: hum, kind: sfx, prompt: hum, sample_rate: 22050}", "sample_rate", "44100"),
+    ("{id: song, kind: music, prompt: song, negative_prompt: drums}", "negative_prompt", "takes no negative prompt"),
 ])
 def test_bad_audio_items_name_the_file_item_and_field(workdir, item, field, words):
     from assetgen_dagster.batches import BatchError, load_batch
