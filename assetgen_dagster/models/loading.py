@@ -90,10 +90,13 @@ def build_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, dtype: str,
 def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any) -> Any:
     import transformers
 
+    from assetgen_dagster.models.downloads import companion_repos
+
     transformers.utils.logging.disable_progress_bar()
     extra = {}
-    if spec.pipeline == "text-to-speech":
-        # The processor loads the codec repo its config names; the loader fetched it (companion_repos).
+    if companion_repos(snapshot.path):
+        # The processor loads the repos its config names (a codec); the loader fetched them already,
+        # so it reads them from the cache and never reaches for the hub on its own.
         extra["processor"] = transformers.AutoProcessor.from_pretrained(
             str(snapshot.path), local_files_only=True, trust_remote_code=False)
     return transformers.pipeline(
