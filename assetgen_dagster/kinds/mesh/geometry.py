@@ -262,17 +262,18 @@ class MeshRequest:
 def text_to_meshes(pipe: Any, requests: list[MeshRequest], batch_size: int) -> list[trimesh.Trimesh]:
     """Shap-E: latents in pipeline batches (one seeded CPU generator per item), then each latent
     decoded by marching cubes on the item's grid, with vertex colours from the renderer."""
-    return _shap_e_meshes(pipe, requests, batch_size, lambda chunk: {"prompt": [r.prompt for r in chunk]})
+    return _shap_e_meshes(pipe, requests, "prompt", [r.prompt for r in requests], batch_size)
 
 
 def image_to_meshes(pipe: Any, requests: list[Any], images: list[Any], batch_size: int) -> list[trimesh.Trimesh]:
     """Shap-E img2img: the same, conditioned on one image per request (PIL, RGB) instead of a prompt."""
-    by_request = {id(request): image for request, image in zip(requests, images)}
-    return _shap_e_meshes(pipe, requests, batch_size, lambda chunk: {"image": [by_request[id(r)] for r in chunk]})
+    return _shap_e_meshes(pipe, requests, "image", images, batch_size)
 
 
-def _shap_e_meshes(pipe: Any, requests: list[Any], batch_size: int,
-                   condition: Any) -> list[trimesh.Trimesh]:
+def _shap_e_meshes(pipe: Any, requests: list[Any], condition: str, conditions: list[Any],
+                   batch_size: int) -> list[trimesh.Trimesh]:
+    """Either Shap-E pipeline: ``conditions[i]`` (a prompt or an image) is passed as ``condition``
+    for ``requests[i]``."""
     import torch
 
     meshes: list[trimesh.Trimesh] = []
@@ -281,7 +282,7 @@ def _shap_e_meshes(pipe: Any, requests: list[Any], batch_size: int,
         first = chunk[0]
         with torch.inference_mode():
             latents = pipe(
-                **condition(chunk), num_inference_steps=first.steps, guidance_scale=first.guidance,
+                **{condition: conditions[start:start + batch_size]}, num_inference_steps=first.steps, guidance_scale=first.guidance,
                 generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
             ).images
             for request, latent in zip(chunk, latents):
