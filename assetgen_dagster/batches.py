@@ -100,11 +100,18 @@ class ItemBase(Strict):
         """Rules across items or with the batch defaults, as (field, message); none by default."""
         return ()
 
+    def brief(self) -> str:
+        """What the item asks for, in words, for previews and the review page; none by default."""
+        return ""
+
 
 class PromptItem(ItemBase):
     """An item generated from a text prompt."""
 
     prompt: Prompt
+
+    def brief(self) -> str:
+        return self.prompt
 
     @field_validator("prompt")
     @classmethod

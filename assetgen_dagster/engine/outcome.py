@@ -187,7 +187,7 @@ class BatchOutcome:
     def _table_row(self, item_id: str) -> list[str]:
         entry, item = self.entries[item_id], self.item_objects[item_id]
         seed = getattr(self.requests.get(item_id), "seed", None)
-        prompt = getattr(item, "prompt", None) or getattr(item, "text", None) or ""  # a voice line has text
+        prompt = item.brief()
         if "rejected" in entry:
             status = f"refused: {entry['rejected']['reason']}"
         else:

@@ -95,8 +95,8 @@ def provenance(review: ReviewItem) -> Markup:
 
 
 def prompt_of(review: ReviewItem) -> Markup:
-    prompt = getattr(review.item, "prompt", None)
-    return Markup('<p class="prompt">{}</p>').format(prompt) if prompt else Markup("")
+    brief = review.item.brief()
+    return Markup('<p class="prompt">{}</p>').format(brief) if brief else Markup("")
 
 
 def options_of(review: ReviewItem) -> str:

@@ -173,14 +173,14 @@ class AudioAsset(ItemAsset):
 
 
 def audio_review(card: Any) -> Any:
-    """Per clip: its waveform and spectrogram, a player (OGG) and the WAV linked, plus any other file."""
+    """Per clip: its waveform and spectrogram, a player (OGG) and the WAV linked, plus any other file
+    (the page shows a voice line's text as every item's prompt: ``brief()``)."""
     from assetgen_dagster.engine.preview import encode
     from assetgen_dagster.kinds.audio import files
     from assetgen_dagster.kinds.audio.preview import picture
     from assetgen_dagster.review.cards import Markup, link
 
-    text = getattr(card.item, "text", None)  # a voice line has no prompt: show what is said
-    parts = [Markup('<p class="prompt">&ldquo;{}&rdquo;</p>').format(text)] if text else []
+    parts = []
     for asset in card.files:
         for path, source in card.files[asset]:
             name = path.rsplit("/", 1)[-1]

@@ -42,6 +42,9 @@ class VoiceItem(ItemBase, AudioFields):
             raise ValueError("must not be blank")
         return value
 
+    def brief(self) -> str:
+        return self.text  # a line has no prompt: what is said
+
 
 class VoiceParams(ModelParams):
     """Sampling settings of the TTS model and the longest line it may speak."""
