@@ -164,20 +164,16 @@ class AudioAsset(ItemAsset):
 
     def preview(self, out: ItemOutput, item: Any) -> Any:
         """Waveform (loop points marked) over a spectrogram."""
-        from assetgen_dagster.kinds.audio import files
-        from assetgen_dagster.kinds.audio.preview import picture
+        from assetgen_dagster.kinds.audio.preview import wav_picture
 
-        wav = out.path(".wav").read_bytes()
-        decoded = files.decode(wav)
-        return picture(decoded.audio, decoded.rate, files.read_loop(wav))
+        return wav_picture(out.path(".wav").read_bytes())
 
 
 def audio_review(card: Any) -> Any:
     """Per clip: its waveform and spectrogram, a player (OGG) and the WAV linked, plus any other file
     (the page shows a voice line's text as every item's prompt: ``brief()``)."""
     from assetgen_dagster.engine.preview import encode
-    from assetgen_dagster.kinds.audio import files
-    from assetgen_dagster.kinds.audio.preview import picture
+    from assetgen_dagster.kinds.audio.preview import wav_picture
     from assetgen_dagster.review.cards import Markup, link
 
     parts = []
@@ -185,9 +181,7 @@ def audio_review(card: Any) -> Any:
         for path, source in card.files[asset]:
             name = path.rsplit("/", 1)[-1]
             if path.endswith(".wav"):
-                wav = source.read_bytes()
-                decoded = files.decode(wav)
-                sheet = picture(decoded.audio, decoded.rate, files.read_loop(wav))
+                sheet = wav_picture(source.read_bytes())
                 parts.append(Markup('<figure class="image"><img src="{}" width="{}" height="{}" alt="{} waveform '
                                     'and spectrogram"><figcaption>{}</figcaption></figure>').format(
                     encode(sheet), sheet.width, sheet.height, name, link(path, name)))

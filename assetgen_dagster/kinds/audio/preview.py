@@ -8,6 +8,14 @@ WIDTH, WAVE_HEIGHT, SPECTRUM_HEIGHT = 256, 64, 96
 FLOOR_DB = -90.0  # spectrogram colours span FLOOR_DB .. 0 dB relative to the loudest bin
 
 
+def wav_picture(wav: bytes) -> Any:
+    """:func:`picture` of a written WAV file, with the loop points its smpl chunk holds."""
+    from assetgen_dagster.kinds.audio import files
+
+    decoded = files.decode(wav)
+    return picture(decoded.audio, decoded.rate, files.read_loop(wav))
+
+
 def picture(audio: Any, rate: int, loop: tuple[int, int] | None = None) -> Any:
     """A PIL image: waveform on top (loop points as green lines), spectrogram (0 Hz at the bottom) below."""
     import numpy as np
