@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +39,26 @@ def item_output_path(output_dir: Path, batch_id: str, asset_key: str, item_id: s
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write_bytes(path: Path, data: bytes) -> os.stat_result:
+    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, then rename; returns
+    the written file's stat (size and mtime, which the rename keeps)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # swept by sweep_leftovers
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:  # first file of a new folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
+            stat = os.fstat(handle.fileno())
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return stat
 
 
 def sweep_leftovers(batch_dir: Path) -> int:
@@ -91,8 +97,12 @@ def png_bytes(image: Any, text: dict[str, str]) -> bytes:
 def append_line(path: Path, line: str, durable: bool = True) -> None:
     """Append one line to a journal file (O(1) per record); ``durable`` fsyncs it before returning.
     A process killed mid-append leaves at most a torn last line, which readers skip."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
+    try:
+        handle = open(path, "ab")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "ab")  # noqa: SIM115
+    with handle:
         handle.write(line.encode() + b"\n")
         handle.flush()
         if durable:

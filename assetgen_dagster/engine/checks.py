@@ -9,7 +9,7 @@ check stops the item, and only that item, from being derived further (LODs, PBR 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 MAX_LISTED = 20  # failures listed by name in check metadata; the rest are counted
@@ -24,7 +24,7 @@ class Verdict:
     figures: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"passed": self.passed, "message": self.message, "figures": dict(self.figures)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Verdict:

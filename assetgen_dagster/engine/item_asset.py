@@ -81,9 +81,9 @@ class ItemOutput:
     def write_bytes(self, data: bytes, suffix: str) -> Path:
         """Write atomically (temp file, fsync, rename) and record the file (hashed from memory)."""
         path = self.path(suffix)
-        atomic_write_bytes(path, data)
+        stat = atomic_write_bytes(path, data)
         self.records[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                                   "mtime_ns": path.stat().st_mtime_ns}
+                                   "mtime_ns": stat.st_mtime_ns}
         self.written.append(path)
         self.files.append(path)
         return path

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assetgen_dagster.outputs import append_line, atomic_write_json, fsync_file
+from assetgen_dagster.outputs import append_line, atomic_write_bytes, fsync_file
 
 MANIFEST = "manifest.json"
 JOURNAL = "manifest.journal"
@@ -37,6 +37,14 @@ def file_record(path: Path) -> dict[str, Any]:
             digest.update(block)
     stat = path.stat()
     return {"sha256": digest.hexdigest(), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def manifest_bytes(header: dict[str, Any], items: dict[str, dict[str, Any]]) -> bytes:
+    """``header`` plus ``"items"`` as JSON, one item per line: readable and grep-able, and encoded
+    by json's C encoder (``indent=`` falls back to the pure-Python one, ~8x slower at 1,000 items)."""
+    lines = ",\n".join(f"{json.dumps(item_id)}: {json.dumps(entry, sort_keys=True)}"
+                        for item_id, entry in items.items())
+    return (json.dumps(header, sort_keys=True)[:-1] + ', "items": {\n' + lines + "\n}}\n").encode()
 
 
 def files_verify(entry: dict[str, Any], folder: Path) -> bool:
@@ -147,13 +155,13 @@ class Manifest:
             fsync_file(self.journal_path)
 
     def compact(self, item_ids: Iterable[str], batch_entry: dict[str, Any] | None = None) -> None:
-        """Write ``manifest.json`` with the batch's current items in batch order; drop the journal."""
+        """Write ``manifest.json`` with the batch's current items in batch order, one per line; drop the journal."""
         keep = {item_id: self.entries[item_id] for item_id in item_ids if item_id in self.entries}
         self.entries, self.batch_entry = keep, batch_entry
-        record = {"format": FORMAT, "batch": self.batch_id, "asset": self.asset, "items": keep}
+        header: dict[str, Any] = {"format": FORMAT, "batch": self.batch_id, "asset": self.asset}
         if batch_entry is not None:
-            record["batch_files"] = batch_entry
-        atomic_write_json(self.path, record)
+            header["batch_files"] = batch_entry
+        atomic_write_bytes(self.path, manifest_bytes(header, keep))
         try:
             os.unlink(self.journal_path)
         except FileNotFoundError:

@@ -52,6 +52,7 @@ class Plan:
     request: Any
     identity: str
     model: ResolvedModel | None
+    fields: dict[str, Any]  # the request as JSON-able fields (hashed into the identity, and provenance)
 
 
 def materialize(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None) -> Iterator[Any]:
@@ -87,9 +88,10 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoa
             continue
         role = asset.role(item)
         resolved = models.resolve(role) if role else None
-        identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": asdict(request),
+        fields = asdict(request)
+        identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
                            "model": resolved.identity() if resolved else None})
-        plan = Plan(item, request, identity, resolved)
+        plan = Plan(item, request, identity, resolved, fields)
         entry = manifest.current(item.id, identity)
         if entry is None:
             todo.setdefault(role, []).append(plan)
@@ -179,7 +181,7 @@ def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, made_by: d
         "item": plan.item.id,
         "kind": plan.item.kind,
         "identity": plan.identity,
-        **asdict(plan.request),
+        **plan.fields,
         **item_options(plan.item),
         **(made_by or {}),
     }

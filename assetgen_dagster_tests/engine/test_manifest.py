@@ -24,6 +24,9 @@ def test_records_go_to_the_journal_and_compact_into_the_manifest(tmp_path):
     assert not reread.journal_path.exists()
     data = json.loads(reread.path.read_text())
     assert set(data["items"]) == {"two", "one"} and data["format"] == 2  # items no longer in the batch are dropped
+    lines = reread.path.read_text().splitlines()  # one item per line, in batch order
+    assert lines[1].startswith('"two": {') and lines[2].startswith('"one": {') and len(lines) == 4
+    assert Manifest(tmp_path, "b", "a").entries == reread.entries
 
 
 def test_a_torn_last_line_is_the_item_in_flight(tmp_path):

@@ -147,7 +147,7 @@ def test_a_full_disk_leaves_consistent_outputs_and_says_what_is_needed(tiny_kit,
 
     module, name, allowed = {"file": (item_asset_module, "atomic_write_bytes", 5),
                              "journal": (manifest_module, "append_line", 5),
-                             "compaction": (manifest_module, "atomic_write_json", 0)}[where]
+                             "compaction": (manifest_module, "atomic_write_bytes", 0)}[where]
     real = getattr(module, name)
     monkeypatch.setattr(module, name, full_after(real, allowed))
     result, instance = materialize_batch(["concept_art"], "full")
