@@ -96,8 +96,9 @@ def describe(exc: BaseException) -> str:
 
 
 def throttled(log: Callable[[str], None], every_seconds: float = 5.0) -> Callable[[str], None]:
-    """A progress callback that passes a message on at most once per ``every_seconds``."""
-    last = [float("-inf")]
+    """A progress callback that passes a message on at most once per ``every_seconds``, the first
+    after ``every_seconds`` (a batch done sooner logs no progress: each log line is an event row)."""
+    last = [time.monotonic()]
 
     def report(message: str) -> None:
         now = time.monotonic()

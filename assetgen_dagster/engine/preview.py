@@ -2,7 +2,7 @@
 
 Each asset draws one picture per item (``ItemAsset.preview``: a texture tiled 2x2, icons at every
 size, a mesh from four sides...); here it is fitted into a tile, put on a checkerboard when it has
-transparency, labelled with the item id, and the sheet is inlined in Markdown as a small WebP.
+transparency, labelled with the item id, and the sheet is inlined in Markdown as a small JPEG.
 """
 
 from __future__ import annotations
@@ -112,17 +112,11 @@ def grid(images: Sequence[Any], columns: int = 2) -> Any:
 
 
 def encode(sheet: Any) -> str:
-    """The sheet as a data URI (WebP where Pillow has it: about half the bytes of JPEG)."""
-    from PIL import features
-
+    """The sheet as a JPEG data URI. Every partition of a run encodes one, so speed matters: at
+    quality 60 a 12-tile sheet takes 0.6 ms and is as small as WebP's, which took 11-13 ms."""
     buffer = io.BytesIO()
-    if features.check("webp"):
-        sheet.save(buffer, format="WEBP", quality=60, method=4)
-        kind = "webp"
-    else:
-        sheet.save(buffer, format="JPEG", quality=70)
-        kind = "jpeg"
-    return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+    sheet.save(buffer, format="JPEG", quality=60)
+    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"
 
 
 def preview_markdown(pictures: Sequence[Any], labels: Sequence[str], title: str,

@@ -55,7 +55,7 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     lamp_file = manifest["items"]["lamp"]["files"]["lamp.png"]
     assert lamp_file["sha256"] == hashlib.sha256((out_dir / "lamp.png").read_bytes()).hexdigest()
     assert manifest["items"]["lamp"]["provenance"]["seed"] == 42
-    assert meta["preview"].startswith("**props: concept art**\n\n![props: concept art](data:image/webp;base64,")
+    assert meta["preview"].startswith("**props: concept art**\n\n![props: concept art](data:image/jpeg;base64,")
     assert "| lamp | 42 | a brass lantern | - |" in meta["preview"]  # one row per item
     assert len(meta["preview"]) < 40_000
 
