@@ -7,7 +7,13 @@ Bare and Dagster runs are interleaved and repeated; medians are reported. Target
 marginal per-item ratio <= 1.03 between 100 and 600 items, <= 1.05 between 16 and 48; a reuse-only
 re-run of 1,000 items under 2 s beyond Dagster's run set-up.
 
-    .venv/bin/python bench/scaling.py [--quick] [--rounds 3]
+The machine's drift moves single rounds by +-10 %, more than the 3 % being measured, so the same
+work is also measured with generation taken out (the pipeline call returns ready images, for both
+paths): what is left is the engine's own cost per item and per partition, in ms, which divided by
+the bare loop's ms per item predicts the ratio without the noise of generation. ``--threads 1``
+leaves one of two cores free for the engine's writer thread (as a GPU machine leaves its cores).
+
+    .venv/bin/python bench/scaling.py [--quick] [--rounds 3] [--threads N] [--only items|partitions|reuse|engine]
 """
 
 from __future__ import annotations
@@ -78,6 +84,85 @@ class Bare:
         return time.perf_counter() - started
 
 
+class ReadyImages:
+    """Generation taken out: the text-to-image assets' pipeline call returns copies of images made
+    once, so a run costs only what the engine (or the bare loop) does around the model."""
+
+    def __init__(self, bare: Bare) -> None:
+        import torch
+
+        with torch.inference_mode():
+            self.pool = bare.pipe(prompt=["a game prop"] * 8, num_inference_steps=2, guidance_scale=0.0, width=64,
+                                  height=64, generator=[torch.Generator("cpu").manual_seed(n) for n in range(8)]).images
+
+    def image(self, seed: int):
+        return self.pool[seed % len(self.pool)].copy()
+
+    def __enter__(self) -> ReadyImages:
+        from assetgen_dagster.kinds.images import TextToImageAsset
+
+        self.saved = TextToImageAsset.generate
+        TextToImageAsset.generate = lambda asset, model, requests: [self.image(r.seed) for r in requests]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from assetgen_dagster.kinds.images import TextToImageAsset
+
+        TextToImageAsset.generate = self.saved
+
+    def bare_run(self, count: int, out: Path) -> float:
+        """The bare loop's part beyond the model: the same PNG saves."""
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        started = time.perf_counter()
+        for n in range(count):
+            self.image(1000 + n).save(out / f"item{n}.png")
+        return time.perf_counter() - started
+
+
+def engine_cost(bare: Bare, sizes: tuple[int, int], rounds: int) -> dict:
+    """ms per item (concept_art, textures) and per partition that the engine adds to the bare
+    loop's PNG saves, with generation taken out (slopes, medians of paired rounds)."""
+    results = {}
+    with ReadyImages(bare) as ready:
+        for name, kind in (("concept_art", "concept_art"), ("textures", "texture")):
+            asset = find_asset(name)
+
+            def measure(who: str, size: int, name: str = name, kind: str = kind, asset=asset) -> float:
+                if who == "bare":
+                    return ready.bare_run(size, WORK / "bare")
+                batch = f"ready-{name}-{size}"
+                write_batch(batch, kind, size)
+                shutil.rmtree(OUTPUTS, ignore_errors=True)
+                return dagster_run([asset], [batch], fresh_instance([batch]))
+
+            results[name] = extra_ms(paired_slopes(measure, sizes, rounds))
+        asset = find_asset("concept_art")
+
+        def per_partition(who: str, count: int) -> float:
+            if who == "bare":
+                return ready.bare_run(count * 4, WORK / "bare")
+            batches = backfill_batches(count, 4)
+            shutil.rmtree(OUTPUTS, ignore_errors=True)
+            return dagster_run([asset], batches, fresh_instance(batches))
+
+        results["partition"] = extra_ms(paired_slopes(per_partition, (10, sizes[1] // 6), rounds))
+    return results
+
+
+def extra_ms(slopes: dict) -> dict:
+    return {"bare_ms": slopes["bare_ms"], "dagster_ms": slopes["dagster_ms"],
+            "extra_ms": round(slopes["dagster_ms"] - slopes["bare_ms"], 3)}
+
+
+def backfill_batches(count: int, items_per_batch: int) -> list[str]:
+    """``count`` batch files of ``items_per_batch`` concept_art items each (distinct seeds)."""
+    batches = [f"p{count:03d}-{n:03d}" for n in range(count)]
+    for n, batch in enumerate(batches):
+        write_batch(batch, "concept_art", items_per_batch, offset=n * items_per_batch)
+    return batches
+
+
 def dagster_run(assets, partitions: list[str], instance) -> float:
     from dagster import materialize
 
@@ -144,9 +229,7 @@ def partition_slope(bare: Bare, counts: tuple[int, int], items_per_batch: int, r
         if who == "bare":
             shutil.rmtree(WORK / "bare", ignore_errors=True)
             return bare.run(count * items_per_batch, None, WORK / "bare")
-        batches = [f"p{count:03d}-{n:03d}" for n in range(count)]
-        for n, batch in enumerate(batches):
-            write_batch(batch, "concept_art", items_per_batch, offset=n * items_per_batch)
+        batches = backfill_batches(count, items_per_batch)
         shutil.rmtree(OUTPUTS, ignore_errors=True)
         return dagster_run([asset], batches, fresh_instance(batches))
 
@@ -170,20 +253,31 @@ def reuse_only(count: int, rounds: int) -> dict:
             "run_with_nothing_to_do_s": round(empty, 3), "beyond_setup_s": round(rerun - empty, 3)}
 
 
+def bare_item_ms(bare: Bare, tile: str | None, rounds: int = 3) -> float:
+    """The bare loop's marginal ms per generated item (when the items part did not run)."""
+    slopes = [(bare.run(48, tile, WORK / "bare") - bare.run(16, tile, WORK / "bare")) / 32 for _ in range(rounds)]
+    return round(statistics.median(slopes) * 1000, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
-    parser.add_argument("--only", choices=["items", "partitions", "reuse"], help="run one part")
+    parser.add_argument("--only", choices=["items", "partitions", "reuse", "engine"], help="run one part")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     args = parser.parse_args()
+    import torch
+
     from assetgen_dagster.tiny import ensure_tiny_kit
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ensure_tiny_kit()
     bare = Bare()
     bare.run(8, None, WORK / "warm")  # first-call allocations
     big = (30, 120) if args.quick else (100, 600)
-    results: dict = {"machine": machine()}
-    table = []
+    results: dict = {"machine": {**machine(), "torch_threads": str(torch.get_num_threads())}}
+    table = [("torch intra-op threads", str(torch.get_num_threads()))]
     if args.only in (None, "items"):
         for name, asset, kind, tile, sizes in (("concept_art_16_48", "concept_art", "concept_art", None, (16, 48)),
                                                (f"concept_art_{big[0]}_{big[1]}", "concept_art", "concept_art", None, big),
@@ -197,6 +291,19 @@ def main() -> None:
                       "items: marginal ms/partition bare / dagster", f"{p['bare_ms']} / {p['dagster_ms']}"))
         table.append(("  per-partition ratio", f"{p['ratio']}"))
         table.append(("  a run of 1 partition (4 items)", f"{p['one_partition_run_s']} s"))
+    if args.only in (None, "engine"):
+        e = results["engine"] = engine_cost(bare, big, args.rounds)
+        for name, tile, key in (("concept_art", None, f"concept_art_{big[0]}_{big[1]}"),
+                                ("textures", "both", f"textures_{big[0]}_{big[1]}")):
+            generated_ms = results[key]["bare_ms"] if key in results else bare_item_ms(bare, tile)
+            e[name]["predicted_ratio"] = round(1 + e[name]["extra_ms"] / generated_ms, 4)
+            table.append((f"{name}, generation taken out: ms/item bare PNG saves / dagster (extra)",
+                          f"{e[name]['bare_ms']} / {e[name]['dagster_ms']} ({e[name]['extra_ms']})"))
+            table.append((f"  predicted marginal ratio = 1 + extra / {generated_ms} ms per generated item",
+                          f"{e[name]['predicted_ratio']}"))
+        part = e["partition"]
+        table.append(("per partition (4 items), generation taken out: ms bare / dagster (extra)",
+                      f"{part['bare_ms']} / {part['dagster_ms']} ({part['extra_ms']})"))
     if args.only in (None, "reuse"):
         r = results["reuse_only"] = reuse_only(200 if args.quick else 1000, args.rounds)
         table.append((f"reuse-only re-run, {r['items']} items / run with nothing to do",
