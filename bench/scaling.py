@@ -61,7 +61,10 @@ class Bare:
             from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as repo
         except ImportError:
             from assetgen_dagster.tiny import TEXT_TO_IMAGE_REPO as repo
-        self.pipe = DiffusionPipeline.from_pretrained(repo, local_files_only=True)
+        from assetgen_dagster.models.devices import detect_device
+
+        # The device the model loader picks (cuda on a GPU machine), so both paths run on the same.
+        self.pipe = DiffusionPipeline.from_pretrained(repo, local_files_only=True).to(detect_device())
         self.pipe.set_progress_bar_config(disable=True)
 
     def run(self, count: int, tile: str | None, out: Path, batch_size: int = 4) -> float:
