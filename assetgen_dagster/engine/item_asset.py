@@ -117,6 +117,11 @@ class BatchContext:
         """The catalog's generation defaults for ``role`` (what the batch does not set)."""
         return self.models.resolve(role).spec.params
 
+    def generation_params(self, item: Any, role: str) -> dict[str, Any]:
+        """The generation parameters ``item`` is made with: what the batch sets, else the catalog's
+        defaults for ``role``."""
+        return {**dict(self.model_params(role)), **self.params(item)}
+
     def manifest(self, asset_name: str) -> Manifest:
         if asset_name not in self._upstream:
             folder = asset_folder(self.output_dir, self.batch_id, asset_name)

@@ -73,15 +73,15 @@ class TextToImageAsset(ItemAsset):
     ui_kinds = ("pytorch", "image")
 
     def request(self, ctx: BatchContext, item: Any) -> ImageRequest:
-        params, defaults = ctx.params(item), ctx.model_params(self.role(item))
+        params = ctx.generation_params(item, self.role(item))
         return ImageRequest(
             prompt=self.prompt(item),
             negative_prompt=params.get("negative_prompt"),
             seed=ctx.seed(item),
-            steps=params.get("steps", defaults.steps),
-            guidance=params.get("guidance", defaults.guidance),
-            width=params.get("width", defaults.width),
-            height=params.get("height", defaults.height),
+            steps=params["steps"],
+            guidance=params["guidance"],
+            width=params["width"],
+            height=params["height"],
         )
 
     def prompt(self, item: Any) -> str:

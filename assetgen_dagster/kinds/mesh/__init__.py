@@ -249,9 +249,9 @@ class Meshes(ItemAsset):
         if item.relief:
             return ReliefRequest(*ctx.upstream_file("concept_art", item.concept, item.id), item.target_size)
         role = self.role(item)
-        params, defaults = ctx.params(item), ctx.model_params(role)
-        shared = (ctx.seed(item), params.get("steps", defaults.steps), params.get("guidance", defaults.guidance),
-                  item.grid_size, item.target_size, item.texture_size)
+        params = ctx.generation_params(item, role)
+        shared = (ctx.seed(item), params["steps"], params["guidance"], item.grid_size, item.target_size,
+                  item.texture_size)
         if role == "image_to_3d":
             return ShapeRequest(*ctx.upstream_file("concept_art", item.concept, item.id), *shared)
         return MeshRequest(item.prompt, *shared)

@@ -69,7 +69,7 @@ class Music(AudioAsset):
     )
 
     def request(self, ctx: BatchContext, item: MusicItem) -> MusicRequest:
-        params = {**ctx.model_params(self.roles[0]).model_dump(), **ctx.params(item)}
+        params = ctx.generation_params(item, self.roles[0])
         return MusicRequest(item.prompt, ctx.seed(item), params["steps"], params["guidance"],
                             item.duration, item.loop, item.bpm, item.sample_rate, item.loudness_lufs)
 

@@ -62,7 +62,7 @@ class SoundEffects(AudioAsset):
     )
 
     def request(self, ctx: BatchContext, item: SfxItem) -> SfxRequest:
-        params = {**ctx.model_params(self.roles[0]).model_dump(), **ctx.params(item)}
+        params = ctx.generation_params(item, self.roles[0])
         return SfxRequest(item.prompt, item.negative_prompt, ctx.seed(item), params["steps"], params["guidance"],
                           item.duration, item.channels, item.sample_rate, item.loudness_lufs)
 
