@@ -10,10 +10,14 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from assetgen_dagster.batches import is_valid_id
+
+
+T = TypeVar("T")
 
 
 class OutputPathError(ValueError):
@@ -39,15 +43,21 @@ def item_output_path(output_dir: Path, batch_id: str, asset_key: str, item_id: s
     return path
 
 
+def _in_its_folder(path: Path, open_file: Callable[[], T]) -> T:
+    """``open_file()``, creating ``path``'s folder first if it is missing (only the first file of a
+    folder pays for the mkdir)."""
+    try:
+        return open_file()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open_file()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> os.stat_result:
     """Write ``data`` to ``path`` via a temp file in the same directory, fsync, then rename; returns
     the written file's stat (size and mtime, which the rename keeps)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # swept by sweep_leftovers
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileNotFoundError:  # first file of a new folder
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = _in_its_folder(tmp, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -97,12 +107,7 @@ def png_bytes(image: Any, text: dict[str, str]) -> bytes:
 def append_line(path: Path, line: str, durable: bool = True) -> None:
     """Append one line to a journal file (O(1) per record); ``durable`` fsyncs it before returning.
     A process killed mid-append leaves at most a torn last line, which readers skip."""
-    try:
-        handle = open(path, "ab")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "ab")  # noqa: SIM115
-    with handle:
+    with _in_its_folder(path, lambda: open(path, "ab")) as handle:
         handle.write(line.encode() + b"\n")
         handle.flush()
         if durable:
