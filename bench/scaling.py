@@ -23,6 +23,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -113,8 +114,9 @@ class ReadyImages:
 
         TextToImageAsset.generate = self.saved
 
-    def bare_run(self, count: int, out: Path) -> float:
+    def bare_run(self, count: int) -> float:
         """The bare loop's part beyond the model: the same PNG saves."""
+        out = WORK / "bare"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         started = time.perf_counter()
@@ -126,31 +128,10 @@ class ReadyImages:
 def engine_cost(bare: Bare, sizes: tuple[int, int], rounds: int) -> dict:
     """ms per item (concept_art, textures) and per partition that the engine adds to the bare
     loop's PNG saves, with generation taken out (slopes, medians of paired rounds)."""
-    results = {}
     with ReadyImages(bare) as ready:
-        for name, kind in (("concept_art", "concept_art"), ("textures", "texture")):
-            asset = find_asset(name)
-
-            def measure(who: str, size: int, name: str = name, kind: str = kind, asset=asset) -> float:
-                if who == "bare":
-                    return ready.bare_run(size, WORK / "bare")
-                batch = f"ready-{name}-{size}"
-                write_batch(batch, kind, size)
-                shutil.rmtree(OUTPUTS, ignore_errors=True)
-                return dagster_run([asset], [batch], fresh_instance([batch]))
-
-            results[name] = extra_ms(paired_slopes(measure, sizes, rounds))
-        asset = find_asset("concept_art")
-
-        def per_partition(who: str, count: int) -> float:
-            if who == "bare":
-                return ready.bare_run(count * 4, WORK / "bare")
-            batches = backfill_batches(count, 4)
-            shutil.rmtree(OUTPUTS, ignore_errors=True)
-            return dagster_run([asset], batches, fresh_instance(batches))
-
-        results["partition"] = extra_ms(paired_slopes(per_partition, (10, sizes[1] // 6), rounds))
-    return results
+        return {"concept_art": extra_ms(item_slope(ready.bare_run, "concept_art", "concept_art", sizes, rounds)),
+                "textures": extra_ms(item_slope(ready.bare_run, "textures", "texture", sizes, rounds)),
+                "partition": extra_ms(partition_slope(ready.bare_run, (10, sizes[1] // 6), 4, rounds))}
 
 
 def extra_ms(slopes: dict) -> dict:
@@ -207,15 +188,22 @@ def paired_slopes(measure, sizes: tuple[int, int], rounds: int) -> dict:
             "ratios_per_round": [round(r, 3) for _, _, r in rows]}
 
 
-def item_slope(bare: Bare, asset_name: str, kind: str, tile: str | None, sizes: tuple[int, int],
+def bare_loop(bare: Bare, tile: str | None) -> Callable[[int], float]:
+    """Seconds of the bare loop over ``count`` items, into a fresh folder."""
+    def run(count: int) -> float:
+        shutil.rmtree(WORK / "bare", ignore_errors=True)
+        return bare.run(count, tile, WORK / "bare")
+    return run
+
+
+def item_slope(bare_run: Callable[[int], float], asset_name: str, kind: str, sizes: tuple[int, int],
                rounds: int) -> dict:
     """Marginal ms per item between two batch sizes, bare and through Dagster (fresh outputs each run)."""
     asset = find_asset(asset_name)
 
     def measure(who: str, size: int) -> float:
         if who == "bare":
-            shutil.rmtree(WORK / "bare", ignore_errors=True)
-            return bare.run(size, tile, WORK / "bare")
+            return bare_run(size)
         batch = f"{asset_name}-{size}"
         write_batch(batch, kind, size)
         shutil.rmtree(OUTPUTS, ignore_errors=True)
@@ -224,14 +212,14 @@ def item_slope(bare: Bare, asset_name: str, kind: str, tile: str | None, sizes: 
     return paired_slopes(measure, sizes, rounds)
 
 
-def partition_slope(bare: Bare, counts: tuple[int, int], items_per_batch: int, rounds: int) -> dict:
+def partition_slope(bare_run: Callable[[int], float], counts: tuple[int, int], items_per_batch: int,
+                    rounds: int) -> dict:
     """Marginal cost per partition of a single-run backfill, against the bare loop over the same items."""
     asset = find_asset("concept_art")
 
     def measure(who: str, count: int) -> float:
         if who == "bare":
-            shutil.rmtree(WORK / "bare", ignore_errors=True)
-            return bare.run(count * items_per_batch, None, WORK / "bare")
+            return bare_run(count * items_per_batch)
         batches = backfill_batches(count, items_per_batch)
         shutil.rmtree(OUTPUTS, ignore_errors=True)
         return dagster_run([asset], batches, fresh_instance(batches))
@@ -285,11 +273,12 @@ def main() -> None:
         for name, asset, kind, tile, sizes in (("concept_art_16_48", "concept_art", "concept_art", None, (16, 48)),
                                                (f"concept_art_{big[0]}_{big[1]}", "concept_art", "concept_art", None, big),
                                                (f"textures_{big[0]}_{big[1]}", "textures", "texture", "both", big)):
-            r = results[name] = item_slope(bare, asset, kind, tile, sizes, args.rounds * (3 if sizes[1] < 100 else 1))
+            r = results[name] = item_slope(bare_loop(bare, tile), asset, kind, sizes,
+                                                 args.rounds * (3 if sizes[1] < 100 else 1))
             table.append((f"{name}: marginal ms/item bare / dagster", f"{r['bare_ms']} / {r['dagster_ms']}"))
             table.append((f"{name}: ratio (median of {r['rounds']} paired rounds)", f"{r['ratio']}"))
     if args.only in (None, "partitions"):
-        p = results["partitions"] = partition_slope(bare, (10, 30 if args.quick else 100), 4, args.rounds)
+        p = results["partitions"] = partition_slope(bare_loop(bare, None), (10, 30 if args.quick else 100), 4, args.rounds)
         table.append((f"single-run backfill of {p['sizes'][0]} -> {p['sizes'][1]} partitions x {p['items_per_partition']} "
                       "items: marginal ms/partition bare / dagster", f"{p['bare_ms']} / {p['dagster_ms']}"))
         table.append(("  per-partition ratio", f"{p['ratio']}"))
