@@ -25,6 +25,7 @@ _ID_RE = re.compile(rf"^{ID_RULE}$")
 # Documented limits (README "Prompt batches"): they keep one file from exhausting a GPU or the disk.
 MAX_FILE_BYTES = 1_000_000
 MAX_ITEMS = 1_000
+MAX_NESTING = 32  # YAML collection depth; real batches use at most 5
 MAX_PROMPT_CHARS = 2_000
 MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 64, 2048
 MAX_STEPS = 150
@@ -298,13 +299,11 @@ def load_batch(path: Path) -> PromptBatch:
 def parse_batch(text: str, path: Path | str = "<batch>") -> PromptBatch:
     """Validate YAML text as a prompt batch; ``path`` only names the source in errors."""
     try:
-        _refuse_aliases(text, path)
+        _refuse_aliases_and_deep_nesting(text, path)
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         detail = _one_line(str(exc)).replace(' in "<unicode string>"', "")
         raise BatchError(path, [f"invalid YAML: {detail}"]) from None
-    except RecursionError:
-        raise BatchError(path, ["invalid YAML: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise BatchError(path, ["top level must be a mapping with an 'items' list"])
     try:
@@ -313,12 +312,37 @@ def parse_batch(text: str, path: Path | str = "<batch>") -> PromptBatch:
         raise BatchError(path, _describe_errors(exc, data)) from None
 
 
-def _refuse_aliases(text: str, path: Path | str) -> None:
-    """Refuse YAML aliases (``*name``): a few lines of nested aliases expand to billions of nodes."""
-    for token in yaml.scan(text, Loader=_UniqueKeyLoader):
-        if isinstance(token, yaml.AliasToken):
-            line = token.start_mark.line + 1
-            raise BatchError(path, [f"YAML aliases (*{token.value}, line {line}) are not allowed in batch files"])
+_OPENS = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
+          yaml.BlockMappingStartToken)
+_CLOSES = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _refuse_aliases_and_deep_nesting(text: str, path: Path | str) -> None:
+    """Refuse YAML aliases (``*name``: a few lines of them expand to billions of nodes) and nesting
+    deeper than MAX_NESTING, from the token stream before anything is built."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=_UniqueKeyLoader):
+            if isinstance(token, yaml.AliasToken):
+                line = token.start_mark.line + 1
+                raise BatchError(path, [f"YAML aliases (*{token.value}, line {line}) are not allowed in batch files"])
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _too_deep(path, token.start_mark)
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # libyaml >= 0.2.5 (PyYAML 6.0.4) stops at 1,000 flow levels itself, while still looking
+        # ahead for a key, before we see a token: the same error, whichever PyYAML is installed.
+        if "nesting depth" in (exc.problem or "") and exc.problem_mark is not None:
+            raise _too_deep(path, exc.problem_mark) from None
+        raise
+
+
+def _too_deep(path: Path | str, mark: yaml.Mark) -> BatchError:
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return BatchError(path, [f"nested more than {MAX_NESTING} levels deep ({where})"])
 
 
 def _one_line(text: str) -> str:
