@@ -87,6 +87,10 @@ class LoadedModel:
         self.batch_size_used = outcome.batch_size_used
         return result
 
+    def _companions(self) -> dict[str, Any]:
+        """``{"companions": {repo: commit}}`` when repos were loaded beside the model (a codec), else nothing."""
+        return {"companions": dict(self.entry.companions)} if self.entry.companions else {}
+
     def provenance(self) -> dict[str, Any]:
         return {
             "model": self.spec.repo_id,
@@ -95,7 +99,7 @@ class LoadedModel:
             "license": self.spec.license,
             "dtype": self.dtype,
             "device": self.device,
-            **({"companions": dict(self.entry.companions)} if self.entry.companions else {}),
+            **self._companions(),
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -105,7 +109,7 @@ class LoadedModel:
             "revision": self.commit,
             "variant": self.entry.variant or "default",
             "license": self.spec.license,
-            **({"companions": dict(self.entry.companions)} if self.entry.companions else {}),
+            **self._companions(),
             "device": self.device,
             "dtype": self.dtype,
             "cache_state": self.cache_state,
