@@ -282,7 +282,8 @@ def _shap_e_meshes(pipe: Any, requests: list[Any], condition: str, conditions: l
         first = chunk[0]
         with torch.inference_mode():
             latents = pipe(
-                **{condition: conditions[start:start + batch_size]}, num_inference_steps=first.steps, guidance_scale=first.guidance,
+                **{condition: conditions[start:start + batch_size]},
+                num_inference_steps=first.steps, guidance_scale=first.guidance,
                 generator=[torch.Generator("cpu").manual_seed(r.seed) for r in chunk], output_type="latent",
             ).images
             for request, latent in zip(chunk, latents):
