@@ -1,9 +1,10 @@
 """Prompt batches: the strict YAML schema, loading, content hashes, seeds and partition ids.
 
 A batch is one YAML file in the prompts directory; its file stem is the partition key. Items are
-validated by the item model of their kind (``assetgen_dagster.kinds``); the shared pieces every
-kind builds on live here. Every problem is reported as a :class:`BatchError` naming the file, the
-item and the field.
+validated by the item model of their kind: a :class:`BatchSchema` is built once from the registered
+kinds' item models (the registry does it) and handed to whatever reads batch files. The shared pieces
+every kind's item builds on live here. Every problem is reported as a :class:`BatchError` naming the
+file, the item and the field.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -199,27 +200,37 @@ class ItemProblems(ValueError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def item_classes() -> dict[str, type[ItemBase]]:
-    """The item model of every registered kind, by kind name."""
-    from assetgen_dagster import kinds
+class BatchSchema:
+    """The batch file format for a set of item kinds: validates batch files whose items are those
+    kinds' item models, and names file, item and field in every error."""
 
-    return {kind.name: kind.item for kind in kinds.all_kinds()}
+    def __init__(self, item_classes: Mapping[str, type[ItemBase]]):
+        self.item_classes = dict(item_classes)
+        classes = tuple(self.item_classes.values())
+        item = Annotated[Union[classes], Field(discriminator="kind")] if len(classes) > 1 else classes[0]  # noqa: UP007
+        self.model: type[PromptBatch] = create_model(
+            "PromptBatch", __base__=PromptBatch,
+            items=(Annotated[list[item], Field(min_length=1, max_length=MAX_ITEMS)], ...),
+        )
 
+    def load(self, path: Path) -> PromptBatch:
+        """Read, parse (YAML safe load) and validate one batch file, or raise :class:`BatchError`."""
+        return self.parse(read_batch_text(path), path)
 
-def batch_schema() -> type[PromptBatch]:
-    """The PromptBatch model whose items are the registered kinds' item models."""
-    from assetgen_dagster import kinds
-
-    return _batch_schema(kinds.generation(), tuple(item_classes().values()))
-
-
-@functools.cache
-def _batch_schema(_generation: int, classes: tuple[type[ItemBase], ...]) -> type[PromptBatch]:
-    item = Annotated[Union[classes], Field(discriminator="kind")] if len(classes) > 1 else classes[0]  # noqa: UP007
-    return create_model(
-        "PromptBatch", __base__=PromptBatch,
-        items=(Annotated[list[item], Field(min_length=1, max_length=MAX_ITEMS)], ...),
-    )
+    def parse(self, text: str, path: Path | str = "<batch>") -> PromptBatch:
+        """Validate YAML text as a prompt batch; ``path`` only names the source in errors."""
+        try:
+            _refuse_aliases_and_deep_nesting(text, path)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            detail = _one_line(str(exc)).replace(' in "<unicode string>"', "")
+            raise BatchError(path, [f"invalid YAML: {detail}"]) from None
+        if not isinstance(data, dict):
+            raise BatchError(path, ["top level must be a mapping with an 'items' list"])
+        try:
+            return self.model.model_validate(data)
+        except ValidationError as exc:
+            raise BatchError(path, _describe_errors(exc, data, self.item_classes)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,27 +302,6 @@ def read_batch_text(path: Path) -> str:
         raise BatchError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
 
 
-def load_batch(path: Path) -> PromptBatch:
-    """Read, parse (YAML safe load) and validate one batch file, or raise :class:`BatchError`."""
-    return parse_batch(read_batch_text(path), path)
-
-
-def parse_batch(text: str, path: Path | str = "<batch>") -> PromptBatch:
-    """Validate YAML text as a prompt batch; ``path`` only names the source in errors."""
-    try:
-        _refuse_aliases_and_deep_nesting(text, path)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        detail = _one_line(str(exc)).replace(' in "<unicode string>"', "")
-        raise BatchError(path, [f"invalid YAML: {detail}"]) from None
-    if not isinstance(data, dict):
-        raise BatchError(path, ["top level must be a mapping with an 'items' list"])
-    try:
-        return batch_schema().model_validate(data)
-    except ValidationError as exc:
-        raise BatchError(path, _describe_errors(exc, data)) from None
-
-
 _OPENS = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
           yaml.BlockMappingStartToken)
 _CLOSES = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
@@ -349,9 +339,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _describe_errors(exc: ValidationError, data: dict) -> list[str]:
+def _describe_errors(exc: ValidationError, data: dict, classes: Mapping[str, type[ItemBase]]) -> list[str]:
     raw_items = data.get("items") if isinstance(data.get("items"), list) else []
-    classes = item_classes()
     problems = []
     for error in exc.errors():
         loc = list(error["loc"])

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
+    commands.add_parser("kinds", help="list the registered kinds (built-in and plugins) and any refused plugin")
     review = commands.add_parser("review", help="serve a batch's asset pack review page on loopback and open it")
     review.add_argument("batch", help="the batch id (partition key)")
     review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
@@ -66,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_ui(_project_root(), args.dagster_args)
     if args.command == "validate":
         return _validate(args.files)
+    if args.command == "kinds":
+        return _kinds()
     if args.command == "tiny-kit":
+        from assetgen_dagster.registry import build_registry
         from assetgen_dagster.tiny import ensure_tiny_kit
 
-        for path in ensure_tiny_kit():
+        for path in ensure_tiny_kit(build_registry().roles):
             print(path)
         return 0
     if args.command == "models":
@@ -83,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from assetgen_dagster import settings
         from assetgen_dagster.cluster.watch import watch as watch_batches
+        from assetgen_dagster.registry import build_registry
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        watch_batches(settings.prompts_dir(), args.webserver.rstrip("/") + "/graphql")
+        watch_batches(settings.prompts_dir(), args.webserver.rstrip("/") + "/graphql", build_registry())
         return 0
     if args.command == "cluster":
         from assetgen_dagster.cluster.local import gpu_devices, run_cluster
@@ -107,21 +112,35 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _kinds() -> int:
+    """Print every registered kind with where it comes from, and every refused plugin with why."""
+    from assetgen_dagster.registry import build_registry
+
+    registry = build_registry()
+    for kind in registry.kinds:
+        assets = ", ".join(item_asset.name for item_asset in kind.assets)
+        print(f"{kind.name:12} {kind.summary}\n{'':12} {registry.origins[kind.name]}; assets: {assets}")
+    for refused in registry.refused:
+        print(f"REFUSED {refused}")
+    return 1 if registry.refused else 0
+
+
 def _pull(roles: list[str], device: str) -> int:
     """Fetch each distinct model of the catalog once, reporting what was downloaded."""
-    from assetgen_dagster.catalog import CatalogError, load_catalog
-    from assetgen_dagster.models import ModelError, ModelLoader
+    from assetgen_dagster.models import CatalogError, ModelError, ModelLoader
     from assetgen_dagster.models.devices import detect_device, dtype_for
     from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
+    from assetgen_dagster.registry import build_registry
 
+    loader = ModelLoader().bind(build_registry().roles)
     try:
-        catalog = load_catalog()
+        catalog = loader.catalog()
         specs = {role: catalog.spec(role) for role in (roles or list(catalog.entries))}
     except (CatalogError, ValueError) as exc:
         print(f"error: {exc}")
         return 1
     device = detect_device(device)
-    loader, failed, done = ModelLoader(), 0, {}
+    failed, done = 0, {}
     for role, spec in specs.items():
         dtype = dtype_for(device, spec.dtype)
         ident = (spec.repo_id, spec.revision, spec.pipeline, dtype)
@@ -145,13 +164,15 @@ def _pull(roles: list[str], device: str) -> int:
 
 def _validate(files: list[Path]) -> int:
     from assetgen_dagster import settings
-    from assetgen_dagster.batches import BatchError, load_batch, scan_batch_files
+    from assetgen_dagster.batches import BatchError, scan_batch_files
+    from assetgen_dagster.registry import build_registry
 
+    schema = build_registry().schema
     files = files or scan_batch_files(settings.prompts_dir())
     bad = 0
     for path in files:
         try:
-            batch = load_batch(path)
+            batch = schema.load(path)
             print(f"ok      {path}: {len(batch.items)} items")
         except BatchError as exc:
             bad += 1

@@ -1,6 +1,9 @@
-"""The code location: one ``Definitions`` object, built from the kind registry.
+"""The code location: one ``Definitions`` object, built from the kind registry when Dagster loads it.
 
-Nothing heavy (torch, diffusers, transformers, numpy) is imported here.
+``defs`` is a ``@dg.definitions`` function: Dagster calls it when it loads the code location, which
+builds the registry (built-in kinds plus installed plugins) once and hands it to the assets, the
+pack, the sensor and the tiny kit's roles. Nothing heavy (torch, diffusers, transformers, numpy) is
+imported here or by what it builds.
 """
 
 from dagster import (
@@ -8,15 +11,17 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    definitions,
     in_process_executor,
 )
 
-from assetgen_dagster import kinds
 from assetgen_dagster.jobs import generate_batch_job
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.pack import pack_asset
-from assetgen_dagster.sensors import prompt_batch_files, prompt_batch_sensor
-
+from assetgen_dagster.partitions import prompt_batch_files
+from assetgen_dagster.registry import Registry, build_registry
+from assetgen_dagster.sensors import batch_sensor
+from assetgen_dagster.settings import ProjectSettings
 
 # Materializes the derived assets (pbr_maps, mesh_lods, collision_meshes, asset_pack) for a batch
 # when their upstreams change, under `dagster dev` or `dagster-daemon`; on by default.
@@ -29,19 +34,20 @@ follow_upstreams = AutomationConditionSensorDefinition(
 )
 
 
-def build_definitions() -> Definitions:
+def build_definitions(registry: Registry) -> Definitions:
     """Every registered kind's assets, the pack over them, the batch sensor and its job."""
-    registered = kinds.all_kinds()
     return Definitions(
-        assets=[*(item_asset.definition for kind in registered for item_asset in kind.assets),
-                pack_asset(registered), prompt_batch_files],
+        assets=[*registry.definitions.values(), pack_asset(registry), prompt_batch_files],
         jobs=[generate_batch_job],
-        sensors=[prompt_batch_sensor, follow_upstreams],
-        resources={"models": ModelLoader()},
+        sensors=[batch_sensor(registry), follow_upstreams],
+        resources={"models": ModelLoader(), "project": ProjectSettings()},
         # One process per run: steps share the loaded models instead of each re-importing torch and
         # reloading weights in a subprocess, and one GPU is not contended by sibling steps.
         executor=in_process_executor,
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The built-in kinds and every installed plugin kind (refused plugins are logged, not loaded)."""
+    return build_definitions(build_registry())

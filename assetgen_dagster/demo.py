@@ -12,8 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from assetgen_dagster import settings
-from assetgen_dagster.batches import BatchError, batch_id_for, load_batch, scan_batch_files
+from assetgen_dagster import settings, tiny
+from assetgen_dagster.batches import BatchError, batch_id_for, scan_batch_files
+from assetgen_dagster.definitions import build_definitions
+from assetgen_dagster.engine.common import GPU_POOL
+from assetgen_dagster.jobs import batch_assets
+from assetgen_dagster.partitions import PROMPT_BATCHES
+from assetgen_dagster.registry import Registry, build_registry
 
 
 def demo_environment(project_root: Path) -> dict[str, str]:
@@ -52,8 +57,6 @@ def prepare_dagster_home(home: Path, config: Path) -> None:
 def ensure_gpu_pool(instance) -> None:
     """Create the `gpu` pool with the configured default limit before any run claims it: Dagster
     creates a pool on first use, and two runs starting together can both get in before it exists."""
-    from assetgen_dagster.engine.common import GPU_POOL
-
     storage = instance.event_log_storage
     limit = instance.global_op_concurrency_default_limit
     if limit is not None and GPU_POOL not in storage.get_concurrency_keys():
@@ -71,10 +74,7 @@ def run_demo(project_root: Path) -> int:
     printing one line per batch and asset; the runs' full logs go to ``<DAGSTER_HOME>/demo.log``."""
     from dagster import DagsterEventType, DagsterInstance
 
-    from assetgen_dagster import tiny
-    from assetgen_dagster.jobs import batch_assets
-    from assetgen_dagster.partitions import PROMPT_BATCHES
-
+    registry = build_registry()
     env = demo_environment(project_root)
     os.environ.update(env)
     home = Path(env["DAGSTER_HOME"])
@@ -84,13 +84,13 @@ def run_demo(project_root: Path) -> int:
 
     started = time.perf_counter()
     if env["ASSETGEN_PROFILE"] == "tiny":
-        tiny.ensure_tiny_kit()
+        tiny.ensure_tiny_kit(registry.roles)
         print(f"tiny model kit ready in {env['HF_HOME']} ({time.perf_counter() - started:.1f} s)")
 
     batches = {}
     for path in scan_batch_files(settings.prompts_dir()):
         try:
-            batch = load_batch(path)
+            batch = registry.schema.load(path)
         except BatchError as exc:
             print(f"skipping invalid batch: {exc}")
             continue
@@ -111,7 +111,7 @@ def run_demo(project_root: Path) -> int:
     with DagsterInstance.get() as instance:
         for batch_id, batch in batches.items():
             command = [venv_bin("dagster"), "asset", "materialize", "-m", "assetgen_dagster.definitions",
-                       "--select", ",".join(batch_assets(batch)), "--partition", batch_id]
+                       "--select", ",".join(batch_assets(registry, batch)), "--partition", batch_id]
             print(f"\n{batch_id}: $ {' '.join(command[1:])}", flush=True)
             with open(log_path, "a") as log:
                 log.write(f"\n$ {' '.join(command)}\n")
@@ -126,7 +126,7 @@ def run_demo(project_root: Path) -> int:
     with DagsterInstance.get() as instance:
         runs = instance.get_run_records()
         materializations = sum(
-            len(instance.fetch_materializations(key, limit=10_000).records) for key in _asset_keys()
+            len(instance.fetch_materializations(key, limit=10_000).records) for key in _asset_keys(registry)
         )
         checks = [record.event_log_entry.dagster_event.event_specific_data
                   for run in runs
@@ -198,10 +198,8 @@ def ui_command_line(project_root: Path) -> str:
     return " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(_ui_command(project_root))
 
 
-def _asset_keys() -> list:
-    from assetgen_dagster.definitions import defs
-
-    return [key for key in defs.resolve_asset_graph().materializable_asset_keys]
+def _asset_keys(registry: Registry) -> list:
+    return list(build_definitions(registry).resolve_asset_graph().materializable_asset_keys)
 
 
 def run_ui(project_root: Path, extra_args: list[str]) -> int:
@@ -212,9 +210,7 @@ def run_ui(project_root: Path, extra_args: list[str]) -> int:
     prepare_dagster_home(Path(env["DAGSTER_HOME"]), instance_yaml(project_root))
     if env["ASSETGEN_PROFILE"] == "tiny":
         os.environ.update(env)  # the kit is built into this HF_HOME
-        from assetgen_dagster import tiny
-
-        tiny.ensure_tiny_kit()
+        tiny.ensure_tiny_kit(build_registry().roles)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         ensure_gpu_pool(instance)  # the sensor may start several runs at once
     print("$ " + ui_command_line(project_root) + " " + " ".join(extra_args), flush=True)

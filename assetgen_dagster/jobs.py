@@ -1,26 +1,55 @@
-"""The job the sensor launches, and which of its assets a batch needs."""
+"""The job the sensor (and the watcher) launches, and the run one batch's content needs."""
 
-from dagster import AssetSelection, define_asset_job
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetKey, AssetSelection, RunRequest, define_asset_job
 
 from assetgen_dagster.batches import PromptBatch
+from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
+from assetgen_dagster.pack import ASSET as PACK
+from assetgen_dagster.partitions import prompt_batch_files
+from assetgen_dagster.registry import Registry
 
 # Under deploy/celery the run goes to this Celery queue (the GPU workers); other launchers ignore it.
 CELERY_QUEUE_TAG = "dagster-celery/queue"
 GPU_QUEUE = "gpu"
+JOB = "generate_batch"
 
 generate_batch_job = define_asset_job(
-    name="generate_batch",
-    selection=AssetSelection.all() - AssetSelection.assets("prompt_batch_files"),
+    name=JOB,
+    selection=AssetSelection.all() - AssetSelection.assets(prompt_batch_files.key),
     description="Generate every asset of one prompt batch (one partition).",
     tags={CELERY_QUEUE_TAG: GPU_QUEUE},
 )
 
 
-def batch_assets(batch: PromptBatch) -> list[str]:
+def batch_assets(registry: Registry, batch: PromptBatch) -> list[str]:
     """The assets that make a batch's items (those of the kinds it has) and its pack: what a run for
     the batch materializes, so assets with nothing to do in it are not materialized empty."""
-    from assetgen_dagster import kinds
-    from assetgen_dagster.pack import ASSET as PACK
+    return [*registry.assets_for(batch), PACK]
 
-    present = {item.kind for item in batch.items}
-    return [a.name for kind in kinds.all_kinds() for a in kind.assets if present & set(a.item_kinds)] + [PACK]
+
+@dataclass(frozen=True)
+class BatchRun:
+    """The run of ``generate_batch`` one batch content needs: its partition, its assets, and the
+    content hash it was requested for (the tag that tells a later look it was launched)."""
+
+    batch_id: str
+    content_hash: str
+    assets: tuple[str, ...]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {PARTITION_TAG: self.batch_id, BATCH_HASH_TAG: self.content_hash, CELERY_QUEUE_TAG: GPU_QUEUE}
+
+    def run_request(self, run_key: str) -> RunRequest:
+        """The sensor's request for this run."""
+        return RunRequest(partition_key=self.batch_id, run_key=run_key,
+                          tags={BATCH_HASH_TAG: self.content_hash},
+                          asset_selection=[AssetKey(name) for name in self.assets])
+
+
+def batch_run(registry: Registry, batch_id: str, batch: PromptBatch, content_hash: str) -> BatchRun:
+    return BatchRun(batch_id, content_hash, tuple(batch_assets(registry, batch)))

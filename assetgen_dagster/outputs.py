@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from assetgen_dagster.batches import is_valid_id
 
-
 T = TypeVar("T")
 
 
@@ -83,6 +82,16 @@ def sweep_leftovers(batch_dir: Path) -> int:
         else:
             path.unlink(missing_ok=True)
     return len(leftovers)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` as ``target`` (a snapshot: a later atomic rewrite of the source gets a new
+    inode), copying where links are impossible (another file system)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def atomic_write_json(path: Path, value: Any) -> None:

@@ -1,6 +1,7 @@
 """``asset_pack``: every output of a batch in one engine-ready folder with a manifest.json.
 
-Where each file goes is declared by its kind (``Kind.pack``); for the built-in kinds:
+Where each file goes is declared by its kind (``Kind.pack``, from the registry the asset is built
+for); for the built-in kinds:
     asset_pack/manifest.json
     asset_pack/concept_art/<item>.png
     asset_pack/sprites/<item>.png, sprites/atlas.png, sprites/atlas.json
@@ -14,8 +15,6 @@ The pack is built in a new version folder and published by atomically replacing 
 """
 
 
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -34,17 +33,20 @@ from dagster import (
     asset,
 )
 
-from assetgen_dagster import __version__, settings
+from assetgen_dagster import __version__
+from assetgen_dagster.batches import digest
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import CheckOutcome
 from assetgen_dagster.engine.common import DISK_FULL_ERRNOS, OWNERS, disk_full
+from assetgen_dagster.engine.definition import partitioned_asset_api
 from assetgen_dagster.engine.item_asset import asset_folder
 from assetgen_dagster.engine.manifest import Manifest
 from assetgen_dagster.engine.report import materialize_batches
-from assetgen_dagster.kinds import Kind
-from assetgen_dagster.outputs import atomic_write_json, batch_output_dir
+from assetgen_dagster.outputs import atomic_write_json, batch_output_dir, link_or_copy
 from assetgen_dagster.partitions import prompt_batches
+from assetgen_dagster.registry import Registry
 from assetgen_dagster.review import PAGE, ReviewItem, write_review
+from assetgen_dagster.settings import ProjectSettings
 
 ASSET = "asset_pack"
 CODE_VERSION = "4"
@@ -84,19 +86,11 @@ class PackOutcome:
                                          metadata={"items_checked": self.items, "items_missing": len(self.missing)})}
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)  # a snapshot: later atomic rewrites of the source get a new inode
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
+def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) -> PackOutcome:
     """Collect every item's files from its kind's pack targets into a new pack version and publish it."""
     started = time.perf_counter()
-    output_dir = settings.output_dir()
     batch_dir = batch_output_dir(output_dir, snapshot.batch_id)
+    kinds = registry.kinds
     targets = {kind.name: kind.pack for kind in kinds}
     manifests: dict[str, Manifest] = {}
 
@@ -108,10 +102,9 @@ def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
 
     files: list[tuple[Path, str]] = []
     items, missing, reviews = [], {}, []
-    by_name = {kind.name: kind for kind in kinds}
     for item in snapshot.batch.items:
         record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
-        assets = [a.name for a in by_name[item.kind].assets]
+        assets = [a.name for a in registry.kind(item.kind).assets]
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
@@ -144,7 +137,7 @@ def build_pack(snapshot: BatchSnapshot, kinds: tuple[Kind, ...]) -> PackOutcome:
         "items": items, "missing": missing,
         "extra_files": sorted(path for _, path in extra),
     }
-    version = hashlib.sha256(json.dumps([CODE_VERSION, manifest], sort_keys=True).encode()).hexdigest()[:16]
+    version = digest([CODE_VERSION, manifest])[:16]
     link = _publish(batch_dir, version, files + extra, manifest,
                     lambda staging: write_review(staging, manifest, kinds, reviews))
     return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)
@@ -161,7 +154,7 @@ def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manif
         shutil.rmtree(staging, ignore_errors=True)
         try:
             for source, target in files:
-                _link_or_copy(source, staging / target)
+                link_or_copy(source, staging / target)
             atomic_write_json(staging / "manifest.json", manifest)
             review(staging)
             os.replace(staging, final)
@@ -182,10 +175,14 @@ def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manif
     return link
 
 
-def pack_asset(kinds: tuple[Kind, ...]) -> AssetsDefinition:
-    """The ``asset_pack`` asset over the given kinds: downstream of every asset a kind packs."""
-    upstreams = [target.asset for kind in kinds for target in kind.pack]
+def pack_asset(registry: Registry) -> AssetsDefinition:
+    """The ``asset_pack`` asset over the registry's kinds: downstream of every asset a kind packs."""
+    upstreams = [target.asset for kind in registry.kinds for target in kind.pack]
+    with partitioned_asset_api():
+        return _pack_asset(registry, upstreams)
 
+
+def _pack_asset(registry: Registry, upstreams: list[str]) -> AssetsDefinition:
     @asset(
         name=ASSET,
         partitions_def=prompt_batches,
@@ -204,8 +201,9 @@ def pack_asset(kinds: tuple[Kind, ...]) -> AssetsDefinition:
             "atomically; follows its upstreams."
         ),
     )
-    def asset_pack(context: AssetExecutionContext) -> Iterator[Any]:
-        yield from materialize_batches(context, ASSET, CODE_VERSION, ["complete"],
-                                       lambda snapshot: build_pack(snapshot, kinds))
+    def asset_pack(context: AssetExecutionContext, project: ProjectSettings) -> Iterator[Any]:
+        output_dir = project.outputs()
+        yield from materialize_batches(context, ASSET, CODE_VERSION, ["complete"], project.prompts(), output_dir,
+                                       registry.schema, lambda snapshot: build_pack(snapshot, registry, output_dir))
 
     return asset_pack

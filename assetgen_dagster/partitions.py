@@ -1,7 +1,17 @@
-"""The partitions of every asset: one per prompt batch file (its stem is the key)."""
+"""The partitions of every asset (one per prompt batch file; its stem is the key) and the batch
+files themselves as the lineage's source asset."""
 
-from dagster import DynamicPartitionsDefinition
+from dagster import AssetSpec, DynamicPartitionsDefinition
 
 PROMPT_BATCHES = "prompt_batches"
 
 prompt_batches = DynamicPartitionsDefinition(name=PROMPT_BATCHES)
+
+prompt_batch_files = AssetSpec(
+    "prompt_batch_files",
+    group_name="inputs",
+    kinds={"yaml"},
+    owners=["team:asset-pipeline"],
+    description="The prompt batch YAML files in ASSETGEN_PROMPTS_DIR. The sensor records an observation "
+                "here for every invalid file (file, error), so problems show up in the UI.",
+)

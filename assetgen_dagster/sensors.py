@@ -9,7 +9,7 @@ files, and request a run when a batch is new or its content changed.
   ``prompt_batch_files`` asset, so it is visible in the UI; other batches are unaffected.
 
 The cursor remembers each file's (mtime, size, content hash), so a tick over 1,000 unchanged files
-parses none of them.
+parses none of them. The sensor is built for the registry it is handed (:func:`batch_sensor`).
 """
 
 from __future__ import annotations
@@ -21,46 +21,53 @@ from dagster import (
     AssetKey,
     AssetObservation,
     AssetRecordsFilter,
-    AssetSpec,
     DefaultSensorStatus,
     MetadataValue,
-    RunRequest,
+    RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
 
 from assetgen_dagster import settings
-from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, load_batch, scan_batch_files
+from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, scan_batch_files
 from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
-from assetgen_dagster.jobs import batch_assets, generate_batch_job
-from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batches
+from assetgen_dagster.jobs import batch_run, generate_batch_job
+from assetgen_dagster.pack import ASSET as PACK
+from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batch_files, prompt_batches
+from assetgen_dagster.registry import Registry
+from assetgen_dagster.settings import ProjectSettings
 
-prompt_batch_files = AssetSpec(
-    "prompt_batch_files",
-    group_name="inputs",
-    kinds={"yaml"},
-    owners=["team:asset-pipeline"],
-    description="The prompt batch YAML files in ASSETGEN_PROMPTS_DIR. The sensor records an observation "
-                "here for every invalid file (file, error), so problems show up in the UI.",
-)
+SENSOR = "prompt_batch_sensor"
 
 
-@sensor(
-    job=generate_batch_job,
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=settings.sensor_interval_seconds(),
-    description="Keeps prompt_batches partitions in step with the batch files; runs new or changed batches "
-                "(only the assets of the kinds a batch has, and its pack).",
-)
-def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
+def batch_sensor(registry: Registry) -> SensorDefinition:
+    """``prompt_batch_sensor`` for the kinds of ``registry`` (its batch schema and assets)."""
+
+    @sensor(
+        name=SENSOR,
+        job=generate_batch_job,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.sensor_interval_seconds(),
+        description="Keeps prompt_batches partitions in step with the batch files; runs new or changed batches "
+                    "(only the assets of the kinds a batch has, and its pack).",
+    )
+    def prompt_batch_sensor(context: SensorEvaluationContext, project: ProjectSettings) -> SensorResult:
+        return scan(context, registry, project)
+
+    return prompt_batch_sensor
+
+
+def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectSettings) -> SensorResult:
+    """One tick: compare the prompts folder with the cursor; register, request, observe."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid]
     requested: dict[str, str] = cursor.get("batches", {})
     sequence: int = cursor.get("sequence", 0)
     known = set(context.instance.get_dynamic_partitions(PROMPT_BATCHES))
 
-    paths = scan_batch_files(settings.prompts_dir())
+    paths = scan_batch_files(project.prompts())
     seen_files, seen_batches = {}, {}
     new_partitions, run_requests, observations = [], [], []
     for path in paths:
@@ -76,7 +83,7 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
             continue
         try:
             batch_id = batch_id_for(path)
-            batch = load_batch(path)
+            batch = registry.schema.load(path)
         except Exception as exc:  # an invalid or unreadable file never breaks the tick
             error = str(exc) if isinstance(exc, BatchError) else f"unexpected {type(exc).__name__}: {exc}"
             raw_hash = _raw_hash(path)
@@ -104,9 +111,8 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
             continue
         sequence += 1
         requested[batch_id] = content_hash
-        run_requests.append(RunRequest(
-            partition_key=batch_id, run_key=f"{batch_id}:{content_hash[:16]}:{sequence}",
-            tags={BATCH_HASH_TAG: content_hash}, asset_selection=[AssetKey(name) for name in batch_assets(batch)]))
+        run_requests.append(batch_run(registry, batch_id, batch, content_hash).run_request(
+            f"{batch_id}:{content_hash[:16]}:{sequence}"))
 
     deleted = sorted(known - {path.stem for path in paths})
     for batch_id in deleted:
@@ -129,16 +135,12 @@ def prompt_batch_sensor(context: SensorEvaluationContext) -> SensorResult:
 def run_exists(instance, batch_id: str, content_hash: str) -> bool:
     """Whether any run (this sensor's, `assetgen-dagster watch`'s, one from the UI) was launched for
     this batch content."""
-    from dagster import RunsFilter
-
     runs = RunsFilter(tags={PARTITION_TAG: batch_id, BATCH_HASH_TAG: content_hash})
     return bool(instance.get_run_records(filters=runs, limit=1))
 
 
 def _packed_hash(context: SensorEvaluationContext, batch_id: str) -> str | None:
     """The batch content hash (16 hex) the latest pack of ``batch_id`` was built from, if any."""
-    from assetgen_dagster.pack import ASSET as PACK
-
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(PACK), asset_partitions=[batch_id]), limit=1).records
     if not records:

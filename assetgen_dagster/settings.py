@@ -1,9 +1,18 @@
-"""Environment-driven settings, read when used (not at import) so tests and runs can change them."""
+"""Where batches are read and outputs written, and which model profile runs.
+
+Runs get them from the :class:`ProjectSettings` resource (each field defaults to its environment
+variable, read when used, not at import); tools outside a run (CLI, sensor tests) read the same
+variables through the functions below.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
+
+from dagster import ConfigurableResource
+from pydantic import Field
 
 PROMPTS_DIR_ENV = "ASSETGEN_PROMPTS_DIR"
 OUTPUT_DIR_ENV = "ASSETGEN_OUTPUT_DIR"
@@ -62,3 +71,26 @@ def hub_offline() -> bool:
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         return True
     return os.environ.get(PROFILE_ENV, "").strip() == "tiny"
+
+
+class ProjectSettings(ConfigurableResource):
+    """The prompts folder, the output folder and the model profile of the runs; each unset field
+    falls back to its environment variable (ASSETGEN_PROMPTS_DIR, ASSETGEN_OUTPUT_DIR, ASSETGEN_PROFILE)."""
+
+    prompts_dir: Optional[str] = Field(default=None, description="Batch files; default ASSETGEN_PROMPTS_DIR.")
+    output_dir: Optional[str] = Field(default=None, description="Generated files; default ASSETGEN_OUTPUT_DIR.")
+    profile: Optional[str] = Field(default=None, description="default (real models) or tiny; "
+                                                             "default ASSETGEN_PROFILE.")
+
+    def prompts(self) -> Path:
+        return Path(self.prompts_dir).resolve() if self.prompts_dir else prompts_dir()
+
+    def outputs(self) -> Path:
+        return Path(self.output_dir).resolve() if self.output_dir else output_dir()
+
+    def model_profile(self) -> str:
+        if self.profile is None:
+            return profile()
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r} is not a profile; use one of {', '.join(PROFILES)}")
+        return self.profile

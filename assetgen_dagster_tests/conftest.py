@@ -19,14 +19,37 @@ for _name in ("ASSETGEN_CATALOG", "ASSETGEN_ALLOWED_REPOS", "ASSETGEN_PROMPTS_DI
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+from assetgen_dagster.registry import build_registry  # noqa: E402 - after HF_HOME is set
+
+# The registry the tests hand to the code under test: the built-in kinds, no installed plugins (the
+# plugin tests build their own).
+REGISTRY = build_registry(plugins=False)
+load_batch = REGISTRY.schema.load  # a batch file, validated against the registered kinds
+parse_batch = REGISTRY.schema.parse  # YAML text, the same
+
 
 @pytest.fixture(scope="session")
 def tiny_kit() -> Path:
     """The tiny models, built once into the session's HF cache."""
     from assetgen_dagster.tiny import ensure_tiny_kit
 
-    ensure_tiny_kit()
+    ensure_tiny_kit(REGISTRY.roles)
     return Path(_SESSION_HF_HOME)
+
+
+def models(loader=None):
+    """A model loader bound to the tests' registry (the tiny profile)."""
+    from assetgen_dagster.models import ModelLoader
+
+    return (loader or ModelLoader()).bind(REGISTRY.roles)
+
+
+def resources(models=None) -> dict:
+    """The resources every asset of the code location needs."""
+    from assetgen_dagster.models import ModelLoader
+    from assetgen_dagster.settings import ProjectSettings
+
+    return {"models": models or ModelLoader(), "project": ProjectSettings()}
 
 
 @pytest.fixture
@@ -70,29 +93,38 @@ CONCEPT_BATCH = """\
     """
 
 
-def asset_defs(*names: str) -> list:
-    """The registered kinds' asset definitions and the pack, by name (all of them if none named)."""
-    from assetgen_dagster import kinds
+def sensor_tick(instance, cursor=None, registry=None):
+    """One evaluation of the batch sensor (built for ``registry``, default the tests') on ``instance``."""
+    from dagster import build_sensor_context
+
+    from assetgen_dagster.sensors import batch_sensor
+    from assetgen_dagster.settings import ProjectSettings
+
+    context = build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectSettings()})
+    return batch_sensor(registry or REGISTRY)(context)
+
+
+def asset_defs(*names: str, registry=None) -> list:
+    """The registry's asset definitions and the pack, by name (all of them if none named)."""
     from assetgen_dagster.pack import pack_asset
 
-    registered = kinds.all_kinds()
-    found = {item_asset.name: item_asset.definition for kind in registered for item_asset in kind.assets}
-    found["asset_pack"] = pack_asset(registered)
+    registry = registry or REGISTRY
+    found = {**registry.definitions, "asset_pack": pack_asset(registry)}
     return [found[name] for name in names] if names else list(found.values())
 
 
 def materialize_batch(names, batch_id, instance=None, models=None, tags=None, raise_on_error=False):
-    """Materialize the named assets (or all) for one batch in process; registers the partition."""
+    """Materialize the named assets (or all) for one batch in process; registers the partition.
+    ``models``: a ModelLoader resource (default: the default one)."""
     from dagster import DagsterInstance, materialize
 
-    from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.partitions import PROMPT_BATCHES
 
     instance = instance or DagsterInstance.ephemeral()
     if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
         instance.add_dynamic_partitions(PROMPT_BATCHES, [batch_id])
     result = materialize(asset_defs(*names), partition_key=batch_id, instance=instance, tags=tags,
-                         resources={"models": models or ModelLoader()}, raise_on_error=raise_on_error)
+                         resources=resources(models), raise_on_error=raise_on_error)
     return result, instance
 
 

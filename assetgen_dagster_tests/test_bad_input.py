@@ -4,12 +4,11 @@ sensor, without crashing the tick, writing anything, or blocking the valid batch
 import os
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance
 
-from assetgen_dagster.batches import BatchError, load_batch
-from assetgen_dagster.sensors import prompt_batch_sensor
+from assetgen_dagster.batches import BatchError
 
-from .conftest import CONCEPT_BATCH, write_batch
+from .conftest import CONCEPT_BATCH, load_batch, sensor_tick, write_batch
 from .fixtures.bad_batches import BAD_BATCHES
 
 
@@ -44,7 +43,7 @@ def test_validator_names_file_item_and_field(corpus, name):
 def test_sensor_survives_the_corpus_and_runs_the_valid_batch(corpus, workdir):
     write_batch(corpus, "good_batch", CONCEPT_BATCH)
     instance = DagsterInstance.ephemeral()
-    result = prompt_batch_sensor(build_sensor_context(instance=instance))
+    result = sensor_tick(instance)
     assert [r.partition_key for r in result.run_requests] == ["good_batch"]
     assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["good_batch"]]
     errors = {os.path.basename(str(o.metadata["file"].value)): o.metadata["error"].value for o in result.asset_events}

@@ -10,11 +10,9 @@ from assetgen_dagster.batches import (
     batch_path,
     item_params,
     item_seed,
-    load_batch,
-    parse_batch,
 )
 
-from .conftest import write_batch
+from .conftest import load_batch, parse_batch, write_batch
 
 VALID = """
 defaults: {seed: 7, steps: 4, width: 512, height: 512}

@@ -1,14 +1,29 @@
 import pytest
 
-from assetgen_dagster.catalog import Catalog, CatalogError, allowed_repos, load_catalog
+from assetgen_dagster import settings
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
-
+from assetgen_dagster.models.catalog import Catalog, CatalogError
 
 AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice")
 IMAGE_TO_3D_REPO = "assetgen-tiny/shap-e-img2img"
+
+
+def load_catalog(profile=None, override_path=None):
+    """The tests' registry's catalog, as the model loader builds it (profile and user file from the
+    environment unless given)."""
+    from .conftest import REGISTRY
+
+    return REGISTRY.roles.catalog(profile or settings.profile(),
+                                  override_path if override_path is not None else settings.catalog_override_path())
+
+
+def allowed_repos():
+    from .conftest import REGISTRY
+
+    return REGISTRY.roles.allowed_repos()
 
 
 def test_builtin_profiles_are_valid():

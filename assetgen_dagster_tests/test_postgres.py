@@ -12,14 +12,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
-
-from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.partitions import PROMPT_BATCHES
-from assetgen_dagster.sensors import prompt_batch_sensor
 
-from .conftest import PROJECT_ROOT, asset_defs, write_batch
+from .conftest import PROJECT_ROOT, asset_defs, resources, sensor_tick, write_batch
 
 textures, pbr_maps = asset_defs("textures", "pbr_maps")
 
@@ -78,11 +75,11 @@ def test_pipeline_state_lives_in_postgres(tiny_kit, workdir, pg_home, postgres):
     write_batch(workdir / "prompts", "pgbatch", BATCH)
     with DagsterInstance.from_config(str(pg_home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        tick = prompt_batch_sensor(build_sensor_context(instance=instance))
+        tick = sensor_tick(instance)
         for request in tick.dynamic_partitions_requests:
             instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
         result = materialize([textures, pbr_maps], partition_key="pgbatch", instance=instance,
-                             resources={"models": ModelLoader()})
+                             resources=resources())
         assert result.success
         run_id = result.run_id
 

@@ -1,17 +1,16 @@
 import os
 
-from dagster import AssetKey, DagsterInstance, build_sensor_context
+from dagster import AssetKey, DagsterInstance
 
 from assetgen_dagster.partitions import PROMPT_BATCHES
-from assetgen_dagster.sensors import BATCH_HASH_TAG, prompt_batch_sensor
+from assetgen_dagster.sensors import BATCH_HASH_TAG
 
-from .conftest import CONCEPT_BATCH, write_batch
+from .conftest import CONCEPT_BATCH, sensor_tick, write_batch
 
 
 def tick(instance, cursor=None):
     """Evaluate the sensor once and apply its partition requests, as the daemon would."""
-    context = build_sensor_context(instance=instance, cursor=cursor)
-    result = prompt_batch_sensor(context)
+    result = sensor_tick(instance, cursor)
     for request in result.dynamic_partitions_requests:
         if type(request).__name__ == "AddDynamicPartitionsRequest":
             instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
@@ -109,7 +108,7 @@ def test_invalid_file_is_recorded_once_per_content_as_an_observation(workdir):
 
 
 def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
-    from assetgen_dagster import sensors
+    from .conftest import REGISTRY
 
     prompts = workdir / "prompts"
     for n in range(20):
@@ -118,8 +117,8 @@ def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
     first = tick(instance)
     assert len(first.run_requests) == 20
     parsed = []
-    real_load = sensors.load_batch
-    monkeypatch.setattr(sensors, "load_batch", lambda path: parsed.append(path) or real_load(path))
+    real_load = REGISTRY.schema.load
+    monkeypatch.setattr(REGISTRY.schema, "load", lambda path: parsed.append(path) or real_load(path))
     quiet = tick(instance, first.cursor)
     assert quiet.run_requests == [] and parsed == []
     write_batch(prompts, "b07", CONCEPT_BATCH.replace("a mossy rock", "a red rock"))

@@ -8,6 +8,10 @@ from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_IMG2IMG_REPO as SHAP_E_
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
+from .conftest import REGISTRY
+
+ROLES = REGISTRY.roles
+
 
 def _digests(folder):
     return {
@@ -17,20 +21,20 @@ def _digests(folder):
 
 
 def test_kit_is_built_in_hub_layout_and_idempotent(tiny_kit):
-    snapshot = tiny.ensure_tiny_model(TEXT_TO_IMAGE_REPO)
+    snapshot = tiny.ensure_tiny_model(ROLES, TEXT_TO_IMAGE_REPO)
     repo_folder = snapshot.parents[1]
     assert snapshot.name == tiny.snapshot_commit(TEXT_TO_IMAGE_REPO)
     assert (repo_folder / "refs" / "main").read_text() == snapshot.name
     assert (snapshot / "model_index.json").is_file()
     assert not list(snapshot.rglob("*.bin")), "safetensors only"
     before = {p: p.stat().st_mtime_ns for p in snapshot.rglob("*") if p.is_file()}
-    assert tiny.ensure_tiny_model(TEXT_TO_IMAGE_REPO) == snapshot
+    assert tiny.ensure_tiny_model(ROLES, TEXT_TO_IMAGE_REPO) == snapshot
     assert {p: p.stat().st_mtime_ns for p in snapshot.rglob("*") if p.is_file()} == before
 
 
 def test_build_is_byte_reproducible(tiny_kit, tmp_path):
-    fresh = tiny.ensure_tiny_model(TEXT_TO_IMAGE_REPO, cache_dir=tmp_path)
-    assert _digests(fresh) == _digests(tiny.ensure_tiny_model(TEXT_TO_IMAGE_REPO))
+    fresh = tiny.ensure_tiny_model(ROLES, TEXT_TO_IMAGE_REPO, cache_dir=tmp_path)
+    assert _digests(fresh) == _digests(tiny.ensure_tiny_model(ROLES, TEXT_TO_IMAGE_REPO))
 
 
 def test_loads_by_repo_id_offline_through_the_hub_cache(tiny_kit):
@@ -50,19 +54,18 @@ def test_loads_by_repo_id_offline_through_the_hub_cache(tiny_kit):
 
 
 def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit):
-    from assetgen_dagster import kinds
-
-    repos = {role.tiny.repo_id for role in kinds.roles().values()}
+    repos = {role.tiny.repo_id for role in ROLES.values()}
     assert repos == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, SHAP_E_IMG2IMG_REPO, DEPTH_REPO, TEXT_LLM_REPO, audio.TINY_SFX_REPO,
                      audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO}
-    assert set(tiny.builders()) == repos | {audio.TINY_CODEC_REPO}  # the voice model's codec, built beside it
-    assert all(tiny.snapshot_commit(repo) in str(path) for repo, path in zip(tiny.builders(), tiny.ensure_tiny_kit()))
+    assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO}  # the voice model's codec, built beside it
+    assert all(tiny.snapshot_commit(repo) in str(path)
+               for repo, path in zip(tiny.builders(ROLES), tiny.ensure_tiny_kit(ROLES)))
 
 
 def test_the_tiny_llm_loads_offline_with_its_own_tokenizer_and_chat_template(tiny_kit):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = tiny.ensure_tiny_model(TEXT_LLM_REPO)
+    path = tiny.ensure_tiny_model(ROLES, TEXT_LLM_REPO)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     assert len(tokenizer) > 256 and model.config.vocab_size == len(tokenizer)  # every byte, merges, specials
@@ -74,10 +77,9 @@ def test_the_tiny_llm_loads_offline_with_its_own_tokenizer_and_chat_template(tin
 def test_the_voice_model_names_its_codec_and_the_loader_fetches_it_as_a_companion(tiny_kit):
     """Dia's processor config names the codec repo (as the real one names descript/dac_44khz); the
     loader reads that name, checks the allow-list and loads it from the same cache, offline."""
-    from assetgen_dagster.catalog import allowed_repos
-    from assetgen_dagster.models.downloads import companion_repos
+    from assetgen_dagster.models.loading import companion_repos
 
-    voice = tiny.ensure_tiny_model(audio.TINY_VOICE_REPO)
+    voice = tiny.ensure_tiny_model(ROLES, audio.TINY_VOICE_REPO)
     assert companion_repos(voice) == [audio.TINY_CODEC_REPO]
-    assert companion_repos(tiny.ensure_tiny_model(TEXT_LLM_REPO)) == []
-    assert {audio.TINY_CODEC_REPO, "descript/dac_44khz"} <= set(allowed_repos())
+    assert companion_repos(tiny.ensure_tiny_model(ROLES, TEXT_LLM_REPO)) == []
+    assert {audio.TINY_CODEC_REPO, "descript/dac_44khz"} <= set(ROLES.allowed_repos())

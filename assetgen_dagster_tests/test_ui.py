@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from assetgen_dagster.cluster.servers import free_port, wait_until as wait_for
+from assetgen_dagster.cluster.servers import free_port
+from assetgen_dagster.cluster.servers import wait_until as wait_for
 
 from .browser import browser, watch_console
 from .conftest import PROJECT_ROOT, materialize_batch, write_batch
@@ -51,10 +52,11 @@ def automation_ticks(home: Path) -> int:
 @pytest.fixture(scope="module")
 def dev(tiny_kit, tmp_path_factory):
     """`dagster dev` (webserver + daemon) on a free port over batches another process already made."""
-    from assetgen_dagster.jobs import batch_assets
-    from assetgen_dagster.batches import load_batch
     from assetgen_dagster.demo import ensure_gpu_pool
+    from assetgen_dagster.jobs import batch_assets
     from assetgen_dagster.partitions import PROMPT_BATCHES
+
+    from .conftest import REGISTRY, load_batch
 
     work = tmp_path_factory.mktemp("ui")
     home = work / "dagster_home"
@@ -70,7 +72,7 @@ def dev(tiny_kit, tmp_path_factory):
         instance.add_dynamic_partitions(PROMPT_BATCHES, list(BATCHES))
         for batch_id, text in BATCHES.items():
             path = write_batch(work / "prompts", batch_id, text)
-            made, _ = materialize_batch(batch_assets(load_batch(path)), batch_id, instance=instance)
+            made, _ = materialize_batch(batch_assets(REGISTRY, load_batch(path)), batch_id, instance=instance)
             assert made.success
     port = free_port()
     process = subprocess.Popen([str(Path(sys.executable).with_name("dagster")), "dev", "-w",

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_tiny_environment, write_results  # noqa: E402
+from common import ensure_tiny_kit, machine, models, offline_tiny_environment, registry, write_results  # noqa: E402
 
 
 def median_of(repeats: int, step):
@@ -36,8 +36,16 @@ def mesh_rows(loader, grid: int, repeats: int) -> list[dict]:
 
     from assetgen_dagster.kinds.mesh import ShapeRequest
     from assetgen_dagster.kinds.mesh.geometry import (
-        MeshRequest, bake_texture, clean, collision_hull, convex_parts, image_to_meshes, lod_chain, relief_mesh,
-        text_to_meshes, to_game_space,
+        MeshRequest,
+        bake_texture,
+        clean,
+        collision_hull,
+        convex_parts,
+        image_to_meshes,
+        lod_chain,
+        relief_mesh,
+        text_to_meshes,
+        to_game_space,
     )
 
     concept = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
@@ -67,7 +75,6 @@ def mesh_rows(loader, grid: int, repeats: int) -> list[dict]:
 
 
 def audio_rows(loader, work: Path) -> list[dict]:
-    from assetgen_dagster import kinds
     from assetgen_dagster.engine import ItemOutput
     from assetgen_dagster.kinds.music import MusicRequest
     from assetgen_dagster.kinds.sfx import SfxRequest
@@ -83,8 +90,8 @@ def audio_rows(loader, work: Path) -> list[dict]:
     ]
     rows = []
     for name, fields, make_request in cases:
-        asset = kinds.get(name).assets[0]
-        item = kinds.get(name).item.model_validate(fields)
+        asset = registry().kind(name).assets[0]
+        item = registry().kind(name).item.model_validate(fields)
         request = make_request(item)
         with loader.use(name) as model:
             asset.generate(model, [request])  # warm-up
@@ -104,11 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     work = offline_tiny_environment()
 
-    from assetgen_dagster.models import ModelLoader
-    from assetgen_dagster.tiny import ensure_tiny_kit
-
     ensure_tiny_kit()
-    loader = ModelLoader()
+    loader = models()
     meshes, audio = mesh_rows(loader, args.grid, args.repeats), audio_rows(loader, work)
 
     def ms(value: float) -> str:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import machine, models, offline_tiny_environment, timed, write_results  # noqa: E402
 
 
 def main() -> None:
@@ -22,12 +22,11 @@ def main() -> None:
     offline_tiny_environment()
 
     from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
-    from assetgen_dagster.models import ModelLoader
 
     requests = [ImageRequest(prompt=f"prop {n}", seed=n, steps=2, guidance=0.0,
                              width=64, height=64) for n in range(args.items)]
     rates = {}
-    with ModelLoader().use("concept_art") as model:
+    with models().use("concept_art") as model:
         generate_images(model.pipeline, requests[:8], 8)  # warm-up
         for batch_size in (1, 2, 4, 8):
             best = min(timed(lambda: generate_images(model.pipeline, requests, batch_size))

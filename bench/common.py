@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -63,8 +64,35 @@ def write_results(name: str, results: dict, table: list[tuple[str, str]]) -> Pat
     return path
 
 
+@functools.cache
+def registry():
+    """The kind registry this benchmark process hands to the code it measures (built once)."""
+    from assetgen_dagster.registry import build_registry
+
+    return build_registry()
+
+
 def asset_def(name: str):
     """The Dagster definition of a registered kind's asset, by name."""
-    from assetgen_dagster import kinds
+    return registry().definitions[name]
 
-    return next(a.definition for kind in kinds.all_kinds() for a in kind.assets if a.name == name)
+
+def models(loader=None):
+    """A model loader (default settings unless given) bound to the registry's roles."""
+    from assetgen_dagster.models import ModelLoader
+
+    return (loader or ModelLoader()).bind(registry().roles)
+
+
+def resources(loader=None) -> dict:
+    """The resources the code location's assets need."""
+    from assetgen_dagster.models import ModelLoader
+    from assetgen_dagster.settings import ProjectSettings
+
+    return {"models": loader or ModelLoader(), "project": ProjectSettings()}
+
+
+def ensure_tiny_kit() -> None:
+    from assetgen_dagster.tiny import ensure_tiny_kit as build
+
+    build(registry().roles)

@@ -30,8 +30,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from common import PROJECT_ROOT, offline_tiny_environment, write_results
+from common import PROJECT_ROOT, ensure_tiny_kit, offline_tiny_environment, write_results
 
 from assetgen_dagster.cluster.servers import wait_until
 
@@ -149,8 +148,6 @@ def main() -> int:
     args = parser.parse_args()
     parent = offline_tiny_environment()
     parent.chmod(0o755)  # as root, PostgreSQL runs as the postgres user and must reach its folder
-    from assetgen_dagster.tiny import ensure_tiny_kit
-
     ensure_tiny_kit()
     results, table = {}, []
     setups = (("default", [], False, "default launcher, sensor"), ("default_watch", [], True, "default launcher, watch"),

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, write_results  # noqa: E402
+from common import machine, models, write_results  # noqa: E402
 
 REPO_ID = "assetgen-bench/sd-turbo-sized"
 
@@ -133,7 +133,7 @@ def main() -> None:
     if args.device.startswith("cuda"):
         torch.cuda.empty_cache()
 
-    loader = ModelLoader(catalog_path=str(catalog), device=args.device)
+    loader = models(ModelLoader(catalog_path=str(catalog), device=args.device))
     started = time.perf_counter()
     with loader.use("concept_art") as model:
         sync()

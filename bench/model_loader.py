@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import (  # noqa: E402
+    asset_def,
+    ensure_tiny_kit,
+    machine,
+    models,
+    offline_tiny_environment,
+    resources,
+    timed,
+    write_results,
+)
 
 
 def main() -> None:
@@ -33,11 +42,11 @@ def main() -> None:
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES
-    from assetgen_dagster.tiny import ensure_tiny_kit
 
     ensure_tiny_kit()
     import diffusers  # noqa: F401  - import cost (~4 s) is not load cost: pay it before timing
-    loader = ModelLoader()
+    model_loader = ModelLoader()
+    loader = models(model_loader)
 
     # Warm (weights on disk, not in memory) vs hot (already loaded) use.
     MODEL_CACHE.clear()
@@ -72,7 +81,7 @@ def main() -> None:
     instance.add_dynamic_partitions(PROMPT_BATCHES, keys)
     started = time.perf_counter()
     for key in keys:
-        materialize([concept_art], partition_key=key, instance=instance, resources={"models": loader})
+        materialize([concept_art], partition_key=key, instance=instance, resources=resources(model_loader))
     materialize_seconds = time.perf_counter() - started
     loads = MODEL_CACHE.loads
 

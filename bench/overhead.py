@@ -18,7 +18,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROJECT_ROOT, asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import (  # noqa: E402
+    PROJECT_ROOT,
+    asset_def,
+    ensure_tiny_kit,
+    machine,
+    models,
+    offline_tiny_environment,
+    resources,
+    timed,
+    write_results,
+)
 
 
 def import_seconds(statement: str) -> float:
@@ -39,15 +49,13 @@ def main() -> None:
     from dagster import AssetKey, DagsterInstance, materialize
 
     concept_art = asset_def("concept_art")
-    from assetgen_dagster.catalog import load_catalog
+    from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES
-    from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
-    from assetgen_dagster.tiny import ensure_tiny_kit
 
     ensure_tiny_kit()
-    spec = load_catalog().spec("concept_art")
+    spec = models().spec("concept_art")
     batch_size, steps, side = spec.params.batch_size, spec.params.steps, spec.params.width
     prompts = [f"concept art of game prop number {i}" for i in range(n)]
     seeds = list(range(1000, 1000 + n))
@@ -90,7 +98,7 @@ def main() -> None:
 
     def run_b() -> dict:
         shutil.rmtree(work / "outputs", ignore_errors=True)  # nothing to reuse: generate every item
-        result = materialize([concept_art], partition_key="bench", instance=instance, resources={"models": loader})
+        result = materialize([concept_art], partition_key="bench", instance=instance, resources=resources(loader))
         [event] = result.get_asset_materialization_events()
         return {k: v.value for k, v in event.materialization.metadata.items()}
 

@@ -15,7 +15,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import asset_def, machine, offline_tiny_environment, timed, write_results  # noqa: E402
+from common import (  # noqa: E402
+    asset_def,
+    ensure_tiny_kit,
+    machine,
+    models,
+    offline_tiny_environment,
+    registry,
+    resources,
+    timed,
+    write_results,
+)
 
 
 def batch_text(items: int, edited: int | None = None) -> str:
@@ -41,19 +51,23 @@ def main() -> None:
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.cache import MODEL_CACHE
     from assetgen_dagster.partitions import PROMPT_BATCHES
-    from assetgen_dagster.sensors import prompt_batch_sensor
-    from assetgen_dagster.tiny import ensure_tiny_kit
+    from assetgen_dagster.sensors import batch_sensor
+    from assetgen_dagster.settings import ProjectSettings
 
     ensure_tiny_kit()
     loader = ModelLoader()
-    with loader.use("concept_art"):
+    with models(loader).use("concept_art"):
         pass  # load once: both sides below run with a hot model
+    sensor = batch_sensor(registry())
+
+    def tick(instance, cursor=None):
+        return sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectSettings()}))
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(PROMPT_BATCHES, ["big"])
 
     def run(partition: str | None = "big", tags: dict | None = None) -> None:
         materialize([concept_art], partition_key=partition, instance=instance, tags=tags,
-                    resources={"models": loader})
+                    resources=resources(loader))
 
     # Full generation of the batch vs re-materializing after one prompt edit (alternating edits).
     full, edit, unchanged = [], [], []
@@ -76,13 +90,11 @@ def main() -> None:
 
     os.environ["ASSETGEN_PROMPTS_DIR"] = str(sensor_dir)
     sensor_instance = DagsterInstance.ephemeral()
-    first = prompt_batch_sensor(build_sensor_context(instance=sensor_instance))
-    first_tick = timed(lambda: prompt_batch_sensor(build_sensor_context(instance=DagsterInstance.ephemeral())))
+    first = tick(sensor_instance)
+    first_tick = timed(lambda: tick(DagsterInstance.ephemeral()))
     for request in first.dynamic_partitions_requests:
         sensor_instance.add_dynamic_partitions(PROMPT_BATCHES, list(request.partition_keys))
-    quiet_ticks = [timed(lambda: prompt_batch_sensor(build_sensor_context(instance=sensor_instance,
-                                                                          cursor=first.cursor)))
-                   for _ in range(5)]
+    quiet_ticks = [timed(lambda: tick(sensor_instance, first.cursor)) for _ in range(5)]
     quiet_tick = statistics.median(quiet_ticks)
     os.environ["ASSETGEN_PROMPTS_DIR"] = str(prompts)
 

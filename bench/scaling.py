@@ -34,12 +34,19 @@ PROMPTS, OUTPUTS = WORK / "prompts", WORK / "outputs"
 
 
 def find_asset(name: str):
-    """The asset definition by name, in this checkout's layout (before or after the kind registry)."""
+    """The asset definition by name, in this checkout's layout (the registry handed down, the
+    module-level registry before it, or the layout before either, for "before" figures)."""
+    try:
+        from common import asset_def
+
+        return asset_def(name)
+    except ImportError:
+        pass
     try:
         from assetgen_dagster import kinds
 
         return next(a.definition for kind in kinds.all_kinds() for a in kind.assets if a.name == name)
-    except ImportError:  # the pre-registry layout (for "before" figures)
+    except (ImportError, AttributeError):  # the pre-registry layout
         import importlib
 
         module = {"concept_art": "concept_art", "textures": "textures"}[name]
@@ -148,16 +155,15 @@ def backfill_batches(count: int, items_per_batch: int) -> list[str]:
 
 
 def dagster_run(assets, partitions: list[str], instance) -> float:
+    from common import resources
     from dagster import materialize
-
-    from assetgen_dagster.models import ModelLoader
 
     tags = {} if len(partitions) == 1 else {"dagster/asset_partition_range_start": partitions[0],
                                             "dagster/asset_partition_range_end": partitions[-1]}
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     started = time.perf_counter()
     result = materialize(assets, partition_key=partitions[0] if len(partitions) == 1 else None, instance=instance,
-                         tags=tags, resources={"models": ModelLoader()}, run_config=quiet, raise_on_error=False)
+                         tags=tags, resources=resources(), run_config=quiet, raise_on_error=False)
     # Random tiny-kit textures now and then fail a (blocking, before #11) check; the work was done.
     assert result.get_asset_materialization_events(), "nothing was materialized"
     return time.perf_counter() - started
@@ -258,8 +264,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     args = parser.parse_args()
     import torch
-
-    from assetgen_dagster.tiny import ensure_tiny_kit
+    from common import ensure_tiny_kit
 
     if args.threads:
         torch.set_num_threads(args.threads)

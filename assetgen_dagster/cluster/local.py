@@ -16,9 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from assetgen_dagster import tiny
 from assetgen_dagster.cluster.launcher import BROKER_URL_ENV
 from assetgen_dagster.cluster.servers import LocalPostgres, LocalRedis, free_port
 from assetgen_dagster.demo import demo_environment, venv_bin
+from assetgen_dagster.registry import build_registry
 
 CELERY_YAML = Path("deploy") / "celery" / "dagster.yaml"
 
@@ -183,12 +185,10 @@ def gpu_devices() -> list[str]:
 def run_cluster(project_root: Path, folder: Path, devices: Sequence[str], preload: Sequence[str], port: int,
                 pg_port: int, redis_port: int) -> int:
     """Start the one-box cluster on the demo's environment, print where things are, run until Ctrl-C."""
-    from assetgen_dagster import tiny
-
     env = {**os.environ, **demo_environment(project_root)}
     os.environ.update(env)
     if env.get("ASSETGEN_PROFILE") == "tiny":
-        tiny.ensure_tiny_kit()
+        tiny.ensure_tiny_kit(build_registry().roles)
     cluster = LocalCluster(project_root, folder, devices, env, preload, port, pg_port, redis_port)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))

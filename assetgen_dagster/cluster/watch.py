@@ -15,16 +15,18 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 
-from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, batch_hash, batch_id_for, load_batch
-from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
+from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, batch_hash, batch_id_for
+from assetgen_dagster.jobs import JOB, BatchRun, batch_run
+from assetgen_dagster.partitions import PROMPT_BATCHES
+from assetgen_dagster.registry import Registry
+from assetgen_dagster.sensors import run_exists
 
 log = logging.getLogger(__name__)
 
 TRIGGER_TAG = "assetgen/trigger"
-LOCATION, REPOSITORY, JOB = "assetgen_dagster", "__repository__", "generate_batch"
+LOCATION, REPOSITORY = "assetgen_dagster", "__repository__"
 LAUNCH_RUN = """
 mutation Launch($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -41,14 +43,13 @@ class LaunchError(RuntimeError):
     """The webserver refused or failed the launch."""
 
 
-def launch_run(graphql_url: str, batch_id: str, content_hash: str, assets: Iterable[str]) -> str:
-    """Launch ``generate_batch`` for the batch's assets and partition; return the run id."""
-    from assetgen_dagster.jobs import CELERY_QUEUE_TAG, GPU_QUEUE
-
-    tags = {PARTITION_TAG: batch_id, BATCH_HASH_TAG: content_hash, TRIGGER_TAG: "watch", CELERY_QUEUE_TAG: GPU_QUEUE}
+def launch_run(graphql_url: str, run: BatchRun) -> str:
+    """Launch ``generate_batch`` for the batch's assets and partition (the run the sensor would
+    request); return the run id."""
+    tags = {**run.tags, TRIGGER_TAG: "watch"}
     params = {
         "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB,
-                     "assetSelection": [{"path": [name]} for name in assets]},
+                     "assetSelection": [{"path": [name]} for name in run.assets]},
         "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
     }
     body = json.dumps({"query": LAUNCH_RUN, "variables": {"params": params}}).encode()
@@ -57,31 +58,28 @@ def launch_run(graphql_url: str, batch_id: str, content_hash: str, assets: Itera
         answer = json.loads(response.read())
     result = (answer.get("data") or {}).get("launchRun") or {}
     if result.get("__typename") != "LaunchRunSuccess":
-        raise LaunchError(f"{batch_id}: {result.get('__typename') or answer.get('errors')}: {result.get('message', '')}")
+        raise LaunchError(f"{run.batch_id}: {result.get('__typename') or answer.get('errors')}: "
+                          f"{result.get('message', '')}")
     return result["run"]["runId"]
 
 
-def on_saved(path: Path, instance, graphql_url: str) -> str | None:
+def on_saved(path: Path, instance, graphql_url: str, registry: Registry) -> str | None:
     """Launch the run for one saved batch file if it is valid, registered and not yet launched for
     this content; return the run id, or None (the sensor handles new and invalid files)."""
-    from assetgen_dagster.jobs import batch_assets
-    from assetgen_dagster.partitions import PROMPT_BATCHES
-    from assetgen_dagster.sensors import run_exists
-
     try:
-        batch_id, batch = batch_id_for(path), load_batch(path)
+        batch_id, batch = batch_id_for(path), registry.schema.load(path)
     except BatchError as exc:
         log.warning("not launching: %s", exc)  # the sensor records it in the UI
         return None
     content_hash = batch_hash(batch)
     if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id) or run_exists(instance, batch_id, content_hash):
         return None
-    run_id = launch_run(graphql_url, batch_id, content_hash, batch_assets(batch))
+    run_id = launch_run(graphql_url, batch_run(registry, batch_id, batch, content_hash))
     log.info("%s changed: launched run %s", path.name, run_id)
     return run_id
 
 
-def watch(prompts_dir: Path, graphql_url: str) -> None:
+def watch(prompts_dir: Path, graphql_url: str, registry: Registry) -> None:
     """Launch runs for saved batch files until interrupted."""
     import watchfiles
     from dagster import DagsterInstance
@@ -91,6 +89,6 @@ def watch(prompts_dir: Path, graphql_url: str) -> None:
             saved = {Path(name) for change, name in changes if change != watchfiles.Change.deleted}
             for path in sorted(p for p in saved if p.suffix == BATCH_SUFFIX and p.parent == prompts_dir):
                 try:
-                    on_saved(path, instance, graphql_url)
+                    on_saved(path, instance, graphql_url, registry)
                 except (LaunchError, OSError) as exc:  # the sensor's next tick launches it instead
                     log.warning("could not launch a run for %s: %s", path.name, exc)

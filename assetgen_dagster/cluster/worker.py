@@ -15,6 +15,10 @@ import re
 import socket
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assetgen_dagster.registry import Registry
 
 log = logging.getLogger("assetgen.worker")
 
@@ -35,17 +39,15 @@ def pin_device(device: str) -> None:
     os.environ[DEVICE_ENV] = device
 
 
-def preload_roles(names: Sequence[str]) -> list[str]:
+def preload_roles(registry: Registry, names: Sequence[str]) -> list[str]:
     """Model roles for ``--preload``: role names, kind names or asset names (``textures``)."""
-    from assetgen_dagster import kinds
-
-    roles = kinds.roles()
+    roles = registry.roles
     chosen: list[str] = []
     for name in names:
         if name in roles:
             found = [name]
         else:
-            found = [role.name for kind in kinds.all_kinds()
+            found = [role.name for kind in registry.kinds
                      if name == kind.name or name in {item_asset.name for item_asset in kind.assets}
                      for role in kind.models]
         if not found:
@@ -54,7 +56,7 @@ def preload_roles(names: Sequence[str]) -> list[str]:
     return chosen
 
 
-def warm_up(roles: Sequence[str]) -> None:
+def warm_up(registry: Registry, roles: Sequence[str]) -> None:
     """Pay the imports and the model loads before the first run asks for them."""
     started = time.perf_counter()
     import diffusers  # noqa: F401
@@ -65,7 +67,7 @@ def warm_up(roles: Sequence[str]) -> None:
     from assetgen_dagster.models import ModelLoader
 
     log.info("imports done in %.1f s", time.perf_counter() - started)
-    loader = ModelLoader()
+    loader = ModelLoader().bind(registry.roles)
     for role in roles:
         with loader.use(role) as model:
             log.info("preloaded %s (%s) on %s in %.1f s", role, model.spec.repo_id, model.device, model.load_seconds)
@@ -90,7 +92,10 @@ def run_worker(queue: str, device: str, preload: Sequence[str] = (), name: str |
                loglevel: str = "INFO") -> int:
     """Start the worker and block until it is stopped (SIGTERM/Ctrl-C: finish the current run first)."""
     pin_device(device)
-    roles = preload_roles(preload)
+    from assetgen_dagster.registry import build_registry
+
+    registry = build_registry()
+    roles = preload_roles(registry, preload)
     from celery import signals
     from dagster import DagsterInstance
     from dagster_celery.launcher import CeleryRunLauncher
@@ -108,7 +113,7 @@ def run_worker(queue: str, device: str, preload: Sequence[str] = (), name: str |
     app.conf.worker_redirect_stdouts_level = "INFO"  # run logs are not warnings
     hostname = f"{name or queue + '-' + device.replace(':', '')}@{socket.gethostname()}"
 
-    signals.worker_process_init.connect(lambda **_: warm_up(roles), weak=False)
+    signals.worker_process_init.connect(lambda **_: warm_up(registry, roles), weak=False)
     signals.task_prerun.connect(lambda kwargs=None, **_: tag_run(kwargs or {}, hostname), weak=False)
     app.worker_main(["worker", "--queues", queue, "--concurrency", "1", "--pool", "prefork", "--hostname", hostname,
                      "--loglevel", loglevel, "--without-mingle", "--without-gossip"])

@@ -6,7 +6,15 @@ asset and runs it (``runner.py``). Nothing here imports torch, diffusers or nump
 
 from assetgen_dagster.engine.checks import CheckOutcome, ItemCheck, Verdict, fail, ok, worst
 from assetgen_dagster.engine.common import Blocked, ItemRejected, UpstreamMissing
-from assetgen_dagster.engine.item_asset import BatchContext, ItemAsset, ItemOutput
+from assetgen_dagster.engine.item_asset import (
+    BatchContext,
+    ItemAsset,
+    ItemOutput,
+    KindRegistry,
+    Relations,
+    identity_fields,
+    runtime_input,
+)
 
 __all__ = [
     "BatchContext",
@@ -16,9 +24,13 @@ __all__ = [
     "ItemCheck",
     "ItemOutput",
     "ItemRejected",
+    "KindRegistry",
+    "Relations",
     "UpstreamMissing",
     "Verdict",
     "fail",
+    "identity_fields",
     "ok",
+    "runtime_input",
     "worst",
 ]

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetgen_dagster import settings
-from assetgen_dagster.batches import BatchError, PromptBatch, batch_hash, batch_path, parse_batch, read_batch_text
+from assetgen_dagster.batches import BatchError, BatchSchema, PromptBatch, batch_hash, batch_path, read_batch_text
 
 BATCH_HASH_TAG = "assetgen/batch_hash"  # on sensor runs: the content hash the sensor validated
 PARTITION_TAG = "dagster/partition"
@@ -38,16 +37,17 @@ _snapshots: OrderedDict[tuple[str, str], BatchSnapshot | BatchError] = OrderedDi
 _lock = threading.Lock()
 
 
-def read_run_batch(context: Any, batch_id: str) -> BatchSnapshot:
-    """The run's snapshot of ``batch_id``: read and validated on first use, then the same object
-    for the rest of the run. Raises the same :class:`BatchError` every time for an invalid file."""
+def read_run_batch(context: Any, batch_id: str, prompts_dir: Path, schema: BatchSchema) -> BatchSnapshot:
+    """The run's snapshot of ``batch_id`` in ``prompts_dir``: read and validated on first use, then
+    the same object for the rest of the run. Raises the same :class:`BatchError` every time for an
+    invalid file."""
     key = (context.run.run_id, batch_id)
     with _lock:
         found = _snapshots.get(key)
         if found is not None:
             _snapshots.move_to_end(key)
     if found is None:
-        found = _read(batch_id, context.run.tags)
+        found = _read(batch_id, context.run.tags, prompts_dir, schema)
         with _lock:
             _snapshots[key] = found
             while len(_snapshots) > _MAX_SNAPSHOTS:
@@ -61,12 +61,12 @@ def read_run_batch(context: Any, batch_id: str) -> BatchSnapshot:
     return found
 
 
-def _read(batch_id: str, tags: dict[str, str]) -> BatchSnapshot | BatchError:
+def _read(batch_id: str, tags: dict[str, str], prompts_dir: Path, schema: BatchSchema) -> BatchSnapshot | BatchError:
     try:
-        path = batch_path(settings.prompts_dir(), batch_id)
+        path = batch_path(prompts_dir, batch_id)
         if not path.is_file():
             raise BatchError(path, [f"no batch file for partition {batch_id!r} (was it deleted or renamed?)"])
-        batch = parse_batch(read_batch_text(path), path)
+        batch = schema.parse(read_batch_text(path), path)
     except BatchError as exc:
         return exc
     content = batch_hash(batch)

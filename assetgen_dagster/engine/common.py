@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import Backoff, Jitter, RetryPolicy
 
 from assetgen_dagster.batches import BatchError
-from assetgen_dagster.catalog import CatalogError
+from assetgen_dagster.models.catalog import CatalogError
 from assetgen_dagster.models.errors import ModelError
 from assetgen_dagster.outputs import OutputPathError
 
@@ -22,15 +22,16 @@ OWNERS = ["team:asset-pipeline"]
 # time across all runs (one GPU), so two people's runs queue for the GPU instead of fighting over it.
 GPU_POOL = "gpu"
 
-# Transient faults (hub hiccups, a busy device) get three more tries, 2 s, 4 s, 8 s apart, +/- jitter
-# so parallel runs do not retry in lockstep. Bad input raises Failure(allow_retries=False) instead.
-# ASSETGEN_RETRY_DELAY_SECONDS changes the first delay (read when the code location loads).
-MODEL_RETRY_POLICY = RetryPolicy(
-    max_retries=3,
-    delay=float(os.environ.get("ASSETGEN_RETRY_DELAY_SECONDS", "2.0")),
-    backoff=Backoff.EXPONENTIAL,
-    jitter=Jitter.PLUS_MINUS,
-)
+RETRY_DELAY_ENV = "ASSETGEN_RETRY_DELAY_SECONDS"
+
+
+def model_retry_policy() -> RetryPolicy:
+    """Transient faults (hub hiccups, a busy device) get three more tries, 2 s, 4 s, 8 s apart, +/-
+    jitter so parallel runs do not retry in lockstep; bad input raises Failure(allow_retries=False)
+    instead. ASSETGEN_RETRY_DELAY_SECONDS changes the first delay (read when the definitions are built)."""
+    return RetryPolicy(max_retries=3, delay=float(os.environ.get(RETRY_DELAY_ENV, "2.0")),
+                       backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
 
 class DiskFullError(OSError):
     """The output directory's file system is full: nothing half-written is left, and retrying the

@@ -6,43 +6,72 @@ and how to load them back for a check. From that the engine (``engine/runner.py`
 items are current, generates the rest through the model loader in pipeline batches, writes files
 atomically with provenance, records each item in the manifest, runs the checks and reports one
 Dagster materialization and check evaluation per batch.
+
+The engine knows the other kinds only through the registry it is handed (:class:`KindRegistry`):
+which items an asset takes, the batch schema and the model roles.
 """
 
+from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import re
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from dagster import (
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetsDefinition,
-    AutomationCondition,
-    BackfillPolicy,
-    BetaWarning,
-    PreviewWarning,
-    asset,
-)
-
-from assetgen_dagster.batches import PromptBatch, is_valid_id, item_params, item_seed
+from assetgen_dagster.batches import BatchSchema, PromptBatch, is_valid_id, item_params, item_seed
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import ItemCheck
-from assetgen_dagster.engine.common import GPU_POOL, MODEL_RETRY_POLICY, OWNERS, Blocked, UpstreamMissing
+from assetgen_dagster.engine.common import Blocked, UpstreamMissing
 from assetgen_dagster.engine.manifest import Manifest, files_verify
-from assetgen_dagster.models import ModelLoader
+from assetgen_dagster.models import ModelRoles, Models
 from assetgen_dagster.outputs import OutputPathError, atomic_write_bytes, item_output_path, png_bytes
-from assetgen_dagster.partitions import prompt_batches
 
-# Single-run backfills (one model load per backfill) and partitioned check specs (a check result
-# per batch) are marked beta/preview in Dagster 1.13; both are what this project is built on.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
-warnings.filterwarnings("ignore", message=".*partitions_def.*AssetCheckSpec", category=PreviewWarning)
+
+class KindRegistry(Protocol):
+    """What the engine and the kinds' assets ask of the registry they are handed
+    (``assetgen_dagster.registry.Registry``)."""
+
+    roles: ModelRoles  # every model role, for the model loader
+    schema: BatchSchema  # the batch file format of the registered kinds
+    translatable: Mapping[str, ItemAsset]  # kind -> the asset whose records carry its translatable text
+
+    def item_kinds(self, asset_name: str) -> tuple[str, ...]:
+        """The kinds whose items ``asset_name`` makes an output for."""
+
+
+class Relations(NamedTuple):
+    """What one asset takes from the others: the kinds whose items it makes an output for, and the
+    assets whose files it reads (its upstreams in the lineage)."""
+
+    item_kinds: tuple[str, ...]
+    deps: tuple[str, ...]
+
+
+_IDENTITY = "assetgen_identity"
+
+
+def runtime_input(default: Any = None) -> Any:
+    """A request field that is not part of the item's identity or provenance: an absolute path to an
+    input whose relative path and content hash are identity fields of the same request."""
+    return field(default=default, compare=False, metadata={_IDENTITY: False})
+
+
+@functools.cache
+def _runtime_fields(request_class: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(request_class) if f.metadata.get(_IDENTITY) is False)
+
+
+def identity_fields(request: Any) -> dict[str, Any]:
+    """A request as JSON-able fields: what its item's identity hashes and its provenance records."""
+    fields = dataclasses.asdict(request)
+    for name in _runtime_fields(type(request)):
+        del fields[name]
+    return fields
 
 
 _SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -91,11 +120,13 @@ class ItemOutput:
 
 @dataclass
 class BatchContext:
-    """What a request builder may look at: the run's snapshot of the batch and upstream manifests."""
+    """What a request builder may look at: the run's snapshot of the batch, the output folder, the
+    models, the registry of kinds and upstream manifests."""
 
     snapshot: BatchSnapshot
     output_dir: Path
-    models: ModelLoader | None = None
+    registry: KindRegistry
+    models: Models | None = None
     _upstream: dict[str, Manifest] = field(default_factory=dict)
 
     @property
@@ -158,6 +189,10 @@ class BatchContext:
                             if suffix is None or name.endswith(suffix)]
         return str((folder / name).relative_to(self.output_dir)), record["sha256"]
 
+    def absolute(self, relative: str) -> Path:
+        """The absolute path of a file given relative to the output directory (a request's input)."""
+        return self.output_dir / relative
+
 
 class ItemAsset:
     """One asset that writes files per item of one kind. Subclasses set the class attributes and
@@ -177,10 +212,10 @@ class ItemAsset:
     covers: tuple[str, ...] = ()  # other kinds whose items it also takes (an asset over several kinds)
     reads_batch_file: bool = False  # makes items from the batch file alone, without a model
 
-    @property
-    def item_kinds(self) -> tuple[str, ...]:
-        """The kinds of the items this asset makes an output for."""
-        return (self.kind, *self.covers)
+    def relations(self, registry: KindRegistry) -> Relations:
+        """Whose items it takes and which assets it reads, given every registered kind; by default
+        its own kind plus ``covers``, and ``deps``. The registry checks that each name exists."""
+        return Relations((self.kind, *self.covers), self.deps)
 
     def request(self, ctx: BatchContext, item: Any) -> Any:
         """A frozen dataclass of every input that changes this item's output (its identity)."""
@@ -222,37 +257,3 @@ class ItemAsset:
         """Write batch-level files (an atlas...) through ``out`` from the batch's written items;
         called when ``batch_files`` is set and an item changed."""
         raise NotImplementedError
-
-    @functools.cached_property
-    def definition(self) -> AssetsDefinition:
-        """The Dagster asset: partitioned by batch, single-run backfills, checks per batch; model
-        assets retry transient faults and take a slot of the gpu pool, derived ones follow upstream."""
-        from assetgen_dagster.engine.runner import materialize
-
-        from assetgen_dagster.sensors import prompt_batch_files
-
-        # A model asset reads the batch file directly: the lineage shows the files upstream of it.
-        reads_file = self.roles or self.reads_batch_file
-        deps = [*self.deps, prompt_batch_files.key] if reads_file else list(self.deps)
-        common = dict(
-            name=self.name, group_name=self.group, code_version=self.code_version, description=self.description,
-            partitions_def=prompt_batches, backfill_policy=BackfillPolicy.single_run(), deps=deps,
-            kinds=set(self.ui_kinds), owners=OWNERS,
-            check_specs=[AssetCheckSpec(check.name, asset=self.name, partitions_def=prompt_batches,
-                                        description=check.description + (" Blocks this item downstream."
-                                                                          if check.blocking else ""))
-                         for check in self.checks],
-        )
-        if self.roles:
-            @asset(**common, retry_policy=MODEL_RETRY_POLICY, pool=GPU_POOL)
-            def model_asset(context: AssetExecutionContext, models: ModelLoader) -> Iterator[Any]:
-                yield from materialize(self, context, models)
-
-            return model_asset
-
-        # Derived from upstream files: follows them. From the batch file: made by the batch's runs.
-        @asset(**common, automation_condition=None if self.reads_batch_file else AutomationCondition.eager())
-        def derived_asset(context: AssetExecutionContext) -> Iterator[Any]:
-            yield from materialize(self, context, None)
-
-        return derived_asset

@@ -15,6 +15,8 @@ from dagster import MetadataValue
 from assetgen_dagster.batches import digest
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import CheckOutcome, ItemCheck, Verdict, batch_outcome
+from assetgen_dagster.engine.item_asset import ItemOutput
+from assetgen_dagster.engine.preview import MAX_PREVIEW_ITEMS, MAX_TABLE_ROWS, preview_markdown
 
 if TYPE_CHECKING:
     from assetgen_dagster.engine.item_asset import ItemAsset
@@ -27,9 +29,9 @@ PROVENANCE_FIELDS = ("model", "revision", "license", "pipeline", "device", "dtyp
 class BatchOutcome:
     """What one asset did for one batch: the items' manifest entries, model use and timings."""
 
-    def __init__(self, snapshot: BatchSnapshot, asset: ItemAsset):
+    def __init__(self, snapshot: BatchSnapshot, asset: ItemAsset, items: int):
         self.snapshot, self.asset = snapshot, asset
-        self.items = sum(len(snapshot.batch.items_of_kind(kind)) for kind in asset.item_kinds)
+        self.items = items  # how many items of the batch the asset makes outputs for
         self.entries: dict[str, dict[str, Any]] = {}
         self.item_objects: dict[str, Any] = {}
         self.requests: dict[str, Any] = {}
@@ -162,9 +164,6 @@ class BatchOutcome:
 
     def _preview(self) -> str | None:
         """A contact sheet of the first items (generated first) and a table of every item (bounded)."""
-        from assetgen_dagster.engine.item_asset import ItemOutput
-        from assetgen_dagster.engine.preview import MAX_PREVIEW_ITEMS, MAX_TABLE_ROWS, preview_markdown
-
         folder = self.manifest_path.parent if self.manifest_path else None
         if folder is None:
             return None

@@ -9,6 +9,7 @@ then the step fails naming the failed batches (a re-run reuses what was finished
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from dagster import (
@@ -24,8 +25,7 @@ from dagster import (
     Output,
 )
 
-from assetgen_dagster import settings
-from assetgen_dagster.batches import BatchError, digest
+from assetgen_dagster.batches import BatchError, BatchSchema, digest
 from assetgen_dagster.engine.batches import BatchSnapshot, read_run_batch
 from assetgen_dagster.engine.checks import CheckOutcome
 from assetgen_dagster.engine.common import describe, is_retryable
@@ -48,13 +48,15 @@ class Outcome(Protocol):
 
 
 def materialize_batches(context: AssetExecutionContext, asset_name: str, code_version: str,
-                        check_names: Sequence[str], per_batch: Callable[[BatchSnapshot], Outcome]) -> Iterator[Any]:
-    """``per_batch`` for every partition of the run (one, or a single-run backfill's range)."""
+                        check_names: Sequence[str], prompts_dir: Path, output_dir: Path, schema: BatchSchema,
+                        per_batch: Callable[[BatchSnapshot], Outcome]) -> Iterator[Any]:
+    """``per_batch`` for every partition of the run (one, or a single-run backfill's range): batch
+    files read from ``prompts_dir`` with ``schema``, each batch under its lock in ``output_dir``."""
     snapshots: dict[str, BatchSnapshot] = {}
     failures: dict[str, BaseException] = {}
     for batch_id in context.partition_keys:
         try:
-            snapshots[batch_id] = read_run_batch(context, batch_id)
+            snapshots[batch_id] = read_run_batch(context, batch_id, prompts_dir, schema)
         except BatchError as exc:
             failures[batch_id] = exc
     if failures and len(context.partition_keys) > 1:
@@ -64,7 +66,7 @@ def materialize_batches(context: AssetExecutionContext, asset_name: str, code_ve
     holder = f"run {context.run.run_id} ({asset_name})"
     for batch_id, snapshot in snapshots.items():
         try:
-            batch_dir = batch_output_dir(settings.output_dir(), batch_id)
+            batch_dir = batch_output_dir(output_dir, batch_id)
             with batch_lock(batch_dir, holder, context.log.info):
                 if swept := sweep_leftovers(batch_dir):
                     context.log.info(f"removed {swept} temp file(s) a killed run left in {batch_dir}")

@@ -20,12 +20,12 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import AssetExecutionContext
 
-from assetgen_dagster import __version__, settings
+from assetgen_dagster import __version__
 from assetgen_dagster.batches import digest, item_options
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.common import (
@@ -36,12 +36,20 @@ from assetgen_dagster.engine.common import (
     disk_full,
     throttled,
 )
-from assetgen_dagster.engine.item_asset import BatchContext, ItemAsset, ItemOutput, asset_folder
+from assetgen_dagster.engine.item_asset import (
+    BatchContext,
+    ItemAsset,
+    ItemOutput,
+    KindRegistry,
+    asset_folder,
+    identity_fields,
+)
 from assetgen_dagster.engine.manifest import Manifest, files_verify
 from assetgen_dagster.engine.outcome import BatchOutcome
 from assetgen_dagster.engine.report import materialize_batches
-from assetgen_dagster.models import ModelLoader
+from assetgen_dagster.models import ModelLoader, Models
 from assetgen_dagster.models.resource import ResolvedModel
+from assetgen_dagster.settings import ProjectSettings
 
 
 @dataclass
@@ -55,25 +63,28 @@ class Plan:
     fields: dict[str, Any]  # the request as JSON-able fields (hashed into the identity, and provenance)
 
 
-def materialize(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None) -> Iterator[Any]:
+def materialize(asset: ItemAsset, registry: KindRegistry, context: AssetExecutionContext, project: ProjectSettings,
+                loader: ModelLoader | None) -> Iterator[Any]:
     """The asset over every partition of the run, reported per batch (see ``engine/report.py``)."""
-    yield from materialize_batches(context, asset.name, asset.code_version, [check.name for check in asset.checks],
-                                   lambda snapshot: run_batch(asset, context, models, snapshot))
+    output_dir = project.outputs()
+    models = loader.bind(registry.roles, project.model_profile()) if loader is not None else None
+    yield from materialize_batches(
+        context, asset.name, asset.code_version, [check.name for check in asset.checks], project.prompts(),
+        output_dir, registry.schema,
+        lambda snapshot: run_batch(asset, context, BatchContext(snapshot, output_dir, registry, models)))
 
 
-def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None,
-              snapshot: BatchSnapshot) -> BatchOutcome:
-    """Make ``asset`` current for one batch; return what it did."""
-    items = [item for kind in asset.item_kinds for item in snapshot.batch.items_of_kind(kind)]
-    outcome = BatchOutcome(snapshot, asset)
+def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContext) -> BatchOutcome:
+    """Make ``asset`` current for the batch of ``ctx``; return what it did."""
+    snapshot, models, output_dir = ctx.snapshot, ctx.models, ctx.output_dir
+    items = [item for kind in ctx.registry.item_kinds(asset.name) for item in snapshot.batch.items_of_kind(kind)]
+    outcome = BatchOutcome(snapshot, asset, len(items))
     if not items:
         return outcome
-    output_dir = settings.output_dir()
     manifest = Manifest(asset_folder(output_dir, snapshot.batch_id, asset.name), snapshot.batch_id, asset.name)
     if manifest.corrupt:
         context.log.warning(manifest.corrupt)
         outcome.corrupt_manifest = manifest.corrupt
-    ctx = BatchContext(snapshot, output_dir, models)
 
     todo: dict[str | None, list[Plan]] = {}
     missing: list[str] = []
@@ -88,7 +99,7 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoa
             continue
         role = asset.role(item)
         resolved = models.resolve(role) if role else None
-        fields = asdict(request)
+        fields = identity_fields(request)
         identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
                            "model": resolved.identity() if resolved else None})
         plan = Plan(item, request, identity, resolved, fields)
@@ -116,7 +127,7 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoa
     return outcome
 
 
-def _generate(asset: ItemAsset, context: AssetExecutionContext, models: ModelLoader | None, manifest: Manifest,
+def _generate(asset: ItemAsset, context: AssetExecutionContext, models: Models | None, manifest: Manifest,
               snapshot: BatchSnapshot, plans: list[Plan], outcome: BatchOutcome) -> None:
     """Generate ``plans`` (all for one model role) chunk by chunk. A writer thread writes, checks and
     records each chunk while the model generates the next one (the model call releases the GIL),

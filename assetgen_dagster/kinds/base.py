@@ -1,52 +1,28 @@
-"""What a kind of game asset declares: its item schema, its assets, its pack targets and its models.
+"""What a kind of game asset declares: its item schema, its assets, its pack targets, its models and
+how it relates to other kinds.
 
-A :class:`Kind` is complete or it cannot be built: every part is a required field and
-:func:`validate_kind` checks how the parts fit together (names, roles, pack targets), so a kind
-registered incompletely fails at import with a message naming the kind and the missing part.
+A :class:`Kind` is complete or it cannot be registered: every part is a required field,
+:func:`kind_problems` checks how its own parts fit together (names, roles, pack targets), and the
+registry (``assetgen_dagster.registry``) checks what it declares about other kinds (the kinds it
+consumes, the assets its assets read), naming the kind and the part.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
+from typing import Any
 
 from assetgen_dagster.batches import ItemBase, is_valid_id
+from assetgen_dagster.engine import ItemAsset
+from assetgen_dagster.models.catalog import ModelRole, TinyModel, role_problems
 
-if TYPE_CHECKING:
-    from assetgen_dagster.engine.item_asset import ItemAsset
+__all__ = ["Kind", "KindError", "ModelRole", "PackTarget", "TinyModel", "in_folder", "kind_problems"]
 
 
 class KindError(TypeError):
     """A kind declaration is incomplete or inconsistent."""
-
-
-@dataclass(frozen=True)
-class TinyModel:
-    """The offline stand-in for a role's model: a random-weight build saved by ``build(folder)`` into
-    the Hugging Face cache as ``repo_id``, and the catalog fields it runs with in the ``tiny`` profile."""
-
-    repo_id: str
-    build: Callable[[Path], None]
-    entry: dict[str, Any]  # catalog fields other than repo_id: pipeline, dtype, params, license
-    # Repos the model's own files name and load beside it (a TTS model's audio codec): (repo id, builder).
-    companions: tuple[tuple[str, Callable[[Path], None]], ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelRole:
-    """One model an asset calls through the loader, named as users override it in ASSETGEN_CATALOG."""
-
-    name: str
-    params: type[BaseModel]  # generation parameters its catalog entries accept (`params:`)
-    default: dict[str, Any]  # the real model: repo_id, revision, pipeline, dtype, params, license
-    tiny: TinyModel
-    alternatives: tuple[str, ...] = ()  # other reviewed repos for this role, on the allow-list too
-    companions: tuple[str, ...] = ()  # repos the default model loads beside it (its codec), allow-listed
 
 
 @dataclass(frozen=True)
@@ -82,55 +58,54 @@ class Kind:
     pack: Sequence[PackTarget]
     models: Sequence[ModelRole]
     summary: str  # one line for docs and the UI
-    # How the review page draws an item (review.ReviewItem -> HTML); default: images, GLB viewers, links.
+    # How the review page draws an item (engine.cards.ReviewItem -> HTML); default: images, GLB viewers, links.
     review: Callable[[Any], Any] | None = None
+    # Kinds whose outputs this kind's assets read (mesh reads concept_art images); the registry refuses
+    # a kind that consumes an unregistered kind, or an asset that reads an asset of a kind not consumed.
+    consumes: tuple[str, ...] = ()
+    # The asset whose per-item records carry text a game translates (it implements ``localizable``);
+    # the batch's localization covers every kind that names one.
+    translatable: str | None = None
 
 
-def validate_kind(kind: Kind, known_roles: dict[str, ModelRole], known_assets: set[str]) -> None:
-    """Raise :class:`KindError` naming the kind and the part that is missing or does not fit."""
-    from assetgen_dagster.catalog import validate_entry
-
-    def fail(part: str, problem: str) -> None:
-        raise KindError(f"kind {kind.name!r}: {part}: {problem}")
-
-    if not is_valid_id(kind.name):
-        fail("name", "must match [a-z0-9_-]{1,64}")
+def kind_problems(kind: Kind) -> Iterator[tuple[str, str]]:
+    """What is missing or does not fit inside one kind's declaration, as (part, problem)."""
+    if not isinstance(kind.name, str) or not is_valid_id(kind.name):
+        yield "name", "must match [a-z0-9_-]{1,64}"
+        return
     if not (isinstance(kind.item, type) and issubclass(kind.item, ItemBase)):
-        fail("item", "must be a pydantic model subclassing batches.ItemBase")
-    literal = typing.get_args(kind.item.model_fields["kind"].annotation)
-    if literal != (kind.name,):
-        fail("item", f"its `kind` field must be Literal[{kind.name!r}], not {kind.item.model_fields['kind'].annotation}")
+        yield "item", "must be a pydantic model subclassing batches.ItemBase"
+    elif typing.get_args(kind.item.model_fields["kind"].annotation) != (kind.name,):
+        annotation = kind.item.model_fields["kind"].annotation
+        yield "item", f"its `kind` field must be Literal[{kind.name!r}], not {annotation}"
     if not kind.assets:
-        fail("assets", "a kind needs at least one asset that generates its items")
+        yield "assets", "a kind needs at least one asset that generates its items"
     if not kind.summary:
-        fail("summary", "say in one line what the kind makes")
-    roles = dict(known_roles)
+        yield "summary", "say in one line what the kind makes"
+    roles = {}
     for role in kind.models:
+        if not isinstance(role, ModelRole):
+            yield "models", f"{role!r} is not a ModelRole"
+            continue
         if role.name in roles:
-            fail(f"model role {role.name!r}", "is already declared by another kind")
-        if not (isinstance(role.params, type) and issubclass(role.params, BaseModel)):
-            fail(f"model role {role.name!r}", "params must be a pydantic model of its generation parameters")
-        for profile, entry in (("default", role.default),
-                               ("tiny", {"repo_id": role.tiny.repo_id, **role.tiny.entry})):
-            try:
-                validate_entry(entry, role.params)
-            except ValueError as exc:
-                fail(f"model role {role.name!r}, {profile} catalog entry", str(exc))
-        if not callable(role.tiny.build):
-            fail(f"model role {role.name!r}", "the tiny model needs a builder")
+            yield f"model role {role.name!r}", "is declared twice"
+        for problem in role_problems(role):
+            yield f"model role {role.name!r}", problem
         roles[role.name] = role
     names = set()
     for item_asset in kind.assets:
+        if not isinstance(item_asset, ItemAsset):
+            yield "assets", f"{item_asset!r} is not an engine.ItemAsset"
+            continue
         if item_asset.kind != kind.name:
-            fail(f"asset {item_asset.name!r}", f"generates kind {item_asset.kind!r}, not {kind.name!r}")
-        if item_asset.name in known_assets or item_asset.name in names:
-            fail(f"asset {item_asset.name!r}", "another asset has this name")
-        for role in item_asset.roles:
-            if role not in roles:
-                fail(f"asset {item_asset.name!r}", f"uses model role {role!r}, which no kind declares")
+            yield f"asset {item_asset.name!r}", f"generates kind {item_asset.kind!r}, not {kind.name!r}"
+        if item_asset.name in names:
+            yield f"asset {item_asset.name!r}", "another asset of this kind has this name"
         names.add(item_asset.name)
     if not kind.pack:
-        fail("pack", "say where the kind's files go in the asset pack")
+        yield "pack", "say where the kind's files go in the asset pack"
     for target in kind.pack:
         if target.asset not in names:
-            fail("pack", f"target asset {target.asset!r} is not one of this kind's assets {sorted(names)}")
+            yield "pack", f"target asset {target.asset!r} is not one of this kind's assets {sorted(names)}"
+    if kind.translatable is not None and kind.translatable not in names:
+        yield "translatable", f"{kind.translatable!r} is not one of this kind's assets {sorted(names)}"

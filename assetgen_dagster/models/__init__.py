@@ -1,5 +1,14 @@
-"""The model-loading resource: catalog spec -> allow-list -> hub cache -> pipeline on a device."""
+"""The model-loading resource: role -> catalog spec -> allow-list -> hub cache -> pipeline on a device."""
 
+from assetgen_dagster.models.catalog import (
+    Catalog,
+    CatalogError,
+    ModelParams,
+    ModelRole,
+    ModelRoles,
+    ModelSpec,
+    TinyModel,
+)
 from assetgen_dagster.models.errors import (
     ModelDownloadError,
     ModelError,
@@ -10,9 +19,11 @@ from assetgen_dagster.models.errors import (
     ModelUnavailableError,
     UnsupportedModelError,
 )
-from assetgen_dagster.models.resource import LoadedModel, ModelLoader
+from assetgen_dagster.models.resource import LoadedModel, ModelLoader, Models
 
 __all__ = [
+    "Catalog",
+    "CatalogError",
     "LoadedModel",
     "ModelDownloadError",
     "ModelError",
@@ -20,7 +31,13 @@ __all__ = [
     "ModelNotAllowedError",
     "ModelNotCachedError",
     "ModelOutOfMemoryError",
+    "ModelParams",
+    "ModelRole",
+    "ModelRoles",
+    "ModelSpec",
     "ModelTooLargeError",
     "ModelUnavailableError",
+    "Models",
+    "TinyModel",
     "UnsupportedModelError",
 ]

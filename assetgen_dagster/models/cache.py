@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from assetgen_dagster.models.memory import free_device_memory, module_bytes
+
 log = logging.getLogger(__name__)
 
 CacheKey = tuple[str, ...]  # (repo_id, revision, pipeline, dtype, device, torch settings...)
@@ -93,8 +95,6 @@ class ModelCache:
     def _measure(self, pipeline: Any) -> int:
         if self._sizer is not None:
             return self._sizer(pipeline)
-        from assetgen_dagster.models.memory import module_bytes
-
         return module_bytes(pipeline)
 
     def _make_room(self, device: str, needed: int, budget: int) -> None:
@@ -113,8 +113,6 @@ class ModelCache:
                 raise RuntimeError(f"{key[0]} is in use and cannot be evicted")
             self.evictions += 1
             log.info("evicted %s (%.0f MB) from %s", key[0], entry.size_bytes / 1e6, key[DEVICE])
-        from assetgen_dagster.models.memory import free_device_memory
-
         del entry
         free_device_memory(key[DEVICE])
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from assetgen_dagster import settings
-from assetgen_dagster.catalog import ModelSpec
-from assetgen_dagster.models.loading import pipeline_kind
+from assetgen_dagster.models.catalog import ModelSpec
 from assetgen_dagster.models.errors import (
     ModelDownloadError,
     ModelNotCachedError,
@@ -72,9 +71,10 @@ def weight_variant(filename: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _component_folders(pipeline: str, model_index: dict | None) -> list[str]:
-    """Folders to fetch: the pipeline's components from model_index.json, or the repo root ("")."""
-    if not pipeline_kind(pipeline).components:
+def _component_folders(library: str, model_index: dict | None) -> list[str]:
+    """Folders to fetch: a diffusers pipeline's components from model_index.json; for a transformers
+    model, the repo root ("")."""
+    if library != "diffusers":
         return [""]
     if model_index is None:
         raise UnsupportedModelError("the repo has no model_index.json, so it is not a diffusers pipeline")
@@ -91,7 +91,7 @@ def _in_folder(files: Iterable[str], folder: str) -> list[str]:
 
 def select_files(
     repo_files: list[str],
-    pipeline: str,
+    library: str,
     dtype: str,
     read_json: Callable[[str], dict],
 ) -> FileSelection:
@@ -101,7 +101,7 @@ def select_files(
     or cached, the caller decides.
     """
     model_index = read_json("model_index.json") if "model_index.json" in repo_files else None
-    folders = _component_folders(pipeline, model_index)
+    folders = _component_folders(library, model_index)
     weights_by_folder = {}
     for folder in folders:
         local = _in_folder(repo_files, folder)
@@ -152,17 +152,6 @@ def _weights_of_variant(weights: list[str], variant: str | None, repo_files: lis
             raise UnsupportedModelError(f"{index} references shards missing from the repo: {missing[:3]}")
         selected += [index, *(prefix + s for s in shards)]
     return selected
-
-
-def companion_repos(folder: Path) -> list[str]:
-    """Repos a snapshot's own files say to load beside it: a processor's audio codec (Dia names
-    ``descript/dac_44khz`` in processor_config.json). Empty for everything else."""
-    config = folder / "processor_config.json"
-    if not config.is_file():
-        return []
-    codec = json.loads(config.read_text()).get("audio_tokenizer") or {}
-    name = codec.get("audio_tokenizer_name_or_path") if isinstance(codec, dict) else None
-    return [name] if isinstance(name, str) and name else []
 
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -219,7 +208,7 @@ def _cached_folder(repo_id: str, revision: str) -> str:
 def _cached_snapshot(spec: ModelSpec, commit: str, dtype: str) -> Snapshot:
     folder = Path(_cached_folder(spec.repo_id, commit))
     local_files = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
-    selection = select_files(local_files, spec.pipeline, dtype, lambda name: json.loads((folder / name).read_text()))
+    selection = select_files(local_files, spec.library, dtype, lambda name: json.loads((folder / name).read_text()))
     missing = [f for f in selection.files if not (folder / f).exists()]
     if missing:
         raise ModelNotCachedError(f"{spec.repo_id}@{commit}: cached snapshot lacks {missing[:3]}")
@@ -244,7 +233,7 @@ def _download_snapshot(spec: ModelSpec, commit: str, dtype: str,
         def read_json(name: str) -> dict:
             return json.loads(Path(hf_hub_download(spec.repo_id, name, revision=commit)).read_text())
 
-        selection = select_files(sorted(sizes), spec.pipeline, dtype, read_json)
+        selection = select_files(sorted(sizes), spec.library, dtype, read_json)
         missing = [f for f in selection.files
                    if not isinstance(try_to_load_from_cache(spec.repo_id, f, revision=commit), str)]
         started = time.perf_counter()

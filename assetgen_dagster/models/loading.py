@@ -1,62 +1,86 @@
 """Build a pipeline from a cached snapshot: the only place that calls ``from_pretrained``.
 
-``PIPELINES`` is the one table of what the loader can build: a catalog ``pipeline`` name -> which
-library loads it and how its repo is laid out (which files to fetch). Safetensors only, never
-remote code; torch speed settings applied here and recorded by the caller.
+The loader's allow-list of what it builds: a model role names its library and each catalog entry
+names a pipeline of it, which :func:`check_pipeline` admits or refuses (the registry checks every
+role's entries when it is built, the catalog checks user overrides, both before anything is
+downloaded). Admitted are the pipeline classes the installed diffusers exports (``...Pipeline`` and
+the ``AutoPipelineFor...`` classes: diffusers loads their components from safetensors and runs no
+repo code) and a reviewed list of transformers pipeline tasks. A new model family of a known library
+therefore needs no change here, only a role that names it.
+Safetensors only, never remote code; torch speed settings applied here and recorded by the caller.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
+import json
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from assetgen_dagster.models.errors import UnsupportedModelError
 
 if TYPE_CHECKING:
-    from assetgen_dagster.catalog import ModelSpec
+    from assetgen_dagster.models.catalog import ModelSpec
     from assetgen_dagster.models.downloads import Snapshot
 
+Library = Literal["diffusers", "transformers"]
+LIBRARIES: tuple[Library, ...] = ("diffusers", "transformers")
 
-@dataclass(frozen=True)
-class PipelineKind:
-    """How one catalog ``pipeline`` loads.
+# A diffusers pipeline class, named as diffusers exports it (checked against diffusers when built).
+_DIFFUSERS_CLASS = re.compile(r"^(AutoPipelineFor(Text2Image|Image2Image|Inpainting)|[A-Z][A-Za-z0-9]*Pipeline)$")
 
-    ``library``: ``diffusers`` (a pipeline class with components listed in model_index.json) or
-    ``transformers-task`` (``transformers.pipeline(task)`` on a model at the repo root).
-    """
-
-    library: Literal["diffusers", "transformers-task"]
-
-    @property
-    def components(self) -> bool:
-        """Whether the repo is a diffusers pipeline of component folders (else: files at the root)."""
-        return self.library == "diffusers"
-
-
-_DIFFUSERS = PipelineKind("diffusers")
-_TASK = PipelineKind("transformers-task")
-
-PIPELINES: dict[str, PipelineKind] = {
-    "AutoPipelineForText2Image": _DIFFUSERS,
-    "DiffusionPipeline": _DIFFUSERS,
-    "StableDiffusionPipeline": _DIFFUSERS,
-    "StableDiffusionXLPipeline": _DIFFUSERS,
-    "FluxPipeline": _DIFFUSERS,
-    "ShapEPipeline": _DIFFUSERS,
-    "ShapEImg2ImgPipeline": _DIFFUSERS,  # image to 3D (the mesh kind's shape route)
-    "StableAudioPipeline": _DIFFUSERS,  # sound effects (Stable Audio Open)
-    "AceStepPipeline": _DIFFUSERS,  # music (ACE-Step 1.5)
-    "depth-estimation": _TASK,
-    "text-generation": _TASK,  # causal LMs (item texts, dialogue, translation): .model and .tokenizer are used
-    "text-to-speech": _TASK,  # voice lines (Dia): its processor loads the audio codec repo it names
-}
+# transformers pipeline tasks the loader builds (``transformers.pipeline(task)``, never remote code).
+TRANSFORMERS_TASKS = frozenset({
+    "audio-classification", "automatic-speech-recognition", "depth-estimation", "feature-extraction",
+    "image-classification", "image-feature-extraction", "image-segmentation", "image-text-to-text",
+    "mask-generation", "object-detection", "text-classification", "text-generation", "text-to-audio",
+    "text-to-speech", "token-classification", "zero-shot-audio-classification", "zero-shot-classification",
+    "zero-shot-image-classification", "zero-shot-object-detection",
+})
 
 
-def pipeline_kind(name: str) -> PipelineKind:
-    try:
-        return PIPELINES[name]
-    except KeyError:
-        raise UnsupportedModelError(f"pipeline {name!r} is not one the loader builds ({', '.join(PIPELINES)})") from None
+@functools.cache
+def diffusers_pipeline_classes() -> frozenset[str]:
+    """The pipeline class names the installed diffusers exports, read from its package's lazy-import
+    table without importing it (``import diffusers`` takes seconds; this takes ~10 ms)."""
+    spec = importlib.util.find_spec("diffusers")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    with open(spec.origin, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    names = (node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str))
+    return frozenset(name for name in names if _DIFFUSERS_CLASS.match(name))
+
+
+def check_pipeline(library: str, name: str) -> None:
+    """Refuse (UnsupportedModelError) a pipeline the loader will not build."""
+    if library == "diffusers":
+        if not isinstance(name, str) or not _DIFFUSERS_CLASS.match(name):
+            raise UnsupportedModelError(f"{name!r} is not a diffusers pipeline class (a name like "
+                                        f"StableDiffusionPipeline or AutoPipelineForText2Image)")
+        if name not in diffusers_pipeline_classes():
+            raise UnsupportedModelError(f"the installed diffusers has no pipeline class {name!r}")
+    elif library == "transformers":
+        if name not in TRANSFORMERS_TASKS:
+            raise UnsupportedModelError(f"{name!r} is not a transformers pipeline task the loader builds "
+                                        f"({', '.join(sorted(TRANSFORMERS_TASKS))})")
+    else:
+        raise UnsupportedModelError(f"library {library!r} is not one the loader builds ({', '.join(LIBRARIES)})")
+
+
+def companion_repos(folder: Path) -> list[str]:
+    """Repos a snapshot's own files say to load beside it: a processor's audio codec (Dia names
+    ``descript/dac_44khz`` in processor_config.json). Empty for everything else."""
+    config = folder / "processor_config.json"
+    if not config.is_file():
+        return []
+    codec = json.loads(config.read_text()).get("audio_tokenizer") or {}
+    name = codec.get("audio_tokenizer_name_or_path") if isinstance(codec, dict) else None
+    return [name] if isinstance(name, str) and name else []
 
 
 @dataclass(frozen=True)
@@ -77,20 +101,18 @@ def build_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, dtype: str,
     """Instantiate the catalog's pipeline from ``snapshot`` on ``device`` in ``dtype``."""
     import torch
 
-    kind = pipeline_kind(spec.pipeline)
+    check_pipeline(spec.library, spec.pipeline)
     torch_dtype = getattr(torch, dtype)
     if device.startswith("cuda") and torch_settings.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True  # Ampere+ tensor cores for float32 matmuls
         torch.backends.cudnn.allow_tf32 = True
-    if kind.library == "transformers-task":
+    if spec.library == "transformers":
         return _transformers_task(spec, snapshot, device, torch_dtype)
     return _diffusers_pipeline(spec, snapshot, device, torch_dtype, torch_settings)
 
 
 def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any) -> Any:
     import transformers
-
-    from assetgen_dagster.models.downloads import companion_repos
 
     transformers.utils.logging.disable_progress_bar()
     extra = {}
@@ -113,8 +135,9 @@ def _diffusers_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, torch_
     diffusers.utils.logging.disable_progress_bar()  # per-component bars are noise in run logs
     transformers.utils.logging.disable_progress_bar()
     pipeline_class = getattr(diffusers, spec.pipeline, None)
-    if pipeline_class is None:
-        raise UnsupportedModelError(f"diffusers has no pipeline class {spec.pipeline!r}")
+    if not isinstance(pipeline_class, type) or not (spec.pipeline.startswith("AutoPipelineFor")
+                                                    or issubclass(pipeline_class, diffusers.DiffusionPipeline)):
+        raise UnsupportedModelError(f"diffusers {diffusers.__version__} has no pipeline class {spec.pipeline!r}")
     pipe = pipeline_class.from_pretrained(
         snapshot.path, dtype=torch_dtype, variant=snapshot.variant, use_safetensors=True,
         local_files_only=True,

@@ -1,9 +1,11 @@
 """``ModelLoader``: the one Dagster resource through which every asset reaches a model.
 
-It resolves a model role to a catalog entry, checks the allow-list, fetches exactly the needed
-files through the Hugging Face cache, refuses a model that can never fit, builds the pipeline on
-the chosen device and dtype, and keeps it loaded (LRU within a memory budget) for the rest of the
-process. Generation calls go through the out-of-memory ladder.
+The resource holds configuration (device, budget, speed settings, a user catalog). Bound to the
+registered model roles and a profile (:meth:`ModelLoader.bind`, which the engine does with the
+registry it was handed), it resolves a role to a catalog entry, checks the allow-list, fetches
+exactly the needed files through the Hugging Face cache, refuses a model that can never fit, builds
+the pipeline on the chosen device and dtype, and keeps it loaded (LRU within a memory budget) for
+the rest of the process. Generation calls go through the out-of-memory ladder.
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from assetgen_dagster import settings
-from assetgen_dagster.catalog import Catalog, ModelSpec, allowed_repos, load_catalog
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
+from assetgen_dagster.models.catalog import Catalog, ModelRoles, ModelSpec
 from assetgen_dagster.models.devices import detect_device, dtype_for
+from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
 from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError
-from assetgen_dagster.models.loading import TorchSettings
+from assetgen_dagster.models.loading import TorchSettings, build_pipeline, companion_repos
+from assetgen_dagster.models.memory import (
+    apply_memory_mode,
+    device_total_bytes,
+    estimate_weight_bytes,
+    run_with_memory_ladder,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,8 +85,6 @@ class LoadedModel:
         """``call(batch_size)`` through the out-of-memory ladder, starting from the mode that worked
         last time for this model and, within this use, from the batch size that last worked;
         records both."""
-        from assetgen_dagster.models.memory import run_with_memory_ladder
-
         if self.batch_size_used is not None:
             batch_size = min(batch_size, self.batch_size_used)
         result, outcome = run_with_memory_ladder(
@@ -134,15 +141,15 @@ def peak_memory_bytes(device: str) -> int:
 
 
 class ModelLoader(ConfigurableResource):
-    """Loads catalog models from Hugging Face (cache first), once per process, within a memory budget."""
+    """Loads catalog models from Hugging Face (cache first), once per process, within a memory budget.
+    Assets call it bound to the registry's model roles (:meth:`bind`)."""
 
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), or a torch device.")
-    profile: Optional[str] = Field(default=None, description="Catalog profile; default ASSETGEN_PROFILE.")
     catalog_path: Optional[str] = Field(default=None, description="User catalog YAML; default ASSETGEN_CATALOG.")
     allowed_repos: list[str] = Field(
         default=[],
         description="Repo ids or fnmatch patterns that may be loaded besides the kinds' reviewed models "
-                    "(catalog.allowed_repos()); ASSETGEN_ALLOWED_REPOS adds more.",
+                    "(ModelRoles.allowed_repos()); ASSETGEN_ALLOWED_REPOS adds more.",
     )
     memory_budget_gb: Optional[float] = Field(
         default=None, description="Memory models may use on the device; default: device total minus the margin."
@@ -156,31 +163,18 @@ class ModelLoader(ConfigurableResource):
     compile: bool = Field(default=False, description="torch.compile the denoiser (slow first call).")
     tf32: bool = Field(default=True, description="TF32 matmuls on Ampere+ GPUs.")
 
-    _resolved: dict[str, ResolvedModel] = PrivateAttr(default_factory=dict)
+    _resolved: dict[tuple[str, str], ResolvedModel] = PrivateAttr(default_factory=dict)
 
-    def catalog(self) -> Catalog:
-        override = Path(self.catalog_path) if self.catalog_path else None
-        return load_catalog(self.profile, override)
-
-    def spec(self, role: str) -> ModelSpec:
-        return self.catalog().spec(role)
+    def bind(self, roles: ModelRoles, profile: str | None = None) -> Models:
+        """This loader for the given model roles (the registry's) in ``profile`` (default ASSETGEN_PROFILE)."""
+        return Models(self, roles, profile or settings.profile())
 
     def torch_settings(self) -> TorchSettings:
         return TorchSettings(self.attention, self.channels_last, self.compile, self.tf32)
 
-    def check_allowed(self, repo_id: str) -> None:
-        patterns = [*allowed_repos(), *self.allowed_repos, *settings.extra_allowed_repos()]
-        if not any(fnmatch.fnmatchcase(repo_id, pattern) for pattern in patterns):
-            raise ModelNotAllowedError(
-                f"{repo_id} is not on the model allow-list. If your studio has reviewed it, add it to "
-                f"ASSETGEN_ALLOWED_REPOS (comma separated) or to the resource's allowed_repos."
-            )
-
     def budget_bytes(self, device: str) -> int:
         if self.memory_budget_gb is not None:
             return int(self.memory_budget_gb * GB)
-        from assetgen_dagster.models.memory import device_total_bytes
-
         return max(0, device_total_bytes(device) - int(self.safety_margin_gb * GB))
 
     def fit_check(self, repo_id: str, weight_bytes: int, device: str) -> str:
@@ -207,19 +201,44 @@ class ModelLoader(ConfigurableResource):
             )
         return "full" if weight_bytes + working <= budget else "model_offload"
 
+
+@dataclass
+class Models:
+    """A :class:`ModelLoader` bound to the registered model roles and a profile: what assets, the
+    worker's preload and the CLI call to resolve and use models."""
+
+    loader: ModelLoader
+    roles: ModelRoles
+    profile: str
+
+    def catalog(self) -> Catalog:
+        path = self.loader.catalog_path or settings.catalog_override_path()
+        return self.roles.catalog(self.profile, Path(path) if path else None)
+
+    def spec(self, role: str) -> ModelSpec:
+        return self.catalog().spec(role)
+
+    def check_allowed(self, repo_id: str) -> None:
+        patterns = [*self.roles.allowed_repos(), *self.loader.allowed_repos, *settings.extra_allowed_repos()]
+        if not any(fnmatch.fnmatchcase(repo_id, pattern) for pattern in patterns):
+            raise ModelNotAllowedError(
+                f"{repo_id} is not on the model allow-list. If your studio has reviewed it, add it to "
+                f"ASSETGEN_ALLOWED_REPOS (comma separated) or to the resource's allowed_repos."
+            )
+
     def resolve(self, role: str) -> ResolvedModel:
         """The model ``use`` will load for ``role``, pinned to a commit, without loading it: assets
         decide whether their outputs are current (same commit, dtype, device) before paying for a
         load. Resolved once per resource instance (one run), so every item of a run sees one commit."""
-        if role not in self._resolved:
-            from assetgen_dagster.models.downloads import resolve_commit
-
+        key = (self.profile, role)
+        resolved = self.loader._resolved  # noqa: SLF001 - the per-run resolutions live with the resource
+        if key not in resolved:
             spec = self.spec(role)
             self.check_allowed(spec.repo_id)
-            device = detect_device(self.device)
-            self._resolved[role] = ResolvedModel(role=role, spec=spec, commit=resolve_commit(spec), device=device,
-                                                 dtype=dtype_for(device, spec.dtype))
-        return self._resolved[role]
+            device = detect_device(self.loader.device)
+            resolved[key] = ResolvedModel(role=role, spec=spec, commit=resolve_commit(spec), device=device,
+                                          dtype=dtype_for(device, spec.dtype))
+        return resolved[key]
 
     @contextmanager
     def use(self, model: str | ResolvedModel, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:
@@ -227,7 +246,7 @@ class ModelLoader(ConfigurableResource):
         cannot be evicted meanwhile. Loads exactly the resolved commit."""
         resolved = self.resolve(model) if isinstance(model, str) else model
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
-        torch_settings = self.torch_settings()
+        torch_settings = self.loader.torch_settings()
         key = (spec.repo_id, resolved.commit, spec.pipeline, dtype, device, repr(torch_settings))
         started = time.perf_counter()
         needed, load = 0, None
@@ -238,7 +257,7 @@ class ModelLoader(ConfigurableResource):
             import torch
 
             torch.cuda.reset_peak_memory_stats(torch.device(device))
-        with MODEL_CACHE.lease(key, load or _unreachable, self.budget_bytes(device), needed) as (entry, hit):
+        with MODEL_CACHE.lease(key, load or _unreachable, self.loader.budget_bytes(device), needed) as (entry, hit):
             yield LoadedModel(
                 role=resolved.role,
                 spec=spec,
@@ -254,10 +273,6 @@ class ModelLoader(ConfigurableResource):
     def _prepare_load(self, resolved: ResolvedModel, torch_settings: TorchSettings,
                       on_progress: Callable[[str], None] | None) -> tuple[int, Callable[[], CachedModel]]:
         """Fetch the files and run the fit check now; return the bytes needed and the loader."""
-        from assetgen_dagster.models.downloads import companion_repos, fetch_snapshot, resolve_commit
-        from assetgen_dagster.models.loading import build_pipeline
-        from assetgen_dagster.models.memory import estimate_weight_bytes
-
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
@@ -268,11 +283,9 @@ class ModelLoader(ConfigurableResource):
             fetched = fetch_snapshot(companion, resolve_commit(companion), dtype, on_progress)
             weight_bytes += estimate_weight_bytes(fetched.path, fetched.files, dtype)
             companions[repo_id] = fetched.commit
-        start_mode = self.fit_check(spec.repo_id, weight_bytes, device)
+        start_mode = self.loader.fit_check(spec.repo_id, weight_bytes, device)
 
         def load() -> CachedModel:
-            from assetgen_dagster.models.memory import apply_memory_mode
-
             began = time.perf_counter()
             pipeline = build_pipeline(spec, snapshot, device, dtype, torch_settings)
             apply_memory_mode(pipeline, start_mode, device)

@@ -11,6 +11,7 @@ import http.server
 import webbrowser
 from pathlib import Path
 
+from assetgen_dagster.outputs import batch_output_dir
 from assetgen_dagster.review import PAGE
 
 
@@ -21,8 +22,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def pack_folder(output_dir: Path, batch_id: str) -> Path:
     """The published pack of ``batch_id`` (``<output_dir>/<batch>/asset_pack``), or SystemExit saying why."""
-    from assetgen_dagster.outputs import batch_output_dir
-
     pack = batch_output_dir(output_dir, batch_id) / "asset_pack"
     if not (pack / PAGE).is_file():
         raise SystemExit(f"no review page at {pack / PAGE}: materialize `asset_pack` for partition {batch_id!r} first")

@@ -1,10 +1,10 @@
 """Offline tiny model kit: random-weight models built from configs into a Hugging Face cache layout.
 
 Every model role of every registered kind names a tiny stand-in (``ModelRole.tiny``: repo id and
-builder). :func:`ensure_tiny_kit` builds them into the hub cache, where they load by repo id through
-the same ``snapshot_download`` / ``from_pretrained`` path as real models, offline. The CLI, the demo
-and the tests call it; the model loader knows nothing of the kit. Outputs are noise by design.
-Weights are seeded, so every machine builds the same bytes.
+builder). :func:`ensure_tiny_kit` builds the roles it is handed (the registry's) into the hub cache,
+where they load by repo id through the same ``snapshot_download`` / ``from_pretrained`` path as real
+models, offline. The CLI, the demo and the tests call it; the model loader knows nothing of the kit.
+Outputs are noise by design. Weights are seeded, so every machine builds the same bytes.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assetgen_dagster.models.catalog import ModelRole
 
 TINY_ORG = "assetgen-tiny"
 
@@ -34,30 +38,29 @@ def snapshot_commit(repo_id: str) -> str:
     return hashlib.sha1(f"{repo_id}@tiny-kit-v{KIT_VERSION}".encode()).hexdigest()
 
 
-def builders() -> dict[str, Callable[[Path], None]]:
-    """The tiny repo id -> builder of every registered model role and its companions (roles may share a model)."""
-    from assetgen_dagster import kinds
-
+def builders(roles: Mapping[str, ModelRole]) -> dict[str, Callable[[Path], None]]:
+    """The tiny repo id -> builder of every role and its companions (roles may share a model; the
+    registry refuses two builders for one repo)."""
     found: dict[str, Callable[[Path], None]] = {}
-    for role in kinds.roles().values():
+    for role in roles.values():
         for repo_id, build in ((role.tiny.repo_id, role.tiny.build), *role.tiny.companions):
             known = found.setdefault(repo_id, build)
             if known is not build:
-                raise kinds.KindError(f"tiny repo {repo_id!r} has two different builders (role {role.name!r})")
+                raise ValueError(f"tiny repo {repo_id!r} has two different builders (role {role.name!r})")
     return found
 
 
-def ensure_tiny_model(repo_id: str, cache_dir: Path | None = None) -> Path:
+def ensure_tiny_model(roles: Mapping[str, ModelRole], repo_id: str, cache_dir: Path | None = None) -> Path:
     """Build ``repo_id`` into the hub cache unless it is already there; return its snapshot folder."""
-    available = builders()
+    available = builders(roles)
     if repo_id not in available:
         raise KeyError(f"{repo_id!r} is not in the tiny model kit (known: {', '.join(sorted(available))})")
     return install_snapshot(repo_id, snapshot_commit(repo_id), available[repo_id], cache_dir)
 
 
-def ensure_tiny_kit(cache_dir: Path | None = None) -> list[Path]:
-    """Build every model of the kit (the demo, the CLI's ``tiny-kit`` and the test session call this)."""
-    return [ensure_tiny_model(repo, cache_dir) for repo in builders()]
+def ensure_tiny_kit(roles: Mapping[str, ModelRole], cache_dir: Path | None = None) -> list[Path]:
+    """Build every role's tiny model (the demo, the CLI's ``tiny-kit`` and the test session call this)."""
+    return [install_snapshot(repo, snapshot_commit(repo), build, cache_dir) for repo, build in builders(roles).items()]
 
 
 def install_snapshot(repo_id: str, commit: str, build: Callable[[Path], None], cache_dir: Path | None = None) -> Path:

@@ -5,9 +5,10 @@ import pytest
 from dagster import DagsterInstance
 
 from assetgen_dagster.cluster.watch import LaunchError, launch_run, on_saved
+from assetgen_dagster.jobs import BatchRun
 from assetgen_dagster.partitions import PROMPT_BATCHES
 
-from ..conftest import write_batch
+from ..conftest import REGISTRY, write_batch
 
 NOWHERE = "http://127.0.0.1:9/graphql"  # nothing listens: a launch attempt raises
 
@@ -15,12 +16,12 @@ NOWHERE = "http://127.0.0.1:9/graphql"  # nothing listens: a launch attempt rais
 def test_invalid_new_or_already_launched_files_launch_nothing(workdir):
     instance = DagsterInstance.ephemeral()
     bad = write_batch(workdir / "prompts", "broken", "items: [{id: Rock, kind: concept_art, prompt: x}]\n")
-    assert on_saved(bad, instance, NOWHERE) is None  # invalid: the sensor records it
+    assert on_saved(bad, instance, NOWHERE, REGISTRY) is None  # invalid: the sensor records it
     new = write_batch(workdir / "prompts", "fresh", "items: [{id: rock, kind: concept_art, prompt: a rock}]\n")
-    assert on_saved(new, instance, NOWHERE) is None  # not a partition yet: the sensor registers it
+    assert on_saved(new, instance, NOWHERE, REGISTRY) is None  # not a partition yet: the sensor registers it
     instance.add_dynamic_partitions(PROMPT_BATCHES, ["fresh"])
     with pytest.raises(OSError):  # registered, valid and never launched: it tries the webserver
-        on_saved(new, instance, NOWHERE)
+        on_saved(new, instance, NOWHERE, REGISTRY)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def graphql():
 def test_the_launch_asks_for_the_batch_assets_partition_and_content(graphql):
     url, seen, reply = graphql
     reply.update({"__typename": "LaunchRunSuccess", "run": {"runId": "abc"}})
-    assert launch_run(url, "village", "f" * 64, ["concept_art", "asset_pack"]) == "abc"
+    assert launch_run(url, BatchRun("village", "f" * 64, ("concept_art", "asset_pack"))) == "abc"
     params = seen[0]["variables"]["params"]
     assert params["selector"]["jobName"] == "generate_batch"
     assert params["selector"]["assetSelection"] == [{"path": ["concept_art"]}, {"path": ["asset_pack"]}]
@@ -63,4 +64,4 @@ def test_the_launch_asks_for_the_batch_assets_partition_and_content(graphql):
     reply.clear()
     reply.update({"__typename": "InvalidSubsetError", "message": "no asset named concept_art"})
     with pytest.raises(LaunchError, match="InvalidSubsetError: no asset named concept_art"):
-        launch_run(url, "village", "f" * 64, ["concept_art"])
+        launch_run(url, BatchRun("village", "f" * 64, ("concept_art",)))

@@ -10,7 +10,7 @@ from assetgen_dagster.cluster.launcher import DEFAULT_BROKER_URL, WorkerChecking
 from assetgen_dagster.cluster.local import instance_yaml_for
 from assetgen_dagster.cluster.worker import pin_device, preload_roles
 
-from ..conftest import PROJECT_ROOT
+from ..conftest import PROJECT_ROOT, REGISTRY
 
 
 def test_pin_device_hides_every_other_gpu_before_torch_loads(monkeypatch):
@@ -24,10 +24,10 @@ def test_pin_device_hides_every_other_gpu_before_torch_loads(monkeypatch):
 
 
 def test_preload_accepts_roles_kinds_and_asset_names():
-    assert preload_roles(["textures"]) == ["texture"]  # an asset name: its kind's roles
-    assert preload_roles(["meshes", "concept_art", "mesh"]) == ["mesh", "image_to_3d", "depth", "concept_art"]
+    assert preload_roles(REGISTRY, ["textures"]) == ["texture"]  # an asset name: its kind's roles
+    assert preload_roles(REGISTRY, ["meshes", "concept_art", "mesh"]) == ["mesh", "image_to_3d", "depth", "concept_art"]
     with pytest.raises(ValueError, match="'musik' is not a model role"):
-        preload_roles(["musik"])
+        preload_roles(REGISTRY, ["musik"])
 
 
 def test_the_broker_comes_from_the_environment(monkeypatch):

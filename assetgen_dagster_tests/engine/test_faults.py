@@ -5,7 +5,7 @@ import torch
 from dagster import DagsterEventType
 
 import assetgen_dagster.kinds.images.generate as images_module
-from assetgen_dagster.models import ModelDownloadError, ModelLoader
+from assetgen_dagster.models import ModelDownloadError, ModelLoader, Models
 from assetgen_dagster.models.cache import MODEL_CACHE
 
 from ..conftest import CONCEPT_BATCH, materialize_batch, write_batch
@@ -51,11 +51,16 @@ def test_cuda_oom_on_the_first_call_is_absorbed_by_the_ladder(tiny_kit, workdir,
     MODEL_CACHE.clear()  # do not leave a sliced pipeline to the other tests
 
 
+class BrokenHubModels(Models):
+    def use(self, model, on_progress=None):
+        raise ModelDownloadError("hub answered 503 Service Unavailable")
+
+
 class BrokenHub(ModelLoader):
     """The real loader behind a hub that always answers 503."""
 
-    def use(self, model, on_progress=None):
-        raise ModelDownloadError("hub answered 503 Service Unavailable")
+    def bind(self, roles, profile=None):
+        return BrokenHubModels(**vars(super().bind(roles, profile)))
 
 
 def test_persistent_transient_error_fails_after_max_retries_and_spares_other_batches(tiny_kit, workdir):

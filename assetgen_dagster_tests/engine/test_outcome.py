@@ -3,11 +3,13 @@
 import json
 from dataclasses import dataclass
 
-from assetgen_dagster.batches import batch_hash, parse_batch
+from assetgen_dagster.batches import batch_hash
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.outcome import MAX_LISTED_ITEMS, BatchOutcome
 from assetgen_dagster.kinds import texture
 from assetgen_dagster.kinds.images.generate import ImageRequest
+
+from ..conftest import parse_batch
 
 
 @dataclass
@@ -20,7 +22,7 @@ def outcome_of(count: int) -> BatchOutcome:
     batch = parse_batch("items:\n" + "".join(f"  - {{id: t{n}, kind: texture, prompt: 'tile {n}'}}\n"
                                              for n in range(count)))
     snapshot = BatchSnapshot("big", None, batch, batch_hash(batch))
-    outcome = BatchOutcome(snapshot, texture.Textures())
+    outcome = BatchOutcome(snapshot, texture.Textures(), count)
     for n, item in enumerate(batch.items):
         failing = n % 3 == 0
         checks = {"tileable": {"passed": not failing, "message": "x seam ratio 2.1 > 1.5" if failing else "",

@@ -34,13 +34,13 @@ def backfill(keys, instance=None, models=None, names=("concept_art",)):
     """A single-run backfill over ``keys`` (in process), as the CLI's --partition-range does."""
     from dagster import materialize
 
-    from ..conftest import asset_defs
+    from ..conftest import asset_defs, resources
 
     instance = instance or DagsterInstance.ephemeral()
     known = set(instance.get_dynamic_partitions(PROMPT_BATCHES))
     instance.add_dynamic_partitions(PROMPT_BATCHES, [k for k in keys if k not in known])
     result = materialize(asset_defs(*names), instance=instance, raise_on_error=False,
-                         resources={"models": models or ModelLoader()},
+                         resources=resources(models),
                          tags={"dagster/asset_partition_range_start": keys[0],
                                "dagster/asset_partition_range_end": keys[-1]})
     return result, instance

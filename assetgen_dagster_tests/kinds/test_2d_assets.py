@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assetgen_dagster import kinds as registry
 from assetgen_dagster.kinds import texture
 
-from ..conftest import checks_of, materialize_batch, metadata_of, step_failure, write_batch
+from ..conftest import REGISTRY, checks_of, materialize_batch, metadata_of, step_failure, write_batch
 
 BATCH = """\
     defaults: {seed: 9}
@@ -114,7 +113,7 @@ def test_pbr_maps_without_textures_fails_once_saying_what_to_run(tiny_kit, workd
 
 
 def test_registry_lists_the_2d_kinds():
-    assert {"concept_art", "sprite", "icon", "texture"} <= {kind.name for kind in registry.all_kinds()}
+    assert {"concept_art", "sprite", "icon", "texture"} <= {kind.name for kind in REGISTRY.kinds}
 
 
 def test_an_empty_sprite_is_refused_not_written_and_reported(tiny_kit, workdir, monkeypatch):

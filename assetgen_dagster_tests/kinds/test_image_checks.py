@@ -2,13 +2,14 @@
 
 import numpy as np
 
-from assetgen_dagster.batches import parse_batch
 from assetgen_dagster.engine.checks import batch_outcome
 from assetgen_dagster.kinds.icon import Icons, exact_sizes
 from assetgen_dagster.kinds.images.checks import has_transparency, not_constant
 from assetgen_dagster.kinds.sprite import trimmed
 from assetgen_dagster.kinds.texture import Textures, power_of_two, tileable, unit_normals
 from assetgen_dagster.kinds.texture.pbr import encode_normal, normal_from_height, wrap_blur
+
+from ..conftest import parse_batch
 
 rng = np.random.default_rng(0)
 SEAMLESS = (wrap_blur(rng.random((64, 64)), 2.0) * 255).astype(np.uint8)

@@ -4,18 +4,19 @@ from pathlib import Path
 
 import pytest
 
-from assetgen_dagster.catalog import load_catalog
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit, select_files, weight_variant
 from assetgen_dagster.models.errors import ModelNotCachedError, UnsupportedModelError
-from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.tiny import snapshot_commit
+
+from ..conftest import REGISTRY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "repos"
 
 
-def select(fixture: str, pipeline: str, dtype: str):
+def select(fixture: str, library: str, dtype: str):
     recorded = json.loads((FIXTURES / f"{fixture}.json").read_text())
-    return select_files(recorded["files"], pipeline, dtype, lambda name: recorded["json"][name])
+    return select_files(recorded["files"], library, dtype, lambda name: recorded["json"][name])
 
 
 def test_weight_variant_names():
@@ -29,7 +30,7 @@ def test_weight_variant_names():
 
 
 def test_fp16_variant_chosen_when_present_and_extras_skipped():
-    selection = select("sd_turbo_like", "StableDiffusionPipeline", "float16")
+    selection = select("sd_turbo_like", "diffusers", "float16")
     assert selection.variant == "fp16"
     assert selection.files == [
         "model_index.json",
@@ -48,14 +49,14 @@ def test_fp16_variant_chosen_when_present_and_extras_skipped():
 
 
 def test_plain_weights_for_float32_and_when_no_fp16_exists():
-    assert select("sd_turbo_like", "StableDiffusionPipeline", "float32").variant is None
-    selection = select("fp32_only", "StableDiffusionPipeline", "float16")
+    assert select("sd_turbo_like", "diffusers", "float32").variant is None
+    selection = select("fp32_only", "diffusers", "float16")
     assert selection.variant is None
     assert "unet/diffusion_pytorch_model.safetensors" in selection.files
 
 
 def test_shards_are_expanded_from_the_index():
-    selection = select("sharded", "FluxPipeline", "float16")
+    selection = select("sharded", "diffusers", "float16")
     assert selection.variant == "fp16"
     weights = [f for f in selection.files if "safetensors" in f]
     assert weights == [
@@ -74,21 +75,21 @@ def test_missing_shard_is_an_error():
     recorded = json.loads((FIXTURES / "sharded.json").read_text())
     files = [f for f in recorded["files"] if f != "transformer/diffusion_pytorch_model.fp16-00002-of-00002.safetensors"]
     with pytest.raises(UnsupportedModelError, match="references shards missing"):
-        select_files(files, "FluxPipeline", "float16", lambda name: recorded["json"][name])
+        select_files(files, "diffusers", "float16", lambda name: recorded["json"][name])
 
 
 def test_pickle_only_component_is_refused():
     with pytest.raises(UnsupportedModelError, match="component 'unet' only has pickle weights"):
-        select("pickle_only", "StableDiffusionPipeline", "float16")
+        select("pickle_only", "diffusers", "float16")
 
 
 def test_transformers_task_takes_root_safetensors_and_configs():
-    selection = select("depth_transformers", "depth-estimation", "float32")
+    selection = select("depth_transformers", "transformers", "float32")
     assert selection.files == ["config.json", "model.safetensors", "preprocessor_config.json"]
 
 
 def test_offline_revision_resolution_through_refs(tiny_kit):
-    spec = load_catalog("tiny", override_path=None).spec("concept_art")
+    spec = REGISTRY.roles.catalog("tiny").spec("concept_art")
     commit = resolve_commit(spec)
     assert commit == snapshot_commit(TEXT_TO_IMAGE_REPO)  # "main" -> refs/main -> commit
     snapshot = fetch_snapshot(spec, commit, "float32")

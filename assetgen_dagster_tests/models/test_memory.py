@@ -13,6 +13,8 @@ from assetgen_dagster.models.memory import (
     run_with_memory_ladder,
 )
 
+from ..conftest import models
+
 MB = 10**6
 
 
@@ -78,10 +80,11 @@ def test_fit_check_refuses_what_can_never_fit_and_offloads_what_can():
 
 
 def test_sizes_are_measured_from_tensors_and_headers(tiny_kit):
-    from assetgen_dagster.catalog import load_catalog
     from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
 
-    spec = load_catalog("tiny", override_path=None).spec("concept_art")
+    from ..conftest import REGISTRY
+
+    spec = REGISTRY.roles.catalog("tiny").spec("concept_art")
     snapshot = fetch_snapshot(spec, resolve_commit(spec), "float32")
     estimated = estimate_weight_bytes(snapshot.path, snapshot.files, "float32")
     from diffusers import DiffusionPipeline
@@ -178,7 +181,7 @@ def test_a_retry_starts_from_the_mode_that_worked(tiny_kit, monkeypatch):
     from assetgen_dagster.models.cache import MODEL_CACHE
 
     MODEL_CACHE.clear()
-    loader = ModelLoader()
+    loader = models()
     with loader.use("concept_art") as model:
         model.entry.pipeline = OOMAbove(model.entry.pipeline, limit=0, sliced_limit=10**9)
         model.run(lambda bs: generate_images(model.pipeline, REQUESTS, bs), batch_size=4)

@@ -1,14 +1,12 @@
 import pytest
 
-from assetgen_dagster.models import (
-    ModelLoader,
-    ModelNotAllowedError,
-    ModelNotCachedError,
-)
+from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.models import ModelLoader, ModelNotAllowedError, ModelNotCachedError
 from assetgen_dagster.models.cache import MODEL_CACHE
 from assetgen_dagster.models.devices import detect_device, dtype_for
-from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.tiny import snapshot_commit
+
+from ..conftest import models
 
 
 @pytest.fixture
@@ -19,14 +17,14 @@ def fresh_cache():
 
 
 def test_loads_once_then_serves_from_cache(tiny_kit, fresh_cache):
-    loader = ModelLoader()
+    loader = models()
     with loader.use("concept_art") as first:
         assert first.cache_state == "warm"  # on disk already (the tiny kit), loaded now
         assert first.commit == snapshot_commit(TEXT_TO_IMAGE_REPO)
         assert (first.device, first.dtype) == ("cpu", "float32")
         assert type(first.pipeline).__name__ == "StableDiffusionPipeline"
     # a new resource object (as each Dagster run makes) and another kind on the same model
-    with ModelLoader().use("sprite") as second:
+    with models().use("sprite") as second:
         assert second.cache_state == "hot"
         assert second.pipeline is first.pipeline
         assert second.load_seconds < first.load_seconds
@@ -48,20 +46,21 @@ def test_a_resolved_model_loads_its_commit_even_if_the_branch_moves(tiny_kit, fr
     monkeypatch.setenv("ASSETGEN_ALLOWED_REPOS", "studio/*")
     user = tmp_path / "catalog.yaml"
     user.write_text("concept_art: {repo_id: studio/moving, license: test}\n")
-    loader = ModelLoader(catalog_path=str(user))
+    loader = models(ModelLoader(catalog_path=str(user)))
     resolved = loader.resolve("concept_art")
     assert resolved.commit == "a" * 40
     install_snapshot("studio/moving", "b" * 40, lambda folder: shutil.copytree(source, folder, dirs_exist_ok=True))
     assert loader.resolve("concept_art") is resolved  # resolved once per resource (one run)
     with loader.use(resolved) as model:
         assert model.commit == "a" * 40  # the weights match the identity recorded for the outputs
-    assert ModelLoader(catalog_path=str(user)).resolve("concept_art").commit == "b" * 40  # the next run moves on
+    next_run = models(ModelLoader(catalog_path=str(user)))
+    assert next_run.resolve("concept_art").commit == "b" * 40  # the next run moves on
 
 
 def test_allow_list_refuses_unknown_repos(tmp_path, monkeypatch, fresh_cache):
     user = tmp_path / "catalog.yaml"
     user.write_text("concept_art: {repo_id: someone/unvetted-model}\n")
-    loader = ModelLoader(catalog_path=str(user))
+    loader = models(ModelLoader(catalog_path=str(user)))
     with pytest.raises(ModelNotAllowedError, match="someone/unvetted-model is not on the model allow-list"):
         with loader.use("concept_art"):
             pass

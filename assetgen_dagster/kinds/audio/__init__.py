@@ -18,9 +18,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, Strict
-from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import ItemAsset, ItemOutput
+from assetgen_dagster.engine.cards import Markup, link
+from assetgen_dagster.engine.preview import encode
+from assetgen_dagster.kinds.audio.preview import wav_picture
 from assetgen_dagster.kinds.base import TinyModel
+from assetgen_dagster.models.catalog import ModelParams
 
 __all__ = ["AudioArtifact", "AudioAsset", "AudioFields", "DiffusionAudioParams", "Take", "audio_review", "seeded",
            "tiny_audio_model"]
@@ -164,18 +167,12 @@ class AudioAsset(ItemAsset):
 
     def preview(self, out: ItemOutput, item: Any) -> Any:
         """Waveform (loop points marked) over a spectrogram."""
-        from assetgen_dagster.kinds.audio.preview import wav_picture
-
         return wav_picture(out.path(".wav").read_bytes())
 
 
 def audio_review(card: Any) -> Any:
     """Per clip: its waveform and spectrogram, a player (OGG) and the WAV linked, plus any other file
     (the page shows a voice line's text as every item's prompt: ``brief()``)."""
-    from assetgen_dagster.engine.preview import encode
-    from assetgen_dagster.kinds.audio.preview import wav_picture
-    from assetgen_dagster.review.cards import Markup, link
-
     parts = []
     for asset in card.files:
         for path, source in card.files[asset]:

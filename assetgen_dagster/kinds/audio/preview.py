@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from assetgen_dagster.kinds.audio import files
+
 WIDTH, WAVE_HEIGHT, SPECTRUM_HEIGHT = 256, 64, 96
 FLOOR_DB = -90.0  # spectrogram colours span FLOOR_DB .. 0 dB relative to the loudest bin
 
 
 def wav_picture(wav: bytes) -> Any:
     """:func:`picture` of a written WAV file, with the loop points its smpl chunk holds."""
-    from assetgen_dagster.kinds.audio import files
-
     decoded = files.decode(wav)
     return picture(decoded.audio, decoded.rate, files.read_loop(wav))
 

@@ -14,7 +14,7 @@ from assetgen_dagster.batches import PromptItem, Strict
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
 from assetgen_dagster.kinds.dialogue import yarn
-from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, text_role, tidy
+from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, constrained, text_role, tidy
 from assetgen_dagster.kinds.text.checks import no_empty_strings, within_budget
 from assetgen_dagster.kinds.text.review import text_card
 
@@ -105,8 +105,6 @@ class Dialogue(TextAsset):
                                params.temperature, params.top_p)
 
     def generate(self, model: Any, requests: Sequence[DialogueRequest]) -> list[Any]:
-        from assetgen_dagster.kinds.text.constrained import generate
-
         outputs = []
         for request in requests:
             personas = "; ".join(f"{speaker}: {persona}" for speaker, persona in request.speakers)
@@ -121,8 +119,9 @@ class Dialogue(TextAsset):
                 messages = [{"role": "system", "content": f"You write game dialogue. Scene: {request.prompt}. "
                                                           f"Speakers: {personas}. Answer with JSON only."},
                             {"role": "user", "content": f"{ask} At most {request.max_chars} characters."}]
-                result = generate(model.pipeline, messages, request.seed + index, 2 * request.max_chars + 32,
-                                  request.temperature, request.top_p, schema=line_schema(request.max_chars))
+                result = constrained.generate(model.pipeline, messages, request.seed + index,
+                                              2 * request.max_chars + 32, request.temperature, request.top_p,
+                                              schema=line_schema(request.max_chars))
                 costs.append(result)
                 lines.append({"speaker": speaker, "text": _line_text(result), **(
                     {"situation": request.situations[index]} if request.situations else {})})
@@ -197,5 +196,6 @@ KIND = Kind(
     pack=(PackTarget("dialogue", in_folder("text/dialogue")),),
     models=(text_role("dialogue"),),
     review=text_card(review_body),
+    translatable="dialogue",
     summary="Dialogue: conversations and barks as JSON and Yarn Spinner files with line ids.",
 )

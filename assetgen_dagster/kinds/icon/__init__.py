@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import ImageItem
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
+from assetgen_dagster.engine.cards import Markup, files_of, image
+from assetgen_dagster.engine.preview import side_by_side
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
 from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array
 from assetgen_dagster.kinds.images.checks import has_transparency
@@ -81,14 +83,11 @@ class Icons(KeyedImageAsset):
         """Every size side by side (on the checkerboard the preview puts under transparency)."""
         from PIL import Image
 
-        from assetgen_dagster.engine.preview import side_by_side
-
         return side_by_side([Image.open(out.path(f"_{size}.png")) for size in sorted(item.sizes, reverse=True)])
 
 
 def review(card: Any) -> Any:
     """Every size at its real size, on a checkerboard."""
-    from assetgen_dagster.review.cards import Markup, files_of, image
 
     by_size = sorted(files_of(card, "icons"), key=lambda file: -int(Path(file[0]).stem.rsplit("_", 1)[1]))
     return Markup("").join(image(path, source, Path(path).stem, checker=True, zoom=False) for path, source in by_size)

@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_IMAGE_SIDE, MAX_STEPS, MIN_IMAGE_SIDE
-from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRejected
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
+from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.generate import ImageRequest
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO, build_tiny_text_to_image
+from assetgen_dagster.models.catalog import ModelParams
 
 __all__ = ["ImageParams", "ImageRequest", "KeyedImageAsset", "TextToImageAsset", "image_role", "load_array"]
 
@@ -89,14 +90,10 @@ class TextToImageAsset(ItemAsset):
         return item.prompt
 
     def chunks(self, requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
-        from assetgen_dagster.kinds.images.generate import plan_chunks
-
-        return plan_chunks(requests, batch_size)
+        return generation.plan_chunks(requests, batch_size)
 
     def generate(self, model: Any, requests: Sequence[ImageRequest]) -> list[Any]:
-        from assetgen_dagster.kinds.images.generate import generate_chunk
-
-        return generate_chunk(model.pipeline, requests)
+        return generation.generate_chunk(model.pipeline, requests)
 
     def write(self, out: ItemOutput, item: Any, request: ImageRequest, raw: Any) -> Any:
         out.write_png(raw)

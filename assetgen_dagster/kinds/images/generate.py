@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assetgen_dagster.kinds.images.tiling import seamless_tiling
+
 
 @dataclass(frozen=True)
 class ImageRequest:
@@ -48,8 +50,6 @@ def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
     depend on which other items share the call, nor on the device.
     """
     import torch
-
-    from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
     first = requests[0]
     if any(request.shape_key() != first.shape_key() for request in requests):

@@ -13,7 +13,7 @@ from pydantic import Field
 from assetgen_dagster.batches import PromptItem, Strict
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, text_role, tidy
+from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, constrained, text_role, tidy
 from assetgen_dagster.kinds.text.checks import no_empty_strings, within_budget
 from assetgen_dagster.kinds.text.review import text_card
 
@@ -89,8 +89,6 @@ class ItemText(TextAsset):
                                params.temperature, params.top_p)
 
     def generate(self, model: Any, requests: Sequence[ItemTextRequest]) -> list[Any]:
-        from assetgen_dagster.kinds.text.constrained import generate
-
         outputs = []
         for request in requests:
             budgets = dict(request.budgets)
@@ -101,8 +99,8 @@ class ItemText(TextAsset):
                                             f"characters), a description (at most {budgets['description']}) and "
                                             f"a flavor line (at most {budgets['flavor']})."},
             ]
-            outputs.append(generate(model.pipeline, messages, request.seed, 2 * sum(budgets.values()) + 64,
-                                    request.temperature, request.top_p, schema=record_schema(budgets)))
+            outputs.append(constrained.generate(model.pipeline, messages, request.seed, 2 * sum(budgets.values()) + 64,
+                                                request.temperature, request.top_p, schema=record_schema(budgets)))
         return outputs
 
     def write(self, out: ItemOutput, item: ItemTextItem, request: ItemTextRequest, raw: Any) -> TextArtifact:
@@ -129,5 +127,6 @@ KIND = Kind(
     pack=(PackTarget("item_text", in_folder("text/items")),),
     models=(text_role("item_text"),),
     review=text_card(review_body),
+    translatable="item_text",
     summary="Item texts: name, description and flavor within character budgets, as JSON.",
 )

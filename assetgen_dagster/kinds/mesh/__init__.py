@@ -5,14 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from assetgen_dagster import settings
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, DiffusionItem, PromptBatch
-from assetgen_dagster.catalog import ModelParams
-from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok, worst
+from assetgen_dagster.engine import (
+    BatchContext,
+    ItemAsset,
+    ItemCheck,
+    ItemOutput,
+    ItemRejected,
+    Verdict,
+    fail,
+    ok,
+    runtime_input,
+    worst,
+)
+from assetgen_dagster.engine.cards import Markup, viewer
+from assetgen_dagster.engine.preview import grid
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel
 from assetgen_dagster.kinds.mesh.tiny import (
     TINY_DEPTH_REPO,
@@ -22,7 +34,9 @@ from assetgen_dagster.kinds.mesh.tiny import (
     build_tiny_shap_e,
     build_tiny_shap_e_img2img,
 )
+from assetgen_dagster.models.catalog import ModelParams
 
+CONCEPT_KIND = "concept_art"  # the kind whose images props are made from (declared: Kind.consumes)
 MAX_MESH_GRID = 128
 TINY_LICENSE = "random weights built locally; test use only"
 
@@ -55,7 +69,7 @@ class MeshItem(DiffusionItem):
 
     def batch_problems(self, batch: PromptBatch) -> Iterable[tuple[str, str]]:
         concept = batch.item(self.concept) if self.concept else None
-        if self.source == "concept_art" and (concept is None or concept.kind != "concept_art"):
+        if self.source == "concept_art" and (concept is None or concept.kind != CONCEPT_KIND):
             yield "concept", "source: concept_art needs `concept` naming a concept_art item of this batch"
         if self.source == "text" and self.concept is not None:
             yield "concept", "`concept` is only used with source: concept_art"
@@ -107,6 +121,7 @@ DEPTH = ModelRole(
     tiny=TinyModel(TINY_DEPTH_REPO, build_tiny_depth,
                    {"revision": "main", "pipeline": "depth-estimation", "dtype": "float32", "params": {},
                     "license": TINY_LICENSE}),
+    library="transformers",
 )
 
 
@@ -123,6 +138,7 @@ class ShapeRequest:
     grid_size: int
     target_size: float
     texture_size: int
+    concept_path: Path = runtime_input()
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,7 @@ class ReliefRequest:
     concept: str
     concept_sha256: str
     target_size: float
+    concept_path: Path = runtime_input()
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,7 @@ class DerivedMeshRequest:
     max_faces: int = 0
     collision: str = ""
     max_hulls: int = 0
+    source_path: Path = runtime_input()
 
 
 def finite_vertices(item: MeshItem, mesh: Any) -> Verdict:
@@ -216,7 +234,7 @@ class Meshes(ItemAsset):
     code_version = "2"  # 2: text-route meshes are UV-unwrapped with a baked texture
     kind = "mesh"
     group = "meshes_3d"
-    deps = ("concept_art",)
+    deps = (CONCEPT_KIND,)  # the concept_art asset (named like its kind)
     roles = ("mesh", "image_to_3d", "depth")
     ui_kinds = ("pytorch", "3d")
     title = "meshes"
@@ -247,13 +265,15 @@ class Meshes(ItemAsset):
         from assetgen_dagster.kinds.mesh.geometry import MeshRequest
 
         if item.relief:
-            return ReliefRequest(*ctx.upstream_file("concept_art", item.concept, item.id), item.target_size)
+            concept, sha256 = ctx.upstream_file(CONCEPT_KIND, item.concept, item.id)
+            return ReliefRequest(concept, sha256, item.target_size, concept_path=ctx.absolute(concept))
         role = self.role(item)
         params = ctx.generation_params(item, role)
         shared = (ctx.seed(item), params["steps"], params["guidance"], item.grid_size, item.target_size,
                   item.texture_size)
         if role == "image_to_3d":
-            return ShapeRequest(*ctx.upstream_file("concept_art", item.concept, item.id), *shared)
+            concept, sha256 = ctx.upstream_file(CONCEPT_KIND, item.concept, item.id)
+            return ShapeRequest(concept, sha256, *shared, concept_path=ctx.absolute(concept))
         return MeshRequest(item.prompt, *shared)
 
     def generate(self, model: Any, requests: Sequence[Any]) -> list[Any]:
@@ -264,13 +284,13 @@ class Meshes(ItemAsset):
         from assetgen_dagster.kinds.mesh.geometry import image_to_meshes, relief_mesh, text_to_meshes
 
         if isinstance(requests[0], ShapeRequest):
-            images = [Image.open(settings.output_dir() / request.concept).convert("RGB") for request in requests]
+            images = [Image.open(request.concept_path).convert("RGB") for request in requests]
             return image_to_meshes(model.pipeline, list(requests), images, len(requests))
         if not isinstance(requests[0], ReliefRequest):
             return text_to_meshes(model.pipeline, list(requests), len(requests))
         reliefs = []
         for request in requests:
-            image = Image.open(settings.output_dir() / request.concept).convert("RGB")
+            image = Image.open(request.concept_path).convert("RGB")
             depth = model.pipeline(image)["predicted_depth"].float().cpu().numpy().squeeze()
             reliefs.append(relief_mesh(image, depth))
         return reliefs
@@ -312,17 +332,17 @@ class DerivedMesh(ItemAsset):
     ui_kinds = ("trimesh", "3d")
 
     def request(self, ctx: BatchContext, item: MeshItem) -> DerivedMeshRequest:
-        return DerivedMeshRequest(*ctx.upstream_file("meshes", item.id, item.id), **self.options(item))
+        source, sha256 = ctx.upstream_file("meshes", item.id, item.id)
+        return DerivedMeshRequest(source, sha256, **self.options(item), source_path=ctx.absolute(source))
 
     def options(self, item: MeshItem) -> dict[str, Any]:
         return {}
 
     def source_meshes(self, requests: Sequence[DerivedMeshRequest]) -> list[Any]:
-        return [read_glb(settings.output_dir() / request.source)["LOD0"] for request in requests]
+        return [read_glb(request.source_path)["LOD0"] for request in requests]
 
     def preview(self, out: ItemOutput, item: MeshItem) -> Any:
         """Every mesh of the GLB (each LOD, or the hull) from the front, side by side."""
-        from assetgen_dagster.engine.preview import grid
         from assetgen_dagster.kinds.mesh.geometry import render_preview
 
         meshes = [mesh for _, mesh in sorted(read_glb(out.files[0]).items())]
@@ -441,7 +461,6 @@ class CollisionMeshes(DerivedMesh):
 
 def review(card: Any) -> Any:
     """LOD0 and the collision shape (hull or convex parts) in the 3D viewer, with the LOD face counts."""
-    from assetgen_dagster.review.cards import Markup, viewer
 
     parts = []
     if "meshes" in card.entries and "files" in card.entries["meshes"]:
@@ -465,4 +484,5 @@ KIND = Kind(
     models=(TEXT_TO_3D, IMAGE_TO_3D, DEPTH),
     summary="3D props (GLB) from text or a concept image, textured, with LODs and convex collision.",
     review=review,
+    consumes=(CONCEPT_KIND,),
 )

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from assetgen_dagster.engine.preview import grid
+
 DEFAULT_LOD_FRACTIONS = (1.0, 0.5, 0.25, 0.1)
 PREVIEW_FACES = 3000
 
@@ -197,8 +199,6 @@ VIEWS = {  # rotation (axis, degrees) that turns the mesh so the camera, looking
 
 def render_views(mesh: trimesh.Trimesh, size: int = 64, views: tuple[str, ...] = ("front", "side", "back", "top")) -> Any:
     """A turntable sheet: the mesh from each of ``views``, 2 x 2, each ``size`` px (see render_preview)."""
-    from assetgen_dagster.engine.preview import grid
-
     if len(mesh.faces) > PREVIEW_FACES:
         mesh = _keep_uvs(mesh.simplify_quadric_decimation(face_count=PREVIEW_FACES), mesh)
     return grid([render_preview(mesh, size, view) for view in views])

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from assetgen_dagster.batches import ImageItem
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
+from assetgen_dagster.engine.cards import Markup, files_of, image
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
 from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array
 from assetgen_dagster.kinds.images.checks import has_transparency, not_constant
@@ -90,7 +91,6 @@ class Sprites(KeyedImageAsset):
 
 def review(card: Any) -> Any:
     """The sprite on a checkerboard, at real size and zoomed."""
-    from assetgen_dagster.review.cards import Markup, files_of, image
 
     return Markup("").join(image(path, source, card.item.id, checker=True) for path, source in files_of(card, "sprites"))
 

@@ -81,5 +81,6 @@ KIND = Kind(
           PackTarget("localization", in_folder("localization/items"), batch_files=_localization_file)),
     models=(text_role("localization", translation=True),),
     review=text_card(review_body),
+    translatable="strings",
     summary="Source strings, and the batch's translations into its locales (Godot CSV, gettext .po).",
 )

@@ -1,29 +1,34 @@
 """``localization``: every string of a batch's text kinds translated into the batch's ``locales``,
 with placeholders kept exactly; written per item as JSON and per batch as a Godot translation CSV
-and a gettext .po per locale."""
+and a gettext .po per locale. It covers every registered kind that declares a ``translatable``
+asset (item texts, dialogue, source strings, and any plugin kind that does)."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
-from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, read_json
+from assetgen_dagster.engine import (
+    BatchContext,
+    ItemCheck,
+    ItemOutput,
+    KindRegistry,
+    Relations,
+    Verdict,
+    fail,
+    ok,
+    runtime_input,
+)
+from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, constrained, read_json
 from assetgen_dagster.kinds.text.checks import no_empty_strings
 from assetgen_dagster.kinds.text.placeholders import placeholders, restore, to_model, translation_pattern
 
 SOURCE_LOCALE = "en"
-
-
-def source_asset(kind: str) -> TextAsset:
-    """The asset of a covered kind that holds its items' source strings (named like the kind)."""
-    from assetgen_dagster import kinds
-
-    return next(asset for asset in kinds.get(kind).assets if asset.name == kind)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class LocalizationRequest:
     seed: int
     temperature: float
     top_p: float
+    source_path: Path = runtime_input()
+    # The source asset's ``localizable``: translation key -> English text of the item's record.
+    strings_of: Callable[[str, dict[str, Any]], dict[str, str]] | None = runtime_input()
 
 
 def _all_translations(artifact: TextArtifact) -> dict[str, dict[str, str]]:
@@ -58,14 +66,13 @@ def _every_string(artifact: TextArtifact) -> dict[str, str]:
 class Localization(TextAsset):
     name = "localization"
     kind = "strings"
-    covers = ("item_text", "dialogue")
-    deps = (*covers, kind)  # the assets holding the source strings are named like their kinds
     roles = ("localization",)
     title = "translations"
     ui_kinds = ("csv", "po", "llm")
     batch_files = ("localization", "translations")
     description = (
-        "Localization: every string of the batch's item_text, dialogue and strings items translated into "
+        "Localization: every string of the batch's text items (every kind that declares translatable text: "
+        "item_text, dialogue, strings...) translated into "
         "the batch's `locales` by an instruct LLM whose output is constrained to keep every placeholder "
         "({player}, %s, %d, [b]...[/b], \\n) exactly and in order. Per item `<item>.json`; per batch a Godot "
         "translation CSV (`keys,en,<locales>`, UTF-8, no BOM) and a gettext `<locale>.po`."
@@ -77,20 +84,22 @@ class Localization(TextAsset):
                   lambda item, artifact: no_empty_strings(_every_string(artifact))),
     )
 
+    def relations(self, registry: KindRegistry) -> Relations:
+        """Every kind that declares translatable text, and the assets holding it."""
+        sources = registry.translatable
+        return Relations(tuple(sources), tuple(asset.name for asset in sources.values()))
+
     def request(self, ctx: BatchContext, item: Any) -> LocalizationRequest:
-        path, sha256 = ctx.upstream_file(item.kind, item.id, item.id, suffix=".json")  # dialogue: not .yarn
+        source = ctx.registry.translatable[item.kind]
+        path, sha256 = ctx.upstream_file(source.name, item.id, item.id, suffix=".json")  # dialogue: not .yarn
         params: TextParams = ctx.model_params(self.roles[0])
         return LocalizationRequest(item.kind, item.id, path, sha256, tuple(ctx.batch.locales), ctx.seed(item),
-                                   params.temperature, params.top_p)
+                                   params.temperature, params.top_p, ctx.absolute(path), source.localizable)
 
     def generate(self, model: Any, requests: Sequence[LocalizationRequest]) -> list[Any]:
-        from assetgen_dagster import settings
-        from assetgen_dagster.kinds.text.constrained import generate
-
         outputs = []
         for request in requests:
-            record = read_json(settings.output_dir() / request.source)
-            source = source_asset(request.kind).localizable(request.item_id, record)
+            source = request.strings_of(request.item_id, read_json(request.source_path))
             result: dict[str, dict[str, str]] = {SOURCE_LOCALE: source}
             costs = []
             for locale in request.locales:
@@ -101,9 +110,9 @@ class Localization(TextAsset):
                     messages = [{"role": "system", "content": "You translate video game text. Keep every placeholder "
                                                               "such as {name}, %s, %d, [b] and \\n exactly."},
                                 {"role": "user", "content": f"Translate from English to {locale}:\n{modelled}"}]
-                    translated = generate(model.pipeline, messages, seed, 2 * max(len(text), 16) + 16,
-                                          request.temperature, request.top_p,
-                                          pattern=translation_pattern(modelled, max(len(text) * 2, 32)))
+                    translated = constrained.generate(model.pipeline, messages, seed, 2 * max(len(text), 16) + 16,
+                                                      request.temperature, request.top_p,
+                                                      pattern=translation_pattern(modelled, max(len(text) * 2, 32)))
                     result[locale][key] = restore(translated.text, text)
                     costs.append(translated)
             outputs.append((result, costs))

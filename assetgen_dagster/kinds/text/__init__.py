@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import ItemAsset, ItemOutput
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO, build_tiny_text_llm
+from assetgen_dagster.models.catalog import ModelParams
 
 __all__ = ["TextArtifact", "TextAsset", "TextParams", "json_bytes", "read_json", "text_role", "text_stats", "tidy"]
 
@@ -57,7 +57,7 @@ TEXT_ALTERNATIVES = ("HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-I
 def text_role(name: str, translation: bool = False) -> ModelRole:
     """An instruct-LLM role: SmolLM2-1.7B-Instruct (Qwen2.5-1.5B-Instruct to translate), the tiny LM offline."""
     return ModelRole(name=name, params=TextParams, default=QWEN25 if translation else SMOLLM2, tiny=TINY_TEXT,
-                     alternatives=TEXT_ALTERNATIVES)
+                     alternatives=TEXT_ALTERNATIVES, library="transformers")
 
 
 def tidy(text: str) -> str:

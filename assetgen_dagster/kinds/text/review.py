@@ -6,14 +6,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from markupsafe import Markup
+from assetgen_dagster.engine.cards import Markup, files_of, link
 
 
 def text_card(body: Callable[[dict[str, Any]], Markup]) -> Callable[[Any], Markup]:
     """A kind's review card: ``body`` draws the record its own asset wrote; every file is linked."""
     def card(review: Any) -> Markup:
-        from assetgen_dagster.review.cards import files_of, link
-
         parts = []
         for asset in review.files:
             for path, source in files_of(review, asset):

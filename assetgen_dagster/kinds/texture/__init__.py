@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from assetgen_dagster import settings
 from assetgen_dagster.batches import ImageItem, PromptBatch
-from assetgen_dagster.engine import BatchContext, ItemAsset, ItemCheck, ItemOutput, Verdict, fail, ok, worst
+from assetgen_dagster.engine import (
+    BatchContext,
+    ItemAsset,
+    ItemCheck,
+    ItemOutput,
+    Verdict,
+    fail,
+    ok,
+    runtime_input,
+    worst,
+)
+from assetgen_dagster.engine.cards import Markup, files_of, image, tiled
+from assetgen_dagster.engine.preview import grid
+from assetgen_dagster.engine.preview import tiled as tiled_image
 from assetgen_dagster.kinds.base import Kind, PackTarget
 from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array
 from assetgen_dagster.kinds.images.checks import not_constant
@@ -116,10 +129,8 @@ class Textures(TextToImageAsset):
         """Tiled 2 x 2, so a seam would show in the middle."""
         from PIL import Image
 
-        from assetgen_dagster.engine.preview import tiled
-
         with Image.open(out.files[0]) as image:
-            return tiled(image.convert("RGB"))
+            return tiled_image(image.convert("RGB"))
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class PbrRequest:
     source_sha256: str
     normal_strength: float
     normal_convention: str
+    source_path: Path = runtime_input()
 
 
 class PbrMaps(ItemAsset):
@@ -153,14 +165,14 @@ class PbrMaps(ItemAsset):
 
     def request(self, ctx: BatchContext, item: TextureItem) -> PbrRequest:
         source, sha256 = ctx.upstream_file("textures", item.id, item.id)
-        return PbrRequest(source, sha256, item.normal_strength, item.normal_convention)
+        return PbrRequest(source, sha256, item.normal_strength, item.normal_convention, ctx.absolute(source))
 
     def generate(self, model: None, requests: Sequence[PbrRequest]) -> list[dict[str, Any]]:
         from assetgen_dagster.kinds.texture import pbr
 
         maps = []
         for request in requests:
-            texture = load_array(settings.output_dir() / request.source, "RGB")
+            texture = load_array(request.source_path, "RGB")
             made = pbr.pbr_maps(texture, request.normal_strength, request.normal_convention)
             maps.append({"height": pbr.to_uint8(made.height), "normal": pbr.encode_normal(made.normal),
                          "roughness": pbr.to_uint8(made.roughness), "ao": pbr.to_uint8(made.ao)})
@@ -178,14 +190,11 @@ class PbrMaps(ItemAsset):
         """The four maps, 2 x 2: height, normal, roughness, AO."""
         from PIL import Image
 
-        from assetgen_dagster.engine.preview import grid
-
         return grid([Image.open(out.path(f"_{name}.png")) for name in MAP_NAMES])
 
 
 def review(card: Any) -> Any:
     """The texture tiled 3 x 3, beside its four maps."""
-    from assetgen_dagster.review.cards import Markup, files_of, image, tiled
 
     if not files_of(card, "textures"):
         return Markup("")

@@ -9,18 +9,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import ItemBase
-from assetgen_dagster.catalog import ModelParams
 from assetgen_dagster.engine import BatchContext, ItemOutput
 from assetgen_dagster.kinds.audio import AudioArtifact, AudioAsset, AudioFields, audio_review, tiny_audio_model
 from assetgen_dagster.kinds.audio.checks import audio_checks
-from assetgen_dagster.kinds.audio.tiny import (
-    TINY_CODEC_REPO,
-    TINY_VOICE_REPO,
-    build_tiny_audio_codec,
-    build_tiny_voice,
-)
+from assetgen_dagster.kinds.audio.tiny import TINY_CODEC_REPO, TINY_VOICE_REPO, build_tiny_audio_codec, build_tiny_voice
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
 from assetgen_dagster.kinds.text import json_bytes
+from assetgen_dagster.models.catalog import ModelParams
 
 # Dia's non-verbal cues, written "(laughs)" before the line.
 EMOTIONS = ("laughs", "chuckle", "sighs", "gasps", "coughs", "clears throat", "groans", "sniffs", "screams",
@@ -135,6 +130,7 @@ KIND = Kind(
                               {"temperature": 1.0, "top_p": 1.0, "guidance": 1.0, "max_seconds": 6.0},
                               companions=((TINY_CODEC_REPO, build_tiny_audio_codec),)),
         companions=("descript/dac_44khz",),  # Dia's processor loads this codec (MIT)
+        library="transformers",
     ),),
     review=audio_review,
     summary="Voice lines from text with a speaker and a non-verbal cue, plus a subtitle record per line.",

@@ -56,7 +56,7 @@ def test_every_check_passes_on_the_demo_batch(demo):
 
 
 def test_wav_and_ogg_decode_at_the_asked_rate_duration_and_channels(demo):
-    from assetgen_dagster.batches import load_batch
+    from ...conftest import load_batch
 
     _, out = demo
     batch = load_batch(PROJECT_ROOT / "data" / "prompts" / "audio_demo.yaml")
@@ -157,7 +157,9 @@ def test_a_held_out_batch_runs_the_same_way_and_a_rerun_reuses_everything(tiny_k
     ("{id: song, kind: music, prompt: song, negative_prompt: drums}", "negative_prompt", "takes no negative prompt"),
 ])
 def test_bad_audio_items_name_the_file_item_and_field(workdir, item, field, words):
-    from assetgen_dagster.batches import BatchError, load_batch
+    from assetgen_dagster.batches import BatchError
+
+    from ...conftest import load_batch
 
     path = write_batch(workdir / "prompts", "bad_audio", f"items:\n  - {item}\n")
     with pytest.raises(BatchError) as error:

@@ -2,7 +2,6 @@ import hashlib
 import json
 
 import numpy as np
-import pytest
 from dagster import AssetKey, DagsterEventType, Failure
 from PIL import Image
 
@@ -16,6 +15,7 @@ from assetgen_dagster.models import (
     ModelNotAllowedError,
     ModelNotCachedError,
     ModelOutOfMemoryError,
+    Models,
     ModelTooLargeError,
 )
 from assetgen_dagster.tiny import snapshot_commit
@@ -147,21 +147,26 @@ def test_materialization_is_recorded_in_storage(tiny_kit, workdir):
     assert record.asset_materialization.metadata["items"].value == 4
 
 
-class FlakyHubLoader(ModelLoader):
-    """The real loader, but the hub 'fails' on the first call of each test (a transient fault)."""
+class FlakyHubModels(Models):
+    """The real models, but the hub 'fails' on the first call of each test (a transient fault)."""
 
     failures_left: int = 0
 
     def use(self, model, on_progress=None):
-        if FlakyHubLoader.failures_left > 0:
-            FlakyHubLoader.failures_left -= 1
+        if FlakyHubModels.failures_left > 0:
+            FlakyHubModels.failures_left -= 1
             raise ModelDownloadError("hub answered 503")
         return super().use(model, on_progress)
 
 
+class FlakyHubLoader(ModelLoader):
+    def bind(self, roles, profile=None):
+        return FlakyHubModels(**vars(super().bind(roles, profile)))
+
+
 def test_transient_model_errors_are_retried(tiny_kit, workdir):
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
-    FlakyHubLoader.failures_left = 1
+    FlakyHubModels.failures_left = 1
     result, instance = run_concept_art("props", models=FlakyHubLoader())
     assert result.success
     assert _step_attempts(instance, result.run_id) == 2

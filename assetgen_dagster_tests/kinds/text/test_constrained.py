@@ -13,9 +13,9 @@ from assetgen_dagster.kinds.text.placeholders import placeholders, translation_p
 
 @pytest.fixture(scope="module")
 def llm(tiny_kit):
-    from assetgen_dagster.models import ModelLoader
+    from ...conftest import models
 
-    with ModelLoader().use("item_text") as model:
+    with models().use("item_text") as model:
         yield model.pipeline
 
 

@@ -50,7 +50,7 @@ def demo(tiny_kit, workdir):
 
 
 def test_the_demo_batch_passes_every_check_and_writes_valid_files(demo):
-    from assetgen_dagster.batches import load_batch
+    from ...conftest import load_batch
 
     result, out = demo
     evaluations = checks_of(result)

@@ -1,14 +1,35 @@
-"""HTML pieces a kind draws its items with on the review page (escaped; Markup is safe HTML)."""
+"""What a kind draws its items with on the review page: the item's card data (:class:`ReviewItem`)
+and HTML pieces (escaped; Markup is safe HTML). The page itself is put together by ``review/``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from assetgen_dagster.review import ReviewItem
+from assetgen_dagster.batches import item_options
+
+REVIEW_DIR = "review"  # inside the pack: the viewer script and files shown only on the page
+
+
+@dataclass
+class ReviewItem:
+    """What the page knows about one item: its batch entry, files in the pack, manifest entries."""
+
+    item: Any
+    files: dict[str, list[tuple[str, Path]]]  # asset -> the item's files: (path in the pack, source file)
+    entries: dict[str, dict[str, Any]]  # asset -> the item's manifest entry (checks, provenance, stats)
+    folders: dict[str, Path]  # asset -> its output folder (to copy files shown only on the page)
+    missing: str | None = None
+    extra: dict[Path, str] = field(default_factory=dict)  # source file -> path under review/ to copy
+
+    def review_file(self, source: Path, name: str) -> str:
+        """Copy ``source`` next to the page as ``review/<name>`` and return its path on the page."""
+        self.extra[source] = name
+        return f"{REVIEW_DIR}/{name}"
 
 MIN_SHOWN = 128  # small (tiny-kit) images are enlarged, pixelated, to at least this many pixels
 
@@ -100,10 +121,8 @@ def prompt_of(review: ReviewItem) -> Markup:
 
 
 def options_of(review: ReviewItem) -> str:
-    from assetgen_dagster.batches import item_options
-
     return ", ".join(f"{key}: {value}" for key, value in item_options(review.item).items())
 
 
-__all__ = ["Markup", "check_list", "escape", "files_of", "generic_card", "image", "link", "options_of",
-           "prompt_of", "provenance", "tiled", "viewer"]
+__all__ = ["REVIEW_DIR", "Markup", "ReviewItem", "check_list", "escape", "files_of", "generic_card", "image", "link",
+           "options_of", "prompt_of", "provenance", "tiled", "viewer"]
