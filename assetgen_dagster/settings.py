@@ -8,6 +8,7 @@ variables through the functions below.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +22,8 @@ CATALOG_ENV = "ASSETGEN_CATALOG"
 ALLOWED_REPOS_ENV = "ASSETGEN_ALLOWED_REPOS"
 
 SENSOR_INTERVAL_ENV = "ASSETGEN_SENSOR_INTERVAL_SECONDS"
+DEVICE_LOCK_DIR_ENV = "ASSETGEN_DEVICE_LOCK_DIR"
+DEVICE_SLOTS_ENV = "ASSETGEN_DEVICE_SLOTS"
 
 PROFILES = ("default", "tiny")
 
@@ -63,6 +66,22 @@ def catalog_override_path() -> Path | None:
 def extra_allowed_repos() -> list[str]:
     """Repo ids or fnmatch patterns added to the allow-list, comma separated in ``ASSETGEN_ALLOWED_REPOS``."""
     return [p.strip() for p in os.environ.get(ALLOWED_REPOS_ENV, "").split(",") if p.strip()]
+
+
+def device_lock_dir() -> Path:
+    """Where the per-device locks live: one folder for every process on this machine that uses
+    its GPUs (``ASSETGEN_DEVICE_LOCK_DIR``, default ``<tmp>/assetgen-devices``)."""
+    value = os.environ.get(DEVICE_LOCK_DIR_ENV, "").strip()
+    return Path(value) if value else Path(tempfile.gettempdir()) / "assetgen-devices"
+
+
+def device_slots() -> int:
+    """How many model users one device takes at once (``ASSETGEN_DEVICE_SLOTS``, default 1: a GPU
+    runs one model step at a time)."""
+    value = int(os.environ.get(DEVICE_SLOTS_ENV, "1"))
+    if value < 1:
+        raise ValueError(f"{DEVICE_SLOTS_ENV} must be at least 1")
+    return value
 
 
 def hub_offline() -> bool:

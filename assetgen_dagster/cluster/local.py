@@ -122,15 +122,18 @@ class LocalCluster:
                    "--name", self.worker_name(index)]
         if self.preload:
             command += ["--preload", ",".join(self.preload)]
-        self.workers[index] = self._spawn(self.worker_name(index), command, self._threads(index))
+        self.workers[index] = self._spawn(self.worker_name(index), command, self._cpu_share(index))
         return self.workers[index]
 
-    def _threads(self, index: int) -> dict[str, str]:
-        """CPU workers share the cores instead of each starting one torch thread per core."""
+    def _cpu_share(self, index: int) -> dict[str, str]:
+        """CPU workers share the cores instead of each starting one torch thread per core, and the
+        CPU as a device: one model slot each (a GPU worker holds its GPU's one slot)."""
         cpu_workers = sum(device == "cpu" for device in self.devices)
-        if self.devices[index] != "cpu" or "OMP_NUM_THREADS" in self.env:
+        if self.devices[index] != "cpu":
             return {}
-        return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // cpu_workers))}
+        share = {} if "OMP_NUM_THREADS" in self.env else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1)
+                                                                                         // cpu_workers))}
+        return {**share, "ASSETGEN_DEVICE_SLOTS": str(cpu_workers)}
 
     def stop_worker(self, index: int, sig: int = signal.SIGTERM, timeout: float = 120) -> None:
         """SIGTERM: Celery's warm shutdown (the current run finishes first); SIGKILL: the worker is gone."""

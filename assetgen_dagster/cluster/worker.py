@@ -67,9 +67,11 @@ def warm_up(registry: Registry, roles: Sequence[str]) -> None:
     from assetgen_dagster.models import ModelLoader
 
     log.info("imports done in %.1f s", time.perf_counter() - started)
-    loader = ModelLoader().bind(registry.roles)
+    resource = ModelLoader()
+    models = resource.bind(registry.roles)
     for role in roles:
-        with loader.use(role) as model:
+        resolved = models.resolve(role)
+        with resource.claim_device(resolved.device, f"worker preload of {role}", log.info), models.use(resolved) as model:
             log.info("preloaded %s (%s) on %s in %.1f s", role, model.spec.repo_id, model.device, model.load_seconds)
 
 

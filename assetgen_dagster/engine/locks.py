@@ -10,46 +10,25 @@ live outside the batch folders, so a run that writes nothing leaves nothing ther
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from assetgen_dagster.locks import hold_one
+
 LOCKS_DIR = ".locks"
-REPORT_EVERY_SECONDS = 60.0
+
+
+def locks_dir(output_dir: Path) -> Path:
+    """``<output_dir>/.locks``: the batch and launch locks of everything written under ``output_dir``."""
+    return output_dir / LOCKS_DIR
 
 
 @contextmanager
 def batch_lock(batch_dir: Path, holder: str, log: Callable[[str], None], poll_seconds: float = 0.1) -> Iterator[None]:
     """Hold the lock of a batch's output directory for the ``with`` block, waiting for another holder."""
-    path = batch_dir.parent / LOCKS_DIR / f"{batch_dir.name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        started, next_report = time.monotonic(), 0.0
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waited = time.monotonic() - started
-                if waited >= next_report:  # at once, then once a minute
-                    handle.seek(0)
-                    log(f"waiting for {path}: another writer holds it ({handle.read().strip() or 'unknown'}); "
-                        f"waited {waited:.0f} s")
-                    next_report = waited + REPORT_EVERY_SECONDS
-                time.sleep(poll_seconds)
-        waited = time.monotonic() - started
+    path = locks_dir(batch_dir.parent) / f"{batch_dir.name}.lock"
+    with hold_one([path], holder, log, str(path), poll_seconds) as (_, waited):
         if waited > poll_seconds:
             log(f"got {path} after waiting {waited:.1f} s")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{holder}, pid {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -63,18 +63,34 @@ class Plan:
     fields: dict[str, Any]  # the request as JSON-able fields (hashed into the identity, and provenance)
 
 
+class StepDevices:
+    """The devices a step's model work holds: each claimed (across processes, see
+    ``ModelLoader.claim_device``) when the step first uses a model on it, released when the step ends."""
+
+    def __init__(self, loader: ModelLoader | None, stack: ExitStack, holder: str, log: Callable[[str], None]):
+        self._loader, self._stack, self._holder, self._log = loader, stack, holder, log
+        self._held: set[str] = set()
+
+    def claim(self, device: str) -> None:
+        if device not in self._held and self._loader is not None:
+            self._stack.enter_context(self._loader.claim_device(device, self._holder, self._log))
+            self._held.add(device)
+
+
 def materialize(asset: ItemAsset, registry: KindRegistry, context: AssetExecutionContext, project: ProjectSettings,
                 loader: ModelLoader | None) -> Iterator[Any]:
     """The asset over every partition of the run, reported per batch (see ``engine/report.py``)."""
     output_dir = project.outputs()
     models = loader.bind(registry.roles, project.model_profile()) if loader is not None else None
-    yield from materialize_batches(
-        context, asset.name, asset.code_version, [check.name for check in asset.checks], project.prompts(),
-        output_dir, registry.schema,
-        lambda snapshot: run_batch(asset, context, BatchContext(snapshot, output_dir, registry, models)))
+    with ExitStack() as held:
+        devices = StepDevices(loader, held, f"run {context.run.run_id} ({asset.name})", context.log.info)
+        yield from materialize_batches(
+            context, asset.name, asset.code_version, [check.name for check in asset.checks], project.prompts(),
+            output_dir, registry.schema,
+            lambda snapshot: run_batch(asset, context, BatchContext(snapshot, output_dir, registry, models), devices))
 
 
-def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContext) -> BatchOutcome:
+def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContext, devices: StepDevices) -> BatchOutcome:
     """Make ``asset`` current for the batch of ``ctx``; return what it did."""
     snapshot, models, output_dir = ctx.snapshot, ctx.models, ctx.output_dir
     items = [item for kind in ctx.registry.item_kinds(asset.name) for item in snapshot.batch.items_of_kind(kind)]
@@ -113,6 +129,8 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
 
     try:
         for role, plans in todo.items():
+            if plans[0].model is not None:
+                devices.claim(plans[0].model.device)
             _generate(asset, context, models, manifest, snapshot, plans, outcome)
         _verdicts_for_reused(asset, manifest, items, outcome)
         batch_entry = _batch_files(asset, ctx, manifest, items, outcome)

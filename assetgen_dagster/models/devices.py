@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -29,3 +31,15 @@ def dtype_for(device: str, catalog_dtype: str) -> str:
         if device.startswith("mps") or (device.startswith("cuda") and not torch.cuda.is_bf16_supported()):
             return "float16"
     return catalog_dtype
+
+
+def device_key(device: str) -> str:
+    """The physical device, named the same in every process of this machine (for its lock): cpu,
+    mps, or cuda-<id> where id is this process's CUDA_VISIBLE_DEVICES entry for the index (a
+    worker pinned to one GPU sees it as cuda:0)."""
+    kind, _, index = device.partition(":")
+    if kind != "cuda":
+        return kind
+    position = int(index or 0)
+    visible = [entry.strip() for entry in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if entry.strip()]
+    return f"cuda-{visible[position]}" if position < len(visible) else f"cuda-{position}"

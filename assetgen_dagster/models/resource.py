@@ -24,9 +24,10 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from assetgen_dagster import settings
+from assetgen_dagster.locks import hold_one
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
 from assetgen_dagster.models.catalog import Catalog, ModelRoles, ModelSpec
-from assetgen_dagster.models.devices import detect_device, dtype_for
+from assetgen_dagster.models.devices import detect_device, device_key, dtype_for
 from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
 from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError
 from assetgen_dagster.models.loading import TorchSettings, build_pipeline, companion_repos
@@ -162,6 +163,11 @@ class ModelLoader(ConfigurableResource):
     channels_last: bool = Field(default=False, description="channels_last memory format for UNet/VAE.")
     compile: bool = Field(default=False, description="torch.compile the denoiser (slow first call).")
     tf32: bool = Field(default=True, description="TF32 matmuls on Ampere+ GPUs.")
+    device_lock_dir: Optional[str] = Field(
+        default=None, description="Folder of the per-device locks every process on this machine shares; "
+                                  "default ASSETGEN_DEVICE_LOCK_DIR or <tmp>/assetgen-devices.")
+    device_slots: Optional[int] = Field(
+        default=None, description="Model users one device takes at once; default ASSETGEN_DEVICE_SLOTS or 1.")
 
     _resolved: dict[tuple[str, str], ResolvedModel] = PrivateAttr(default_factory=dict)
 
@@ -171,6 +177,23 @@ class ModelLoader(ConfigurableResource):
 
     def torch_settings(self) -> TorchSettings:
         return TorchSettings(self.attention, self.channels_last, self.compile, self.tf32)
+
+    @contextmanager
+    def claim_device(self, device: str, holder: str, log: Callable[[str], None]) -> Iterator[str]:
+        """Hold one of ``device``'s slots (default one) for the block, across processes: a model step
+        on a device never overlaps another process's, whatever the run storage (an flock per slot,
+        which the kernel drops when the holder dies). Logs when it was got and when released."""
+        key = device_key(device)
+        folder = Path(self.device_lock_dir) if self.device_lock_dir else settings.device_lock_dir()
+        slots = self.device_slots or settings.device_slots()
+        paths = [folder / f"{key}.{slot}.lock" for slot in range(slots)]
+        with hold_one(paths, holder, log, f"device {key}") as (slot, waited):
+            log(f"device {key}: claimed {slot.name} after waiting {waited:.2f} s")
+            started = time.monotonic()
+            try:
+                yield key
+            finally:
+                log(f"device {key}: released {slot.name} after {time.monotonic() - started:.2f} s")
 
     def budget_bytes(self, device: str) -> int:
         if self.memory_budget_gb is not None:

@@ -3,7 +3,7 @@ import pytest
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.models import ModelLoader, ModelNotAllowedError, ModelNotCachedError
 from assetgen_dagster.models.cache import MODEL_CACHE
-from assetgen_dagster.models.devices import detect_device, dtype_for
+from assetgen_dagster.models.devices import detect_device, device_key, dtype_for
 from assetgen_dagster.tiny import snapshot_commit
 
 from ..conftest import models
@@ -73,8 +73,57 @@ def test_allow_list_refuses_unknown_repos(tmp_path, monkeypatch, fresh_cache):
 
 
 def test_explicit_device_and_dtype_rules():
-    assert detect_device("auto") == "cpu"  # these machines have no GPU
+    import torch
+
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        assert detect_device("auto") == "cpu"  # only where no accelerator is visible
+    else:
+        assert detect_device("auto") in ("cuda", "mps")
     assert detect_device("cuda:1") == "cuda:1"
     assert dtype_for("cpu", "float16") == "float32"
     assert dtype_for("cuda", "float16") == "float16"
     assert dtype_for("mps", "bfloat16") == "float16"
+
+
+def test_a_device_is_named_by_the_physical_gpu_every_process_sees(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert (device_key("cuda"), device_key("cuda:1"), device_key("cpu")) == ("cuda-3", "cuda-1", "cpu")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1c")  # a worker pinned by UUID
+    assert device_key("cuda:0") == "cuda-GPU-8a1c"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert device_key("cuda:2") == "cuda-2"
+
+
+def test_a_device_claim_waits_for_the_holder_and_says_whom(tmp_path):
+    """Slots of one device are taken in turn; a waiter logs whom it waits for (threads here, processes
+    in test_concurrency.py: an flock is per open file, so both exclude each other)."""
+    import threading
+    import time
+
+    loader = ModelLoader(device_lock_dir=str(tmp_path))
+    log, order = [], []
+    first_holds, release_first = threading.Event(), threading.Event()
+
+    def first():
+        with loader.claim_device("cpu", "run one", log.append):
+            order.append("one in")
+            first_holds.set()
+            release_first.wait(5)
+            order.append("one out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_holds.wait(5)
+    threading.Timer(0.3, release_first.set).start()
+    started = time.monotonic()
+    with loader.claim_device("cpu", "run two", log.append):
+        order.append("two in")
+    thread.join()
+    assert order == ["one in", "one out", "two in"] and time.monotonic() - started >= 0.25
+    assert any(line.startswith("waiting for device cpu: held by run one, pid") for line in log)
+    assert [line.split(" after")[0] for line in log if "claimed" in line or "released" in line] == [
+        "device cpu: claimed cpu.0.lock", "device cpu: released cpu.0.lock",
+        "device cpu: claimed cpu.0.lock", "device cpu: released cpu.0.lock"]
+    with ModelLoader(device_lock_dir=str(tmp_path), device_slots=2).claim_device("cpu", "a", log.append), \
+            ModelLoader(device_lock_dir=str(tmp_path), device_slots=2).claim_device("cpu", "b", log.append):
+        assert {path.name for path in tmp_path.iterdir()} == {"cpu.0.lock", "cpu.1.lock"}  # two slots, no wait
