@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from assetgen_dagster.registry import build_registry
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        watch_batches(settings.prompts_dir(), args.webserver.rstrip("/") + "/graphql", build_registry())
+        watch_batches(settings.prompts_dir(), args.webserver.rstrip("/") + "/graphql", build_registry(),
+                      settings.output_dir())
         return 0
     if args.command == "cluster":
         from assetgen_dagster.cluster.local import gpu_devices, run_cluster

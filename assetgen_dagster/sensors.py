@@ -2,7 +2,9 @@
 files, and request a run when a batch is new or its content changed.
 
 - new file: registered as a partition, run requested;
-- changed content (even back to an earlier version): run requested;
+- changed content (even back to an earlier version): run requested, unless a run for this content
+  was the last one launched (by the watcher, in the same instant) or, with none launched yet, its
+  pack was made from it (the demo, a CLI run): every launcher claims the launch first (launches.py);
 - unchanged (same mtime and size, or same content hash): nothing;
 - deleted file: its partition is removed; its outputs stay on disk;
 - invalid file: skipped with a warning, and recorded once per content as an observation of the
@@ -18,12 +20,9 @@ import hashlib
 import json
 
 from dagster import (
-    AssetKey,
     AssetObservation,
-    AssetRecordsFilter,
     DefaultSensorStatus,
     MetadataValue,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -32,9 +31,8 @@ from dagster import (
 
 from assetgen_dagster import settings
 from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, scan_batch_files
-from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
 from assetgen_dagster.jobs import batch_run, generate_batch_job
-from assetgen_dagster.pack import ASSET as PACK
+from assetgen_dagster.launches import claim_launch, forget_launches, packed_hash, read_batch
 from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batch_files, prompt_batches
 from assetgen_dagster.registry import Registry
 from assetgen_dagster.settings import ProjectSettings
@@ -63,12 +61,12 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
     """One tick: compare the prompts folder with the cursor; register, request, observe."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid]
-    requested: dict[str, str] = cursor.get("batches", {})
     sequence: int = cursor.get("sequence", 0)
     known = set(context.instance.get_dynamic_partitions(PROMPT_BATCHES))
+    output_dir = project.outputs()
 
     paths = scan_batch_files(project.prompts())
-    seen_files, seen_batches = {}, {}
+    seen_files = {}
     new_partitions, run_requests, observations = [], [], []
     for path in paths:
         try:
@@ -78,12 +76,10 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
         previous = files.get(path.name)
         if previous and previous[:2] == [stat.st_mtime_ns, stat.st_size]:
             seen_files[path.name] = previous  # untouched since the last tick: no parse
-            if previous[3]:
-                seen_batches[path.stem] = previous[2]
             continue
         try:
             batch_id = batch_id_for(path)
-            batch = registry.schema.load(path)
+            batch, still_read = read_batch(path, registry.schema)
         except Exception as exc:  # an invalid or unreadable file never breaks the tick
             error = str(exc) if isinstance(exc, BatchError) else f"unexpected {type(exc).__name__}: {exc}"
             raw_hash = _raw_hash(path)
@@ -96,57 +92,33 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
             continue
         content_hash = batch_hash(batch)
         seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True]
-        seen_batches[batch_id] = content_hash
         if batch_id not in known:
             new_partitions.append(batch_id)
-        if requested.get(batch_id) == content_hash:
-            continue
-        if batch_id not in requested and batch_id in known and _packed_hash(context, batch_id) == content_hash[:16]:
-            requested[batch_id] = content_hash  # made by another run (the demo, the CLI): already current
-            context.log.info(f"{path.name}: already current (its pack was made from this content)")
-            continue
-        if batch_id in known and run_exists(context.instance, batch_id, content_hash):
-            requested[batch_id] = content_hash  # launched already (`assetgen-dagster watch`, the UI)
-            context.log.info(f"{path.name}: a run was already launched for this content")
+        claim = claim_launch(output_dir, batch_id, content_hash, "sensor", still_read,
+                             lambda: packed_hash(context.instance, batch_id) if batch_id in known else None)
+        if claim is None:
+            context.log.info(f"{path.name}: current (its last run, or its pack, was made from this content)")
             continue
         sequence += 1
-        requested[batch_id] = content_hash
         run_requests.append(batch_run(registry, batch_id, batch, content_hash).run_request(
             f"{batch_id}:{content_hash[:16]}:{sequence}"))
 
     deleted = sorted(known - {path.stem for path in paths})
     for batch_id in deleted:
+        forget_launches(output_dir, batch_id)
         context.log.info(f"batch file for {batch_id!r} is gone: partition removed, outputs kept")
     partition_requests = []
     if new_partitions:
         partition_requests.append(prompt_batches.build_add_request(new_partitions))
     if deleted:
         partition_requests.append(prompt_batches.build_delete_request(deleted))
-    cursor = {"files": seen_files, "sequence": sequence,
-              "batches": {b: h for b, h in requested.items() if b in seen_batches}}
+    cursor = {"files": seen_files, "sequence": sequence}
     return SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=partition_requests,
         asset_events=observations,
         cursor=json.dumps(cursor, sort_keys=True),
     )
-
-
-def run_exists(instance, batch_id: str, content_hash: str) -> bool:
-    """Whether any run (this sensor's, `assetgen-dagster watch`'s, one from the UI) was launched for
-    this batch content."""
-    runs = RunsFilter(tags={PARTITION_TAG: batch_id, BATCH_HASH_TAG: content_hash})
-    return bool(instance.get_run_records(filters=runs, limit=1))
-
-
-def _packed_hash(context: SensorEvaluationContext, batch_id: str) -> str | None:
-    """The batch content hash (16 hex) the latest pack of ``batch_id`` was built from, if any."""
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(PACK), asset_partitions=[batch_id]), limit=1).records
-    if not records:
-        return None
-    value = records[0].asset_materialization.metadata.get("batch_hash")
-    return getattr(value, "value", None)
 
 
 def _raw_hash(path) -> str:

@@ -50,4 +50,5 @@ def test_sensor_survives_the_corpus_and_runs_the_valid_batch(corpus, workdir):
     assert set(errors) == set(EXPECTED)
     for name, needles in EXPECTED.items():
         assert all(needle in errors[name] for needle in needles), (name, errors[name][:300])
-    assert list((workdir / "outputs").iterdir()) == []  # the sensor writes nothing
+    assert [p.name for p in (workdir / "outputs").iterdir()] == [".locks"]  # no output, only its launch record
+    assert [p.name for p in (workdir / "outputs" / ".locks").glob("*.launched")] == ["good_batch.launched"]

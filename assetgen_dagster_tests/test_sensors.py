@@ -2,8 +2,8 @@ import os
 
 from dagster import AssetKey, DagsterInstance
 
+from assetgen_dagster.engine.batches import BATCH_HASH_TAG
 from assetgen_dagster.partitions import PROMPT_BATCHES
-from assetgen_dagster.sensors import BATCH_HASH_TAG
 
 from .conftest import CONCEPT_BATCH, sensor_tick, write_batch
 
@@ -117,8 +117,8 @@ def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
     first = tick(instance)
     assert len(first.run_requests) == 20
     parsed = []
-    real_load = REGISTRY.schema.load
-    monkeypatch.setattr(REGISTRY.schema, "load", lambda path: parsed.append(path) or real_load(path))
+    real_parse = REGISTRY.schema.parse
+    monkeypatch.setattr(REGISTRY.schema, "parse", lambda text, path: parsed.append(path) or real_parse(text, path))
     quiet = tick(instance, first.cursor)
     assert quiet.run_requests == [] and parsed == []
     write_batch(prompts, "b07", CONCEPT_BATCH.replace("a mossy rock", "a red rock"))
@@ -140,3 +140,25 @@ def test_a_batch_another_run_already_made_is_current_for_a_fresh_sensor(tiny_kit
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH.replace("a mossy rock", "a snowy rock"))
     [request] = tick(instance, fresh.cursor).run_requests
     assert [key.to_user_string() for key in request.asset_selection] == ["concept_art", "sprites", "asset_pack"]
+
+
+def test_a_content_already_launched_is_not_requested_again_by_anyone(workdir):
+    """The sensor's own skip (a save of the same content, a touch) and the watcher's (a content it
+    launched) go through the launch claim: what was launched last is never requested twice."""
+    from assetgen_dagster.batches import batch_hash
+    from assetgen_dagster.launches import claim_launch, last_launch, read_batch
+
+    from .conftest import REGISTRY
+
+    prompts, outputs = workdir / "prompts", workdir / "outputs"
+    instance = DagsterInstance.ephemeral()
+    path = write_batch(prompts, "props", CONCEPT_BATCH)
+    first = tick(instance)
+    assert [r.partition_key for r in first.run_requests] == ["props"]
+    os.utime(path, ns=(1, 1))  # touched: the cursor sees a change, the content is the same
+    assert tick(instance, first.cursor).run_requests == []
+    write_batch(prompts, "props", CONCEPT_BATCH.replace("a mossy rock", "a red rock"))
+    batch, still_read = read_batch(path, REGISTRY.schema)
+    assert claim_launch(outputs, "props", batch_hash(batch), "watch", still_read, lambda: None)  # the watcher first
+    assert tick(instance, first.cursor).run_requests == []
+    assert last_launch(outputs, "props").by == "watch"

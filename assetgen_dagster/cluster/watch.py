@@ -2,12 +2,12 @@
 
 Dagster's sensor daemon evaluates sensors on a fixed 5 s loop, which is most of an edit's latency
 once a hot worker makes the run itself take about a second. This process watches the prompts
-folder (watchfiles: inotify on Linux) and, for a valid batch whose content has no run yet, launches
+folder (watchfiles: inotify on Linux) and, for a valid batch whose content needs a run, launches
 the run the sensor would have requested through the webserver's GraphQL API (``launchRun``, what
 the UI's Materialize button calls): the same job, asset selection, partition and content-hash tag.
-The sensor stays the source of truth: it registers new partitions, records invalid files and skips
-any content a run was already launched for, so nothing runs twice and nothing is missed when the
-watcher is not running.
+The sensor stays the fallback: it registers new partitions, records invalid files and launches
+what the watcher did not. Both claim each launch first (``launches.py``), so one save never gets
+two runs, whichever looks first.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, batch_hash, batch_id_for
 from assetgen_dagster.jobs import JOB, BatchRun, batch_run
+from assetgen_dagster.launches import claim_launch, packed_hash, read_batch
 from assetgen_dagster.partitions import PROMPT_BATCHES
 from assetgen_dagster.registry import Registry
-from assetgen_dagster.sensors import run_exists
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +63,32 @@ def launch_run(graphql_url: str, run: BatchRun) -> str:
     return result["run"]["runId"]
 
 
-def on_saved(path: Path, instance, graphql_url: str, registry: Registry) -> str | None:
-    """Launch the run for one saved batch file if it is valid, registered and not yet launched for
-    this content; return the run id, or None (the sensor handles new and invalid files)."""
+def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_dir: Path) -> str | None:
+    """Launch the run for one saved batch file if it is valid, registered and its launch is ours to
+    claim (launches.py: the sensor claims the same way); return the run id, or None (the sensor
+    handles new and invalid files). A failed launch withdraws the claim, so the sensor launches it."""
     try:
-        batch_id, batch = batch_id_for(path), registry.schema.load(path)
+        batch_id = batch_id_for(path)
+        batch, still_read = read_batch(path, registry.schema)
     except BatchError as exc:
         log.warning("not launching: %s", exc)  # the sensor records it in the UI
         return None
-    content_hash = batch_hash(batch)
-    if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id) or run_exists(instance, batch_id, content_hash):
+    if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
         return None
-    run_id = launch_run(graphql_url, batch_run(registry, batch_id, batch, content_hash))
+    content_hash = batch_hash(batch)
+    claim = claim_launch(output_dir, batch_id, content_hash, "watch", still_read, lambda: packed_hash(instance, batch_id))
+    if claim is None:
+        return None
+    try:
+        run_id = launch_run(graphql_url, batch_run(registry, batch_id, batch, content_hash))
+    except BaseException:
+        claim.withdraw()
+        raise
     log.info("%s changed: launched run %s", path.name, run_id)
     return run_id
 
 
-def watch(prompts_dir: Path, graphql_url: str, registry: Registry) -> None:
+def watch(prompts_dir: Path, graphql_url: str, registry: Registry, output_dir: Path) -> None:
     """Launch runs for saved batch files until interrupted."""
     import watchfiles
     from dagster import DagsterInstance
@@ -89,6 +98,6 @@ def watch(prompts_dir: Path, graphql_url: str, registry: Registry) -> None:
             saved = {Path(name) for change, name in changes if change != watchfiles.Change.deleted}
             for path in sorted(p for p in saved if p.suffix == BATCH_SUFFIX and p.parent == prompts_dir):
                 try:
-                    on_saved(path, instance, graphql_url, registry)
+                    on_saved(path, instance, graphql_url, registry, output_dir)
                 except (LaunchError, OSError) as exc:  # the sensor's next tick launches it instead
                     log.warning("could not launch a run for %s: %s", path.name, exc)
