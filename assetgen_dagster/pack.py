@@ -91,7 +91,6 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
     started = time.perf_counter()
     batch_dir = batch_output_dir(output_dir, snapshot.batch_id)
     kinds = registry.kinds
-    targets = {kind.name: kind.pack for kind in kinds}
     manifests: dict[str, Manifest] = {}
 
     def manifest_of(asset_name: str) -> Manifest:
@@ -104,16 +103,17 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
     items, missing, reviews = [], {}, []
     for item in snapshot.batch.items:
         record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
-        assets = [a.name for a in registry.kind(item.kind).assets]
+        assets = registry.assets_of_kind(item.kind)
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
-        for target in targets[item.kind]:
+        gaps = []
+        for target in registry.pack_targets(item.kind):
             manifest = manifest_of(target.asset)
             entry = manifest.entry(item.id)
             if entry is None or "rejected" in entry:
                 why = entry["rejected"]["reason"] if entry else f"no {target.asset} output (materialize {target.asset})"
-                missing[item.id] = review.missing = f"{target.asset}: {why}"
+                gaps.append(f"{target.asset}: {why}")
                 continue
             record["provenance"][target.asset] = entry["provenance"]
             for name, info in sorted(entry["files"].items()):
@@ -121,6 +121,8 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
                 files.append((manifest.folder / name, path))
                 review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
                 record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
+        if gaps:
+            missing[item.id] = review.missing = "; ".join(gaps)
         items.append(record)
         reviews.append(review)
     extra: list[tuple[Path, str]] = []  # batch-level files (an atlas...)

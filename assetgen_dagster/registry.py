@@ -39,7 +39,7 @@ from assetgen_dagster.kinds import (
     texture,
     voice,
 )
-from assetgen_dagster.kinds.base import Kind, KindError, kind_problems
+from assetgen_dagster.kinds.base import Kind, KindError, PackTarget, kind_problems
 from assetgen_dagster.models import ModelRoles
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,17 @@ class Registry:
 
     def item_kinds(self, asset_name: str) -> tuple[str, ...]:
         return self._relations[asset_name].item_kinds
+
+    def assets_of_kind(self, kind: str) -> list[str]:
+        """The assets that make an output for items of ``kind`` (its own, and those covering it, as the
+        localization covers every kind with translatable text)."""
+        return [name for name, relations in self._relations.items() if kind in relations.item_kinds]
+
+    def pack_targets(self, kind: str) -> list[PackTarget]:
+        """Where the outputs of an item of ``kind`` go in the pack: the targets, whichever kind
+        declares them, of every asset that makes an output for it."""
+        makers = set(self.assets_of_kind(kind))
+        return [target for declaring in self.kinds for target in declaring.pack if target.asset in makers]
 
     def assets_for(self, batch: PromptBatch) -> list[str]:
         """The assets that make outputs for the kinds a batch has (what a run for it needs, pack aside)."""

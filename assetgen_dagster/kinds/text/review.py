@@ -8,16 +8,31 @@ from typing import Any
 
 from assetgen_dagster.engine.cards import Markup, files_of, link
 
+TRANSLATIONS = "localization"  # the asset whose per-item records hold every locale's strings
+
 
 def text_card(body: Callable[[dict[str, Any]], Markup]) -> Callable[[Any], Markup]:
-    """A kind's review card: ``body`` draws the record its own asset wrote; every file is linked."""
+    """A kind's review card: ``body`` draws the record its own asset wrote, its translations follow
+    as a table (key, English, each locale); every file is linked."""
     def card(review: Any) -> Markup:
         parts = []
         for asset in review.files:
             for path, source in files_of(review, asset):
-                if asset == review.item.kind and path.endswith(".json"):
-                    parts.append(body(json.loads(source.read_text(encoding="utf-8"))))
+                if path.endswith(".json") and asset in (review.item.kind, TRANSLATIONS):
+                    record = json.loads(source.read_text(encoding="utf-8"))
+                    parts.append(body(record) if asset == review.item.kind else translations(record))
                 parts.append(link(path, path))
         return Markup(" ").join(parts)
 
     return card
+
+
+def translations(record: dict[str, Any]) -> Markup:
+    """A localization record as a table: one row per key, one column per locale (English first)."""
+    locales = [locale for locale in record if not locale.startswith("_")]
+    head = Markup("").join(Markup("<th>{}</th>").format(locale) for locale in ["key", *locales])
+    rows = Markup("").join(
+        Markup("<tr><td><code>{}</code></td>{}</tr>").format(
+            key, Markup("").join(Markup("<td>{}</td>").format(record[locale].get(key, "")) for locale in locales))
+        for key in record[locales[0]])
+    return Markup('<table class="translations"><tr>{}</tr>{}</table>').format(head, rows)

@@ -85,6 +85,32 @@ def test_the_demo_batch_passes_every_check_and_writes_valid_files(demo):
     assert (pack / "text" / "dialogue" / "smith_greeting.yarn").is_file() and (pack / "text" / "items" / "rusty_sword.json").is_file()
 
 
+def test_every_translatable_item_has_its_translations_in_the_pack_and_on_the_page(demo):
+    """Item texts and dialogue, not only source strings, ship their per-item translation records;
+    the pack's `complete` check notices one that is missing."""
+    result, out = demo
+    pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
+    translated = {item["id"]: [f["path"] for f in item["files"] if f["path"].startswith("localization/")]
+                  for item in pack["items"]}
+    assert translated == {"rusty_sword": ["localization/items/rusty_sword.json"],
+                          "healing_herb": ["localization/items/healing_herb.json"],
+                          "smith_greeting": ["localization/items/smith_greeting.json"],
+                          "gate_guard": ["localization/items/gate_guard.json"],
+                          "hud": ["localization/items/hud.json"]}
+    assert all("localization" in item["provenance"] for item in pack["items"])
+    page = (out / "asset_pack" / "index.html").read_text()
+    assert page.count('<table class="translations">') == 5  # every text item's translations shown
+    assert "<th>ja</th>" in page and "rusty_sword.name" in page
+
+    manifest_path = out / "localization" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["items"]["smith_greeting"]  # a translation record lost
+    manifest_path.write_text(json.dumps(manifest))
+    again, _ = materialize_batch(["asset_pack"], "narrative_demo")
+    [complete] = [e for e in again.get_asset_check_evaluations() if e.check_name == "complete"]
+    assert not complete.passed and "smith_greeting: localization: no localization output" in complete.description
+
+
 def assert_translation_table(folder, locales, rows):
     data = (folder / "translations.csv").read_bytes()
     assert not data.startswith(b"\xef\xbb\xbf")  # Godot: UTF-8 without BOM
