@@ -2,6 +2,7 @@ import pytest
 
 from assetgen_dagster import settings
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
+from assetgen_dagster.kinds.images.tiny import TINY_TEXTURE_REPO as TEXTURE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
@@ -33,7 +34,7 @@ def test_builtin_profiles_are_valid():
     assert (default.spec("image_to_3d").repo_id, default.spec("image_to_3d").license) == ("openai/shap-e-img2img", "MIT")
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
-    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, SHAP_E_REPO, DEPTH_REPO,
+    assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, DEPTH_REPO,
                                                                 TEXT_LLM_REPO, IMAGE_TO_3D_REPO, *AUDIO_REPOS}
     assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh",
                                                          "image_to_3d", "depth",

@@ -48,7 +48,8 @@ def test_models_pull_fetches_each_model_once_and_reports_failures(tiny_kit, tmp_
     result = subprocess.run([str(BIN / "assetgen-dagster"), "models", "pull"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "concept_art  assetgen-tiny/text-to-image@" in result.stdout and "already cached" in result.stdout
-    assert result.stdout.count("same as concept_art") == 3  # sprite, icon, texture share the model
+    assert result.stdout.count("same as concept_art") == 2  # sprite and icon share the model
+    assert "texture      assetgen-tiny/texture@" in result.stdout  # the kit's smooth stand-in for textures
 
     user = tmp_path / "catalog.yaml"
     user.write_text("icon: {repo_id: stabilityai/sdxl-turbo, pipeline: StableDiffusionXLPipeline}\n")

@@ -119,7 +119,7 @@ def test_the_asset_page_shows_metadata_and_a_readable_preview(dev):
         page.get_by_text("prompt_batch_files").first.wait_for(timeout=30_000)  # the batch files are upstream
         for key in ("model", "revision", "license", "items", "generated", "batch_hash", "preview"):
             page.locator("tr", has_text=key).first.wait_for(timeout=30_000)
-        assert "assetgen-tiny/text-to-image" in page.locator("tr", has_text="model").first.inner_text()
+        assert "assetgen-tiny/texture" in page.locator("tr", has_text="model").first.inner_text()
         page.locator("tr", has_text="preview").first.get_by_text("Show Markdown").click()
         sheet = page.locator("img[src^='data:image']").first
         sheet.wait_for(timeout=10_000)

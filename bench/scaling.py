@@ -72,6 +72,8 @@ class Bare:
         from assetgen_dagster.models.devices import detect_device
 
         # The device the model loader picks (cuda on a GPU machine), so both paths run on the same.
+        # (The texture role's tiny model differs from this one only in its VAE decoder's weights: the
+        # same shapes, the same cost.)
         self.pipe = DiffusionPipeline.from_pretrained(repo, local_files_only=True).to(detect_device())
         self.pipe.set_progress_bar_config(disable=True)
 

@@ -4,6 +4,8 @@ import hashlib
 import json
 import shutil
 
+import pytest
+
 from dagster import AssetKey, DagsterInstance, Definitions, evaluate_automation_conditions, materialize
 
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
@@ -61,6 +63,45 @@ def test_editing_one_prompt_regenerates_exactly_that_item(tiny_kit, workdir):
     assert versions[0] != versions[1]
 
 
+def fields_batch(edited: dict | None = None, tiled: dict | None = None) -> str:
+    """Two concept_art items and two textures; ``edited`` / ``tiled`` change fields of one of each."""
+    def item(fields: dict) -> str:
+        return "  - {" + ", ".join(f"{key}: {json.dumps(value)}" for key, value in fields.items()) + "}\n"
+
+    return "defaults: {seed: 1}\nitems:\n" + "".join(item(fields) for fields in (
+        {"id": "keep", "kind": "concept_art", "prompt": "a crate"},
+        {"id": "edit", "kind": "concept_art", "prompt": "a barrel", **(edited or {})},
+        {"id": "also_kept", "kind": "texture", "prompt": "stone floor"},
+        {"id": "tiled", "kind": "texture", "prompt": "wood planks", **(tiled or {})}))
+
+
+@pytest.mark.parametrize("asset, field, value", [
+    ("concept_art", "prompt", "a tall barrel"),
+    ("concept_art", "seed", 99),
+    ("concept_art", "negative_prompt", "blurry"),
+    ("concept_art", "steps", 3),
+    ("concept_art", "guidance", 1.5),
+    ("concept_art", "width", 72),
+    ("concept_art", "height", 80),
+    ("textures", "tile", "x"),
+])
+def test_changing_any_identity_field_regenerates_exactly_its_item(tiny_kit, workdir, asset, field, value):
+    """Every input that changes an image is part of its identity: edit one field of one item and that
+    item, only, is made again (a field left out of the identity would reuse the stale output)."""
+    write_batch(workdir / "prompts", "fields", fields_batch())
+    _, instance = run([concept_art, textures], partition="fields")
+    edit = {field: value}
+    write_batch(workdir / "prompts", "fields", fields_batch(edit if asset == "concept_art" else None,
+                                                            edit if asset == "textures" else None))
+    again, _ = run([concept_art, textures], partition="fields", instance=instance)
+    for checked in ("concept_art", "textures"):
+        expected = (1, 1) if checked == asset else (0, 2)
+        assert (meta(again, checked)["generated"], meta(again, checked)["reused"]) == expected, (checked, field)
+    edited = "edit" if asset == "concept_art" else "tiled"
+    manifest = json.loads((workdir / "outputs" / "fields" / asset / "manifest.json").read_text())
+    assert manifest["items"][edited]["provenance"][field] == value
+
+
 def test_nothing_changed_loads_no_model(tiny_kit, workdir):
     write_batch(workdir / "prompts", "props", BATCH)
     _, instance = run([concept_art])
@@ -93,7 +134,7 @@ def test_a_new_model_revision_regenerates_every_item_of_that_kind(tiny_kit, work
     assert meta(again, "textures")["reused"] == 1  # other kinds keep their model
 
 
-def test_single_run_backfill_over_three_partitions_loads_the_model_once(tiny_kit, workdir):
+def test_single_run_backfill_over_three_partitions_loads_each_model_once(tiny_kit, workdir):
     instance = DagsterInstance.ephemeral()
     keys = ["b1", "b2", "b3"]
     for key in keys:
@@ -103,7 +144,9 @@ def test_single_run_backfill_over_three_partitions_loads_the_model_once(tiny_kit
     result, _ = run([concept_art, textures], partition=None, instance=instance, tags={
         "dagster/asset_partition_range_start": "b1", "dagster/asset_partition_range_end": "b3"})
     assert len(instance.get_runs()) == 1
-    assert MODEL_CACHE.loads == 1  # one model serves both assets and all three partitions
+    # one load per model for all three partitions (the kit's concept art and texture models differ)
+    assert sorted(key[0] for key in MODEL_CACHE.keys()) == ["assetgen-tiny/text-to-image", "assetgen-tiny/texture"]
+    assert MODEL_CACHE.loads == 2
     partitions = {e.partition for e in result.get_asset_materialization_events()
                   if e.asset_key == AssetKey("concept_art")}
     assert partitions == set(keys)

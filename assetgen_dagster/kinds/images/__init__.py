@@ -16,10 +16,16 @@ from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRej
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.generate import ImageRequest
-from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO, build_tiny_text_to_image
+from assetgen_dagster.kinds.images.tiny import (
+    TINY_TEXT_TO_IMAGE_REPO,
+    TINY_TEXTURE_REPO,
+    build_tiny_text_to_image,
+    build_tiny_texture,
+)
 from assetgen_dagster.models.catalog import ModelParams
 
-__all__ = ["ImageParams", "ImageRequest", "KeyedImageAsset", "TextToImageAsset", "image_role", "load_array"]
+__all__ = ["ImageParams", "ImageRequest", "KeyedImageAsset", "TINY_TEXTURE", "TextToImageAsset", "image_role",
+           "load_array"]
 
 
 class ImageParams(ModelParams):
@@ -40,17 +46,16 @@ SD_TURBO = {
     "license": "Stability AI Community License (free below a revenue threshold; check the model card)",
 }
 
-TINY_TEXT_TO_IMAGE = TinyModel(
-    repo_id=TINY_TEXT_TO_IMAGE_REPO,
-    build=build_tiny_text_to_image,
-    entry={
-        "revision": "main",
-        "pipeline": "StableDiffusionPipeline",
-        "dtype": "float32",
-        "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
-        "license": "random weights built locally; test use only",
-    },
-)
+TINY_IMAGE_ENTRY = {
+    "revision": "main",
+    "pipeline": "StableDiffusionPipeline",
+    "dtype": "float32",
+    "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
+    "license": "random weights built locally; test use only",
+}
+TINY_TEXT_TO_IMAGE = TinyModel(repo_id=TINY_TEXT_TO_IMAGE_REPO, build=build_tiny_text_to_image, entry=TINY_IMAGE_ENTRY)
+# The texture role's stand-in makes spatially smooth images, so a seam (or its absence) is measurable.
+TINY_TEXTURE = TinyModel(repo_id=TINY_TEXTURE_REPO, build=build_tiny_texture, entry=TINY_IMAGE_ENTRY)
 
 # Reviewed text-to-image models a studio may point a 2D role at (on the allow-list).
 IMAGE_ALTERNATIVES = (
@@ -60,10 +65,9 @@ IMAGE_ALTERNATIVES = (
 )
 
 
-def image_role(name: str) -> ModelRole:
-    """A text-to-image model role: SD-Turbo by default, the tiny SD pipeline offline."""
-    return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=TINY_TEXT_TO_IMAGE,
-                     alternatives=IMAGE_ALTERNATIVES)
+def image_role(name: str, tiny: TinyModel = TINY_TEXT_TO_IMAGE) -> ModelRole:
+    """A text-to-image model role: SD-Turbo by default, a tiny SD pipeline offline."""
+    return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=tiny, alternatives=IMAGE_ALTERNATIVES)
 
 
 class TextToImageAsset(ItemAsset):

@@ -7,17 +7,33 @@ from pathlib import Path
 from assetgen_dagster.tiny import byte_level_vocab, clip_tokenizer
 
 TINY_TEXT_TO_IMAGE_REPO = "assetgen-tiny/text-to-image"
+TINY_TEXTURE_REPO = "assetgen-tiny/texture"
 
 
 def build_tiny_text_to_image(target: Path) -> None:
     """A Stable-Diffusion-architecture pipeline small enough to run in ~0.1 s per 64x64 image on CPU."""
+    tiny_text_to_image().save_pretrained(target, safe_serialization=True)
+
+
+def build_tiny_texture(target: Path) -> None:
+    """The same pipeline, its images spatially smooth as real textures are (random weights give pixel
+    noise, in which a seam looks like any other pair of lines and the seam checks measure nothing):
+    every 3x3 convolution of the VAE decoder keeps its channel mixing and spreads it as a box blur.
+    Generated with wrap-around padding it tiles; with zero padding its opposite edges do not meet."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+
+    pipe = tiny_text_to_image()
+    with torch.no_grad():
+        for conv in pipe.vae.decoder.modules():
+            if isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (3, 3):
+                conv.weight.copy_((conv.weight.sum(dim=(2, 3), keepdim=True) / 9.0).expand_as(conv.weight))
+    pipe.save_pretrained(target, safe_serialization=True)
+
+
+def tiny_text_to_image():
+    """The tiny Stable Diffusion pipeline with seeded random weights (not saved)."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     vocab, _ = byte_level_vocab()
@@ -66,7 +82,7 @@ def build_tiny_text_to_image(target: Path) -> None:
         steps_offset=1,
         timestep_spacing="trailing",
     )
-    pipe = StableDiffusionPipeline(
+    return StableDiffusionPipeline(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
@@ -76,4 +92,3 @@ def build_tiny_text_to_image(target: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(target, safe_serialization=True)

@@ -25,10 +25,11 @@ from assetgen_dagster.engine.cards import Markup, files_of, image, tiled
 from assetgen_dagster.engine.preview import grid
 from assetgen_dagster.engine.preview import tiled as tiled_image
 from assetgen_dagster.kinds.base import Kind, PackTarget
-from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images import TINY_TEXTURE, ImageRequest, TextToImageAsset, image_role, load_array
 from assetgen_dagster.kinds.images.checks import not_constant
 
 MAX_SEAM_RATIO = 1.5  # wrap-around edge difference / the neighbour differences next to the edges
+MAX_SEAM_GAP = 0.3  # interior neighbour lines' correlation - the wrap-around lines' correlation
 NORMAL_TOLERANCE = 0.02  # |length - 1| of decoded 8-bit normals (quantisation alone is < 0.01)
 MAP_NAMES = ("height", "normal", "roughness", "ao")
 
@@ -49,16 +50,26 @@ class TextureItem(ImageItem):
                 yield side, f"textures need a power-of-two size, not {value}{where}"
 
 
-def tileable(image: Any, tile: str, max_ratio: float = MAX_SEAM_RATIO) -> Verdict:
-    """Along each tiled axis, the wrap-around edge difference is comparable to the differences next
-    to the edges (about 1 for a tileable image, well above where opposite edges do not meet)."""
-    from assetgen_dagster.kinds.texture.pbr import seam_ratio
+def tileable(image: Any, tile: str, max_ratio: float = MAX_SEAM_RATIO, max_gap: float = MAX_SEAM_GAP) -> Verdict:
+    """Along each tiled axis, the lines that meet at the wrap-around differ no more than neighbouring
+    lines do: their difference is comparable to the differences next to the edges (ratio about 1,
+    well above where opposite edges do not meet), and they are as alike in pattern as neighbours
+    inside (correlation gap about 0, large where opposite edges are unrelated)."""
+    from assetgen_dagster.kinds.texture.pbr import seam_correlation_gap, seam_ratio
 
-    axes = {"both": (1, 0), "x": (1,), "y": (0,)}[tile]
-    ratios = {("x" if axis == 1 else "y"): round(seam_ratio(image, axis), 3) for axis in axes}
-    seams = [f"{axis} seam ratio {ratio}" for axis, ratio in ratios.items() if ratio > max_ratio]
-    figures = {"seam_ratio": max(ratios.values()), "seam_ratios": ratios}
-    return fail(", ".join(seams) + f" > {max_ratio}", **figures) if seams else ok(**figures)
+    axes = {"x": 1, "y": 0} if tile == "both" else {tile: 1 if tile == "x" else 0}
+    ratios = {name: round(seam_ratio(image, axis), 3) for name, axis in axes.items()}
+    gaps = {name: round(seam_correlation_gap(image, axis), 3) for name, axis in axes.items()}
+    seams = [f"{name} seam ratio {ratio} > {max_ratio}" for name, ratio in ratios.items() if ratio > max_ratio]
+    seams += [f"{name} seam correlation gap {gap} > {max_gap}" for name, gap in gaps.items() if gap > max_gap]
+    figures = {"seam_ratio": max(ratios.values()), "seam_ratios": ratios, "seam_gap": max(gaps.values()),
+               "seam_gaps": gaps}
+    return fail(", ".join(seams), **figures) if seams else ok(**figures)
+
+
+def seam_summary(verdicts: Any) -> dict[str, Any]:
+    """The batch's worst seam figures (ratio and correlation gap) for the UI."""
+    return {**worst("seam_ratio", "max_seam_ratio")(verdicts), **worst("seam_gap", "max_seam_gap")(verdicts)}
 
 
 def power_of_two(image: Any) -> Verdict:
@@ -98,10 +109,11 @@ class Textures(TextToImageAsset):
     group = "materials"
     title = "textures"
     checks = (
-        ItemCheck("tileable", "Opposite edges meet: wrap-around edge difference <= 1.5x the neighbour "
-                  "differences next to the edges, on every tiled axis.",
+        ItemCheck("tileable", "Opposite edges meet, on every tiled axis: the wrap-around edge difference <= 1.5x "
+                  "the neighbour differences next to the edges, and the lines meeting there correlate within "
+                  "0.3 of how neighbouring lines inside do.",
                   lambda item, rgb: tileable(rgb, item.tile), blocking=True,
-                  summary=worst("seam_ratio", "max_seam_ratio")),
+                  summary=seam_summary),
         ItemCheck("power_of_two", "Width and height are powers of two.", lambda item, rgb: power_of_two(rgb),
                   blocking=True),
         ItemCheck("not_constant", "No flat or NaN-derived image.", lambda item, rgb: not_constant(rgb)),
@@ -153,7 +165,7 @@ class PbrMaps(ItemAsset):
         ItemCheck("normals_unit_length", "Decoded normals have unit length (+-0.02) and face outwards.",
                   lambda item, maps: unit_normals(maps["normal"]), summary=worst("length_error", "max_length_error")),
         ItemCheck("maps_tile", "Height maps tile like their texture (wrap-around filtering).",
-                  lambda item, maps: tileable(maps["height"], item.tile), summary=worst("seam_ratio", "max_seam_ratio")),
+                  lambda item, maps: tileable(maps["height"], item.tile), summary=seam_summary),
         ItemCheck("not_constant", "No flat or NaN-derived map.", lambda item, maps: all_maps_vary(maps)),
     )
     description = (
@@ -216,7 +228,7 @@ KIND = Kind(
     item=TextureItem,
     assets=(Textures(), PbrMaps()),
     pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
-    models=(image_role("texture"),),
+    models=(image_role("texture", tiny=TINY_TEXTURE),),
     summary="Seamless power-of-two textures with PBR maps (height, normal, roughness, AO).",
     review=review,
 )

@@ -1,0 +1,43 @@
+"""Textures through the real pipeline on the tiny kit (whose texture model makes spatially smooth
+images): generated with wrap-around padding they pass `tileable`; with tiling switched off, every
+one of them fails it and gets no PBR maps."""
+
+from contextlib import contextmanager
+
+from ...conftest import checks_of, materialize_batch, metadata_of, write_batch
+
+BATCH = """\
+    defaults: {seed: 4}
+    items:
+      - {id: moss, kind: texture, prompt: "moss"}
+      - {id: sand, kind: texture, prompt: "sand"}
+      - {id: slate, kind: texture, prompt: "slate", seed: 11}
+      - {id: bark, kind: texture, prompt: "bark strip", tile: x}
+      - {id: reeds, kind: texture, prompt: "reeds", tile: y, width: 128}
+    """
+
+
+def test_tiled_textures_pass_the_seam_check(tiny_kit, workdir):
+    write_batch(workdir / "prompts", "mats", BATCH)
+    result, _ = materialize_batch(["textures", "pbr_maps"], "mats")
+    checks = checks_of(result)
+    assert checks[("textures", "tileable")].passed, checks[("textures", "tileable")].description
+    assert checks[("pbr_maps", "maps_tile")].passed
+    assert metadata_of(result, "pbr_maps")["generated"] == 5
+
+
+def test_with_tiling_switched_off_every_texture_fails_the_seam_check(tiny_kit, workdir, monkeypatch):
+    from assetgen_dagster.kinds.images import generate
+
+    @contextmanager
+    def zero_padding(pipe, tile):  # the pipeline as it runs without the wrap-around patch
+        yield
+
+    monkeypatch.setattr(generate, "seamless_tiling", zero_padding)
+    write_batch(workdir / "prompts", "mats", BATCH)
+    result, _ = materialize_batch(["textures", "pbr_maps"], "mats")
+    check = checks_of(result)[("textures", "tileable")]
+    assert not check.passed
+    assert check.metadata["items_failed"].value == 5  # each one, not just a few
+    assert "seam" in check.description
+    assert set(metadata_of(result, "pbr_maps")["blocked"]) == {"moss", "sand", "slate", "bark", "reeds"}
