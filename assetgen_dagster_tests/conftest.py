@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 # huggingface_hub reads HF_HOME when first imported, so set the session's cache before anything loads it.
-_SESSION_HF_HOME = tempfile.mkdtemp(prefix="assetgen-test-hf-")
+# The session's folder (the tiny kit, ~11 MB, and the device locks) goes when the session ends.
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="assetgen-test-"))
+_SESSION_HF_HOME = str(_SESSION_ROOT / "hf")
 os.environ["HF_HOME"] = _SESSION_HF_HOME
+os.environ["ASSETGEN_DEVICE_LOCK_DIR"] = str(_SESSION_ROOT / "device-locks")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["ASSETGEN_PROFILE"] = "tiny"
 os.environ["ASSETGEN_RETRY_DELAY_SECONDS"] = "0.2"  # the retry tests wait 0.2/0.4/0.8 s, not 2/4/8
@@ -26,6 +29,12 @@ from assetgen_dagster.registry import build_registry  # noqa: E402 - after HF_HO
 REGISTRY = build_registry(plugins=False)
 load_batch = REGISTRY.schema.load  # a batch file, validated against the registered kinds
 parse_batch = REGISTRY.schema.parse  # YAML text, the same
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_the_session_folder():
+    yield
+    shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from PIL import Image
 
 import assetgen_dagster.engine.item_asset as item_asset_module
 import assetgen_dagster.engine.manifest as manifest_module
+import assetgen_dagster.outputs as outputs_module
 import assetgen_dagster.kinds.images.generate as images_module
 from assetgen_dagster.engine.manifest import Manifest
 from assetgen_dagster.models import ModelLoader, ModelOutOfMemoryError
@@ -132,7 +133,24 @@ def assert_consistent(folder: Path) -> dict:
     return recorded.entries
 
 
-@pytest.mark.parametrize("where", ["file", "journal", "compaction"])
+class FillingDisk:
+    """The ``os`` module as outputs.py sees it, but the disk fills at the n-th fsync: the temp file is
+    there, half written, when the error comes (the cleanup path a real full disk takes)."""
+
+    def __init__(self, allowed: int):
+        self.allowed, self.calls = allowed, 0
+
+    def fsync(self, fd: int) -> None:
+        self.calls += 1
+        if self.calls > self.allowed:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.fsync(fd)
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+
+@pytest.mark.parametrize("where", ["file", "mid_write", "journal", "compaction"])
 def test_a_full_disk_leaves_consistent_outputs_and_says_what_is_needed(tiny_kit, workdir, monkeypatch, where):
     write_batch(workdir / "prompts", "full", items(8))
     calls = {"n": 0}
@@ -146,10 +164,11 @@ def test_a_full_disk_leaves_consistent_outputs_and_says_what_is_needed(tiny_kit,
         return write
 
     module, name, allowed = {"file": (item_asset_module, "atomic_write_bytes", 5),
+                             "mid_write": (outputs_module, "os", 5),
                              "journal": (manifest_module, "append_line", 5),
                              "compaction": (manifest_module, "atomic_write_bytes", 0)}[where]
     real = getattr(module, name)
-    monkeypatch.setattr(module, name, full_after(real, allowed))
+    monkeypatch.setattr(module, name, FillingDisk(allowed) if where == "mid_write" else full_after(real, allowed))
     result, instance = materialize_batch(["concept_art"], "full")
     assert not result.success and attempts(instance, result.run_id) == 1  # not retried: space must be freed
     message = step_failure(result)
@@ -158,7 +177,7 @@ def test_a_full_disk_leaves_consistent_outputs_and_says_what_is_needed(tiny_kit,
     assert "it needs about" in message and "KB more" in message and "re-run" in message
     folder = workdir / "outputs" / "full" / "concept_art"
     recorded = assert_consistent(folder)
-    assert len(recorded) == (5 if where != "compaction" else 8)
+    assert len(recorded) == {"file": 5, "mid_write": 4, "journal": 5, "compaction": 8}[where]  # what was finished
 
     monkeypatch.setattr(module, name, real)  # space freed
     again, _ = materialize_batch(["concept_art"], "full", instance=instance)
@@ -186,7 +205,7 @@ def test_a_real_full_filesystem(tiny_kit, workdir, monkeypatch, small_filesystem
     monkeypatch.setenv("ASSETGEN_OUTPUT_DIR", str(small_filesystem))
     write_batch(workdir / "prompts", "big", items(40))  # ~12 KB per noise PNG: ~500 KB
     result, instance = materialize_batch(["concept_art"], "big")
-    assert not result.success
+    assert not result.success and attempts(instance, result.run_id) == 1  # not retried: space must be freed
     assert f"no space left in {small_filesystem}" in step_failure(result)
     folder = small_filesystem / "big" / "concept_art"
     recorded = assert_consistent(folder)
@@ -273,4 +292,3 @@ def test_a_bad_catalog_override_is_refused_before_any_download(tiny_kit, workdir
 
 def test_the_bad_catalog_corpus_covers_what_the_issue_lists():
     assert {"not_allow_listed", "pickle_only", "unknown_pipeline", "missing_revision", "absurd_steps"} <= set(BAD_CATALOGS)
-    assert PROJECT_ROOT.is_dir()

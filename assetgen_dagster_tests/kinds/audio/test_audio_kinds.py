@@ -166,3 +166,52 @@ def test_bad_audio_items_name_the_file_item_and_field(workdir, item, field, word
         load_batch(path)
     message = str(error.value)
     assert "bad_audio.yaml" in message and "items[0]" in message and f"field '{field}'" in message and words in message
+
+
+HARD_TAKES = """\
+    items:
+      - {id: fading_loop, kind: music, prompt: "a loop whose ends do not meet", duration: 2.0, loop: true, seed: 1}
+      - {id: spiky_hit, kind: sfx, prompt: "a hit far louder at its peaks", duration: 1.0, loudness_lufs: -16.0, seed: 2}
+    """
+
+
+def test_a_take_whose_ends_do_not_meet_loops_without_a_click_and_a_peaky_one_stays_under_the_ceiling(
+        tiny_kit, workdir, monkeypatch):
+    """The models' takes swapped for two hard ones; everything after the model is the real path
+    (resample, loop cut and crossfade, loudness, ceiling, WAV smpl chunk, checks on the file read back):
+    - a tone fading from loud to quiet over a non-whole number of periods: cut on a zero crossing in
+      the quiet tail, the loop's head is loud and out of phase, a click unless the continuation is
+      crossfaded into it;
+    - a tone with a few spikes nearly four times its amplitude: at -16 LUFS the spikes would peak
+      above -1 dBFS unless the ceiling scales the clip down (a little: it stays within 1 LU)."""
+    import numpy as np
+
+    from assetgen_dagster.kinds.music import Music
+    from assetgen_dagster.kinds.sfx import SoundEffects
+
+    def fading_tone(self, pipe, request):
+        rate = 48000
+        t = np.arange(int(request.take_seconds * rate)) / rate
+        tone = 0.5 * np.exp(-2.0 * t) * np.sin(2 * np.pi * 233.3 * t)
+        return np.stack([tone, tone]).astype(np.float32), rate
+
+    def spiky_tone(self, pipe, request):
+        rate = 48000
+        t = np.arange(int(request.duration * rate)) / rate
+        tone = 0.2 * np.sin(2 * np.pi * 440.0 * t)
+        tone[::9600] = 0.75  # five spikes, 3.75 times the tone's amplitude: peaks 0.2 dB over the ceiling at -16 LUFS
+        return tone.astype(np.float32), rate
+
+    monkeypatch.setattr(Music, "take", fading_tone)
+    monkeypatch.setattr(SoundEffects, "take", spiky_tone)
+    write_batch(workdir / "prompts", "hard", HARD_TAKES)
+    result, _ = materialize_batch(["music", "sfx"], "hard")
+    evaluations = checks_of(result)
+    assert all(e.passed for e in evaluations.values()), {k: e.description for k, e in evaluations.items() if not e.passed}
+    loop = decoded(workdir / "outputs" / "hard" / "music" / "fading_loop.wav")
+    assert loop_jump(loop.audio) <= typical_step(loop.audio) * 1.01
+    hit = decoded(workdir / "outputs" / "hard" / "sfx" / "spiky_hit.wav")
+    stats = json.loads((workdir / "outputs" / "hard" / "sfx" / "manifest.json").read_text())["items"]["spiky_hit"]["stats"]
+    assert -1.05 <= stats["peak_dbfs"] <= -0.95  # at the ceiling: the clip was scaled down to it
+    assert np.abs(hit.audio).max() < 0.9
+    assert stats["loudness_lufs"] > -17.0

@@ -70,27 +70,37 @@ def test_materializes_pngs_with_provenance_and_metadata(tiny_kit, workdir):
     assert len(provenance["identity"]) == 64
 
 
-def test_reruns_give_identical_bytes(tiny_kit, workdir):
-    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
-    out_dir = workdir / "outputs" / "props" / "concept_art"
-    assert run_concept_art("props")[0].success
-    first = {p.name: p.read_bytes() for p in out_dir.glob("*")}
-    assert run_concept_art("props")[0].success
-    assert {p.name: p.read_bytes() for p in out_dir.glob("*")} == first
+def regenerate_into(folder, monkeypatch, models=None):
+    """A run of concept_art into an empty output folder (nothing to reuse), with the model loaded afresh."""
+    from assetgen_dagster.models.cache import MODEL_CACHE
+
+    MODEL_CACHE.clear()
+    monkeypatch.setenv("ASSETGEN_OUTPUT_DIR", str(folder))
+    result, _ = run_concept_art("props", models=models)
+    assert result.success and metadata_of(result)["generated"] == 4  # every item made again, none reused
+    return {p.name: p for p in (folder / "props" / "concept_art").glob("*.png")}
 
 
-def test_pipeline_batch_size_changes_pixels_by_at_most_rounding(tiny_kit, workdir, tmp_path):
+def test_regenerating_from_scratch_gives_identical_bytes(tiny_kit, workdir, monkeypatch):
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
-    out_dir = workdir / "outputs" / "props" / "concept_art"
-    assert run_concept_art("props")[0].success
-    batched = {p.name: np.asarray(Image.open(p), dtype=np.int16) for p in out_dir.glob("*.png")}
-    one_by_one = tmp_path / "catalog.yaml"
+    first = regenerate_into(workdir / "first", monkeypatch)
+    second = regenerate_into(workdir / "second", monkeypatch)
+    assert sorted(first) == sorted(second) == ["chest.png", "lamp.png", "rock.png", "shrine.png"]
+    assert {name: path.read_bytes() for name, path in first.items()} == \
+        {name: path.read_bytes() for name, path in second.items()}
+
+
+def test_pipeline_batch_size_changes_pixels_by_at_most_rounding(tiny_kit, workdir, monkeypatch):
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
+    batched = regenerate_into(workdir / "batched", monkeypatch)
+    one_by_one = workdir / "catalog.yaml"
     one_by_one.write_text("concept_art: {params: {batch_size: 1}}\n")
-    assert run_concept_art("props", models=ModelLoader(catalog_path=str(one_by_one)))[0].success
-    for name, pixels in batched.items():
-        single = np.asarray(Image.open(out_dir / name), dtype=np.int16)
-        assert np.abs(single - pixels).max() <= 1, name
-        assert (single != pixels).mean() < 1e-3, name
+    single = regenerate_into(workdir / "single", monkeypatch, ModelLoader(catalog_path=str(one_by_one)))
+    for name, path in batched.items():
+        a = np.asarray(Image.open(path), dtype=np.int16)
+        b = np.asarray(Image.open(single[name]), dtype=np.int16)
+        assert np.abs(a - b).max() <= 1, name
+        assert (a != b).mean() < 1e-3, name
 
 
 def test_batch_without_concept_art_says_so_and_checks_nothing(tiny_kit, workdir):
