@@ -4,7 +4,7 @@ A failed check blocks that item's LODs and collision, and the metadata says why.
 import numpy as np
 import trimesh
 
-from assetgen_dagster.kinds.mesh import MeshItem, enough_geometry, single_object
+from assetgen_dagster.kinds.mesh import MeshItem, bounds_match, enough_geometry, finite_vertices, single_object
 
 from ...conftest import checks_of, materialize_batch, metadata_of, write_batch
 
@@ -21,6 +21,25 @@ def test_an_eight_face_piece_fails_enough_geometry():
     verdict = enough_geometry(item(), piece)
     assert not verdict.passed and "8 faces, fewer than min_faces 64" in verdict.message
     assert enough_geometry(item(min_faces=8), piece).passed
+
+
+def test_nan_and_flat_vertices_fail_finite_vertices():
+    box = trimesh.creation.box()
+    assert finite_vertices(item(), box).passed
+    broken = box.copy()
+    broken.vertices[3] = [np.nan, 0.0, np.inf]
+    assert finite_vertices(item(), broken).message == "contains NaN or infinite vertices"
+    collapsed = trimesh.Trimesh(vertices=np.zeros((4, 3)), faces=[[0, 1, 2], [0, 2, 3]], process=False)
+    assert "no spread" in finite_vertices(item(), collapsed).message
+
+
+def test_bounds_match_the_target_size_and_the_ground():
+    box = trimesh.creation.box(extents=[2.0, 1.0, 0.5]).apply_translation([0, 0.5, 0])
+    assert bounds_match(item(target_size=2.0), box).passed
+    too_small = bounds_match(item(target_size=2.5), box)
+    assert not too_small.passed and too_small.message == "largest extent 2.000 m, target 2.5 m"
+    floating = bounds_match(item(target_size=2.0), box.copy().apply_translation([0, 0.3, 0]))
+    assert not floating.passed and "not on the ground" in floating.message
 
 
 def test_a_sliver_fails_on_volume_and_a_solid_passes():
