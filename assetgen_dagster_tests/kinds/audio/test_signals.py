@@ -60,6 +60,16 @@ def test_clipping_and_silence_are_caught():
     assert not_silent(artifact(sine(1.0, amplitude=0.01))).passed
 
 
+def test_a_clip_of_the_wrong_length_fails_duration_as_asked():
+    two_seconds = artifact(sine(2.0))
+    assert duration_as_asked(2.0, two_seconds, exact=False).passed
+    assert duration_as_asked(2.05, two_seconds, exact=False).passed  # within 5 %
+    assert duration_as_asked(2.5, two_seconds, exact=False).message == "2.0 s is -20.0% from the asked 2.5 s"
+    assert duration_as_asked(2.0, two_seconds, exact=True).passed
+    one_short = artifact(sine(2.0)[:-1])
+    assert not duration_as_asked(2.0, one_short, exact=True).passed  # a loop: to the sample
+
+
 def test_dc_offset_is_removed_and_the_tone_kept():
     offset = sine(1.0, 440.0, 0.3) + 0.4
     cleaned = dsp.remove_dc(offset, RATE)

@@ -4,7 +4,16 @@ A failed check blocks that item's LODs and collision, and the metadata says why.
 import numpy as np
 import trimesh
 
-from assetgen_dagster.kinds.mesh import MeshItem, bounds_match, enough_geometry, finite_vertices, single_object
+from assetgen_dagster.kinds.mesh import (
+    MeshItem,
+    bounds_match,
+    enough_geometry,
+    finite_vertices,
+    hulls_convex_watertight,
+    lod_budgets,
+    round_trip,
+    single_object,
+)
 
 from ...conftest import checks_of, materialize_batch, metadata_of, write_batch
 
@@ -40,6 +49,29 @@ def test_bounds_match_the_target_size_and_the_ground():
     assert not too_small.passed and too_small.message == "largest extent 2.000 m, target 2.5 m"
     floating = bounds_match(item(target_size=2.0), box.copy().apply_translation([0, 0.3, 0]))
     assert not floating.passed and "not on the ground" in floating.message
+
+
+def test_lod_budgets_and_the_glb_round_trip_fail_what_they_should():
+    sphere = trimesh.creation.icosphere(subdivisions=3)  # 1,280 faces
+    chain = [sphere, sphere.simplify_quadric_decimation(face_count=400), sphere.simplify_quadric_decimation(face_count=100)]
+    lods = item(max_faces=2000, lod_fractions=[1.0, 0.5, 0.1])
+    assert lod_budgets(lods, (chain, chain)).passed and round_trip(lods, (chain, chain)).passed
+    flat = lod_budgets(lods, (chain, [chain[0], chain[0], chain[2]]))
+    assert not flat.passed and "do not strictly decrease" in flat.message
+    assert "LOD0 has 1280 faces, budget 1000" in lod_budgets(item(max_faces=1000, lod_fractions=[1.0, 0.5, 0.1]),
+                                                             (chain, chain)).message
+    assert "exceeds its budget" in lod_budgets(item(max_faces=2000, lod_fractions=[1.0, 0.2, 0.05]), (chain, chain)).message
+    lost = round_trip(lods, (chain, chain[:2]))
+    assert not lost.passed and lost.message == "exported [1280, 400, 100], reloaded [1280, 400]"
+
+
+def test_an_open_or_concave_collision_part_fails():
+    hull = trimesh.creation.box()
+    assert hulls_convex_watertight(item(), [hull, trimesh.creation.icosphere()]).passed
+    open_box = trimesh.Trimesh(hull.vertices, hull.faces[:-2])
+    concave = trimesh.creation.annulus(r_min=0.5, r_max=1.0, height=0.3)
+    verdict = hulls_convex_watertight(item(), [hull, open_box, concave])
+    assert not verdict.passed and verdict.message == "part 1: not convex; part 2: not convex"  # open: not convex either
 
 
 def test_a_sliver_fails_on_volume_and_a_solid_passes():

@@ -1,4 +1,4 @@
-"""Placeholders and Yarn files, without a model."""
+"""Placeholders, Yarn files and the text kinds' checks, without a model."""
 
 import re
 
@@ -72,3 +72,61 @@ def test_output_cut_off_at_the_token_limit_is_refused_as_a_schema_failure(tmp_pa
         Dialogue().write(out, None, None, (lines, [cut]))
     assert refused.value.check == "schema_valid" and "lines [2]" in refused.value.reason
     assert not list(tmp_path.iterdir())
+
+
+def test_the_item_text_checks_fail_a_bad_record():
+    from assetgen_dagster.kinds.item_text import ItemText, ItemTextItem
+    from assetgen_dagster.kinds.text import TextArtifact
+
+    item = ItemTextItem.model_validate({"id": "sword", "kind": "item_text", "prompt": "a rusty sword",
+                                        "max_chars": {"name": 12}})
+    checks = {check.name: check.check for check in ItemText.checks}
+    good = TextArtifact({"name": "Rusty Sword", "description": "Old.", "flavor": "It bites."})
+    assert all(check(item, good).passed for check in checks.values())
+    assert "flavor" in checks["schema_valid"](item, TextArtifact({"name": "A", "description": "B"})).message
+    assert checks["schema_valid"](item, TextArtifact({**good.record, "flavor": 3})).passed is False
+    assert checks["within_budget"](item, TextArtifact({**good.record, "name": "The Rustiest Sword"})).message == \
+        "over budget: name 18/12"
+    assert checks["no_empty_strings"](item, TextArtifact({**good.record, "flavor": "  "})).message == "empty: flavor"
+
+
+def test_the_dialogue_checks_fail_a_bad_conversation(tmp_path):
+    from assetgen_dagster.kinds.dialogue import Dialogue, DialogueItem
+    from assetgen_dagster.kinds.text import TextArtifact
+
+    item = DialogueItem.model_validate({"id": "forge", "kind": "dialogue", "prompt": "haggling", "lines": 2,
+                                        "max_chars": 20, "speakers": [{"id": "Smith", "persona": "gruff"},
+                                                                      {"id": "Player", "persona": "curious"}]})
+    checks = {check.name: check.check for check in Dialogue.checks}
+    lines = [{"speaker": "Smith", "text": "What do you need?", "id": "forge_01"},
+             {"speaker": "Player", "text": "A blade.", "id": "forge_02"}]
+
+    def artifact(lines, yarn_lines=None):
+        path = tmp_path / "forge.yarn"
+        path.write_text(yarn.render("forge", yarn_lines if yarn_lines is not None else lines))
+        return TextArtifact({"title": "forge", "lines": lines}, yarn=path)
+
+    assert all(check(item, artifact(lines)).passed for check in checks.values())
+    stranger = [lines[0], {**lines[1], "speaker": "Ghost"}]
+    assert "speaker 'Ghost' is not one of the item's" in checks["schema_valid"](item, artifact(stranger)).message
+    assert "1 lines, asked for 2" in checks["schema_valid"](item, artifact(lines[:1])).message
+    long = [lines[0], {**lines[1], "text": "A blade, and a very long story."}]
+    assert checks["within_budget"](item, artifact(long)).message == "over budget: forge_02 31/20"
+    assert checks["no_empty_strings"](item, artifact([lines[0], {**lines[1], "text": " "}])).message == "empty: forge_02"
+    echo = [lines[0], {**lines[1], "text": "what do  you NEED?"}]
+    assert checks["unique_lines"](item, artifact(echo)).message == "forge_02 repeats forge_01"
+    differs = checks["yarn_parses"](item, artifact(lines, yarn_lines=[lines[0], {**lines[1], "text": "A shield."}]))
+    assert differs.message == "forge.yarn does not say what the JSON says"
+
+
+def test_a_translation_that_drops_a_placeholder_fails():
+    from assetgen_dagster.kinds.strings.localization import Localization
+    from assetgen_dagster.kinds.text import TextArtifact
+
+    checks = {check.name: check.check for check in Localization.checks}
+    record = {"en": {"greet": "Hi {player}, %d coins"}, "fr": {"greet": "Salut {player}, %d pièces"}}
+    assert checks["placeholders_preserved"](None, TextArtifact(record)).passed
+    lost = {**record, "de": {"greet": "Hallo, %d Münzen"}}
+    verdict = checks["placeholders_preserved"](None, TextArtifact(lost))
+    assert not verdict.passed and verdict.message == "placeholders lost or changed in de:greet"
+    assert checks["no_empty_strings"](None, TextArtifact({**record, "fr": {"greet": ""}})).message == "empty: fr:greet"
