@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from assetgen_dagster.models.errors import UnsupportedModelError
+from assetgen_dagster.models.quiet import quiet_libraries
 
 if TYPE_CHECKING:
     from assetgen_dagster.models.catalog import ModelSpec
@@ -99,6 +100,7 @@ class TorchSettings:
 def build_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, dtype: str,
                    torch_settings: TorchSettings) -> Any:
     """Instantiate the catalog's pipeline from ``snapshot`` on ``device`` in ``dtype``."""
+    quiet_libraries()  # before torch, diffusers and transformers load: their notices are noise in run logs
     import torch
 
     check_pipeline(spec.library, spec.pipeline)
@@ -114,7 +116,6 @@ def build_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, dtype: str,
 def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any) -> Any:
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()
     extra = {}
     if companion_repos(snapshot.path):
         # The processor loads the repos its config names (a codec); the loader fetched them already,
@@ -130,10 +131,8 @@ def _transformers_task(spec: ModelSpec, snapshot: Snapshot, device: str, torch_d
 def _diffusers_pipeline(spec: ModelSpec, snapshot: Snapshot, device: str, torch_dtype: Any,
                         torch_settings: TorchSettings) -> Any:
     import diffusers
-    import transformers
 
-    diffusers.utils.logging.disable_progress_bar()  # per-component bars are noise in run logs
-    transformers.utils.logging.disable_progress_bar()
+    quiet_libraries()  # diffusers decides its progress bars after import
     pipeline_class = getattr(diffusers, spec.pipeline, None)
     if not isinstance(pipeline_class, type) or not (spec.pipeline.startswith("AutoPipelineFor")
                                                     or issubclass(pipeline_class, diffusers.DiffusionPipeline)):

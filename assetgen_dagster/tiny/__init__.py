@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assetgen_dagster.models.quiet import quiet_libraries
+
 if TYPE_CHECKING:
     from assetgen_dagster.models.catalog import ModelRole
 
@@ -77,6 +79,7 @@ def install_snapshot(repo_id: str, commit: str, build: Callable[[Path], None], c
     if snapshot.is_dir() and ref.is_file() and ref.read_text() == commit:
         return snapshot
 
+    quiet_libraries()  # the builders import torch, diffusers and transformers
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=snapshot.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a hub cache is shared

@@ -1,0 +1,38 @@
+"""Library notices that tell a user of this project nothing, silenced where the libraries emit them
+(not by filtering our own output), so the demo, the kit build and run logs show what matters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+# transformers' image processors fall back to their PIL implementations without torchvision, which
+# is what this project uses on purpose (torchvision is not a dependency).
+NOTICES = ("requires torchvision (not installed)",)
+NOTICE_LOGGER = "transformers.utils.import_utils"
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in NOTICES)
+
+
+def quiet_libraries() -> None:
+    """Drop transformers' torchvision fallback notice, torch's ``weight_norm`` deprecation (raised
+    inside diffusers' audio VAE, not our code) and the hub's, transformers' and diffusers' progress
+    bars. Idempotent; call it before the libraries load models (it imports none of the heavy ones)."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for the processes this one starts
+    disable_progress_bars()  # transformers' bars follow the hub's when it is imported
+    logger = logging.getLogger(NOTICE_LOGGER)
+    if not any(isinstance(existing, _DropNotices) for existing in logger.filters):
+        logger.addFilter(_DropNotices())
+    warnings.filterwarnings("ignore", message=r"`torch\.nn\.utils\.weight_norm` is deprecated", category=FutureWarning)
+    for module in ("diffusers", "transformers"):
+        library = sys.modules.get(module)
+        if library is not None:  # already imported: its bars were decided at import time
+            library.utils.logging.disable_progress_bar()
