@@ -76,9 +76,8 @@ class PackOutcome:
         metadata = {"items": self.items, "files": files, "pack": MetadataValue.path(str(self.path)),
                     "review_page": MetadataValue.path(str(self.path / PAGE)),
                     "open_review": f"assetgen-dagster review {self.manifest['batch']}",
-                    "batch_hash": self.batch_hash[:16], "seconds": round(self.seconds, 3)}
-        if self.missing:
-            metadata["missing"] = MetadataValue.json(self.missing)
+                    "batch_hash": self.batch_hash[:16], "seconds": round(self.seconds, 3),
+                    "missing": MetadataValue.json(self.missing)}  # {} when complete: the same keys every time
         return metadata
 
     def check_outcomes(self) -> dict[str, CheckOutcome]:

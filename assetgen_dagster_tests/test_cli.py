@@ -32,7 +32,7 @@ def test_dagster_asset_materialize_cli_records_run_in_sqlite(tiny_kit, workdir):
         [record] = instance.fetch_materializations(AssetKey("concept_art"), limit=5).records
         metadata = record.asset_materialization.metadata
         assert metadata["items"].value == 4
-        assert metadata["model"].value == "assetgen-tiny/text-to-image"
+        assert metadata["models"].value["concept_art"]["model"] == "assetgen-tiny/text-to-image"
 
 
 def test_validate_command_reports_bad_files(workdir):

@@ -131,7 +131,7 @@ def main() -> None:
         record = cli_instance.fetch_materializations(AssetKey("concept_art"), limit=1).records[0]
         c_meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
     c_items = c_meta["generate_seconds"] + c_meta["write_seconds"]
-    c_load = c_meta["load_seconds"]
+    c_load = c_meta["models"]["concept_art"]["load_seconds"]
     definitions_import = import_seconds("import assetgen_dagster.definitions")
     heavy_import = import_seconds("import diffusers, transformers") - import_seconds("pass")
     cli_start = min(timed(lambda: subprocess.run([dagster, "asset", "materialize", "--help"], check=True,

@@ -41,8 +41,10 @@ def partitioned_asset_api() -> Iterator[None]:
 
 
 def batch_check_specs(asset_name: str, checks: Any) -> list[AssetCheckSpec]:
-    """One partitioned check spec per item check (a check result per batch)."""
-    return [AssetCheckSpec(check.name, asset=asset_name, partitions_def=prompt_batches,
+    """One partitioned check spec per item check (a check result per batch). A check that blocks its
+    items downstream is declared blocking; its evaluations are not (report.py): the blocking is per
+    item, the items that pass go on, and Dagster's own would fail the step and stop every item."""
+    return [AssetCheckSpec(check.name, asset=asset_name, partitions_def=prompt_batches, blocking=check.blocking,
                            description=check.description + (" Blocks this item downstream." if check.blocking else ""))
             for check in checks]
 

@@ -23,18 +23,23 @@ if TYPE_CHECKING:
     from assetgen_dagster.engine.manifest import Manifest
 
 MAX_LISTED_ITEMS = 100  # per-item lists in metadata (seeds, outputs) stop here; manifest.json has all
-PROVENANCE_FIELDS = ("model", "revision", "license", "pipeline", "device", "dtype")
+# Per model role in ``models``: the same keys whether the model was loaded or every item was reused.
+MODEL_KEYS = ("model", "revision", "license", "pipeline", "variant", "companions", "device", "dtype", "cache_state",
+              "load_seconds", "download_mb", "download_seconds", "model_mb", "memory_mode", "batch_size_used", "peak_memory_mb",
+              "torch_settings")
 
 
 class BatchOutcome:
     """What one asset did for one batch: the items' manifest entries, model use and timings."""
 
-    def __init__(self, snapshot: BatchSnapshot, asset: ItemAsset, items: int):
+    def __init__(self, snapshot: BatchSnapshot, asset: ItemAsset, items: int, folder: Path):
         self.snapshot, self.asset = snapshot, asset
         self.items = items  # how many items of the batch the asset makes outputs for
+        self.folder = folder  # where the asset keeps this batch's outputs and manifest
         self.entries: dict[str, dict[str, Any]] = {}
         self.item_objects: dict[str, Any] = {}
         self.requests: dict[str, Any] = {}
+        self.roles: dict[str, str | None] = {}  # item -> the model role that makes it
         self.generated: list[str] = []
         self.reused: list[str] = []
         self.blocked: dict[str, str] = {}
@@ -53,6 +58,7 @@ class BatchOutcome:
         self.entries[item_id] = entry
         self.item_objects[item_id] = plan.item
         self.requests[item_id] = plan.request
+        self.roles[item_id] = plan.model.role if plan.model is not None else None
         (self.generated if generated else self.reused).append(item_id)
 
     def record_model_use(self, role: str | None, model: Any, generate_seconds: float, write_seconds: float) -> None:
@@ -97,70 +103,48 @@ class BatchOutcome:
         return digest(sorted(entry["identity"] for entry in self.entries.values()))[:32]
 
     def metadata(self) -> dict[str, Any]:
-        """What the UI shows for this batch's materialization."""
-        kind = self.asset.kind
-        metadata: dict[str, Any] = {"items": self.items, "batch_hash": self.snapshot.hash[:16]}
-        if not self.items:
-            metadata["note"] = f"no `{kind}` items in this batch: nothing to make"
-            return metadata
-        metadata.update(generated=len(self.generated), reused=len(self.reused))
-        if self.rejected:
-            metadata["rejected"] = MetadataValue.json(_bounded(self.rejected))
-        if self.blocked:
-            metadata["blocked"] = MetadataValue.json(_bounded(self.blocked))
-        if self.corrupt_manifest:
-            metadata["corrupt_manifest"] = self.corrupt_manifest
-        if self.snapshot.requested_hash:
-            metadata["requested_batch_hash"] = self.snapshot.requested_hash[:16]
-        metadata.update(self._model_metadata())
-        for key, value in self.seconds.items():
-            metadata[key] = round(value, 3)
-        for field, key in (("seed", "seeds"), ("steps", "steps")):
-            values = {item: getattr(request, field) for item, request in self.requests.items()
-                      if hasattr(request, field)}
-            if values:
-                metadata[key] = MetadataValue.json(_bounded(values))
-        stats = {item: entry["stats"] for item, entry in self.entries.items() if "stats" in entry}
-        if stats:
-            metadata["item_stats"] = MetadataValue.json(_bounded(stats))
-        files = self.files
-        if files:
-            metadata["outputs"] = MetadataValue.json([str(p) for p in files[:MAX_LISTED_ITEMS]])
-            metadata["output_count"] = len(files)
-            metadata["output_dir"] = MetadataValue.path(str(self.manifest_path.parent))
-            metadata["manifest"] = MetadataValue.path(str(self.manifest_path))
-        preview = self._preview()
-        if preview:
-            metadata["preview"] = MetadataValue.md(preview)
-        return metadata
+        """What the UI shows for this batch's materialization: the same keys every time (generated,
+        reused or with no item of the kind), so runs compare side by side."""
+        files, folder = self.files, self.folder
+        preview = self._preview() if self.items else None
+        return {
+            "items": self.items,
+            "generated": len(self.generated),
+            "reused": len(self.reused),
+            "note": "" if self.items else f"no `{self.asset.kind}` items in this batch: nothing to make",
+            "batch_hash": self.snapshot.hash[:16],
+            "requested_batch_hash": (self.snapshot.requested_hash or self.snapshot.hash)[:16],
+            "models": MetadataValue.json(self._models()),
+            "generate_seconds": round(self.seconds.get("generate_seconds", 0.0), 3),
+            "write_seconds": round(self.seconds.get("write_seconds", 0.0), 3),
+            "rejected": MetadataValue.json(_bounded(self.rejected)),
+            "blocked": MetadataValue.json(_bounded(self.blocked)),
+            "corrupt_manifest": self.corrupt_manifest or "",
+            "seeds": MetadataValue.json(_bounded(self._request_field("seed"))),
+            "steps": MetadataValue.json(_bounded(self._request_field("steps"))),
+            "item_stats": MetadataValue.json(_bounded({item: entry["stats"] for item, entry in self.entries.items()
+                                                        if "stats" in entry})),
+            "outputs": MetadataValue.json([str(p) for p in files[:MAX_LISTED_ITEMS]]),
+            "output_count": len(files),
+            "output_dir": MetadataValue.path(str(folder)),
+            "manifest": MetadataValue.path(str(folder / "manifest.json")),
+            "preview": MetadataValue.md(preview or f"_{self.batch_id}: nothing to preview_"),
+        }
 
-    def _model_metadata(self) -> dict[str, Any]:
-        if not self.model_uses:
-            return self._reused_model_metadata()
-        first = next(iter(self.model_uses.values()))
-        metadata = {key: value for key, value in first.items() if key != "torch_settings"}
-        metadata["torch_settings"] = MetadataValue.json(first["torch_settings"])
-        if len(self.model_uses) > 1:
-            metadata["models"] = MetadataValue.json(
-                {role: {k: v for k, v in use.items() if k != "torch_settings"} for role, use in self.model_uses.items()})
-        return metadata
+    def _request_field(self, field: str) -> dict[str, Any]:
+        return {item: getattr(request, field) for item, request in self.requests.items() if hasattr(request, field)}
 
-    def _reused_model_metadata(self) -> dict[str, Any]:
-        """No model was loaded (every item reused): what made the items, from their provenance."""
-        made_by: dict[tuple, dict[str, Any]] = {}
-        for entry in self.entries.values():
+    def _models(self) -> dict[str, dict[str, Any]]:
+        """Each model role this batch's items came from: the model use when it was loaded, else what
+        the current items' provenance says made them (not loaded: every item was current)."""
+        models = {role: {key: use.get(key) for key in MODEL_KEYS} for role, use in self.model_uses.items() if role}
+        for item_id, entry in self.entries.items():
+            role = self.roles.get(item_id)
             record = entry.get("provenance", {})
-            if "model" in record:
-                made_by.setdefault((record["model"], record.get("revision")),
-                                   {key: record[key] for key in PROVENANCE_FIELDS if key in record})
-        if not made_by:
-            return {}
-        metadata: dict[str, Any] = {"cache_state": "not loaded: every item was current"}
-        if len(made_by) == 1:
-            metadata.update(next(iter(made_by.values())))
-        else:
-            metadata["models"] = MetadataValue.json(list(made_by.values()))
-        return metadata
+            if role and role not in models and "model" in record:
+                models[role] = {key: record.get(key) for key in MODEL_KEYS}
+                models[role]["cache_state"] = "not loaded: every item was current"
+        return models
 
     def _preview(self) -> str | None:
         """A contact sheet of the first items (generated first) and a table of every item (bounded)."""

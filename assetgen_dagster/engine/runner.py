@@ -94,10 +94,11 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
     """Make ``asset`` current for the batch of ``ctx``; return what it did."""
     snapshot, models, output_dir = ctx.snapshot, ctx.models, ctx.output_dir
     items = [item for kind in ctx.registry.item_kinds(asset.name) for item in snapshot.batch.items_of_kind(kind)]
-    outcome = BatchOutcome(snapshot, asset, len(items))
+    folder = asset_folder(output_dir, snapshot.batch_id, asset.name)
+    outcome = BatchOutcome(snapshot, asset, len(items), folder)
     if not items:
         return outcome
-    manifest = Manifest(asset_folder(output_dir, snapshot.batch_id, asset.name), snapshot.batch_id, asset.name)
+    manifest = Manifest(folder, snapshot.batch_id, asset.name)
     if manifest.corrupt:
         context.log.warning(manifest.corrupt)
         outcome.corrupt_manifest = manifest.corrupt

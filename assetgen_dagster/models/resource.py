@@ -117,6 +117,7 @@ class LoadedModel:
             "revision": self.commit,
             "variant": self.entry.variant or "default",
             "license": self.spec.license,
+            "pipeline": self.spec.pipeline,
             **self._companions(),
             "device": self.device,
             "dtype": self.dtype,

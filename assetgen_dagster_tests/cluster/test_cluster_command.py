@@ -56,7 +56,7 @@ def test_the_cluster_command_serves_edits_from_a_preloaded_worker_and_stops_on_c
             run = instance.get_run_by_id(record.run_id)
             metadata = record.asset_materialization.metadata
         assert run.tags["assetgen/device"] == "cpu" and run.tags["assetgen/worker"].startswith("worker0-cpu@")
-        assert metadata["cache_state"].value == "hot"  # loaded by --preload before the first run came
+        assert metadata["models"].value["concept_art"]["cache_state"] == "hot"  # preloaded before the first run
     finally:
         process.send_signal(signal.SIGINT)
         try:

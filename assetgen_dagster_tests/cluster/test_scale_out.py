@@ -40,7 +40,7 @@ def concept_art_metadata(cluster, run_id: str) -> dict:
     with cluster.instance() as dagster:
         [record] = [r for r in dagster.fetch_materializations(AssetKey("concept_art"), limit=100).records
                     if r.run_id == run_id]
-    return {key: value.value for key, value in record.asset_materialization.metadata.items()}
+    return record.asset_materialization.metadata["models"].value["concept_art"]  # the model use
 
 
 def outputs(cluster, batch_id: str) -> Path:

@@ -46,7 +46,8 @@ def test_cuda_oom_on_the_first_call_is_absorbed_by_the_ladder(tiny_kit, workdir,
     assert result.success and attempts(instance, result.run_id) == 1  # handled inside the step
     [event] = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    assert metadata["memory_mode"].value == "sliced" and metadata["batch_size_used"].value == 4
+    model = metadata["models"].value["concept_art"]
+    assert model["memory_mode"] == "sliced" and model["batch_size_used"] == 4
     assert calls == [3, 3, 1]  # the failed call (3 same-shape items), the same chunk sliced, the 3-step item
     MODEL_CACHE.clear()  # do not leave a sliced pipeline to the other tests
 

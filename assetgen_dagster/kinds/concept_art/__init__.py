@@ -1,14 +1,25 @@
 """``concept_art``: one text-to-image PNG per item, for art direction and as the source of image-to-mesh props."""
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from assetgen_dagster.batches import ImageItem
+from assetgen_dagster.engine import ItemCheck, ItemOutput
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.images import TextToImageAsset, image_role
+from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images.checks import not_blank, not_constant, size_as_asked
 
 
 class ConceptArtItem(ImageItem):
     kind: Literal["concept_art"]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What concept art's checks look at: the pixels and the (width, height) the request asked for."""
+
+    rgb: Any
+    asked: tuple[int, int]
 
 
 class ConceptArt(TextToImageAsset):
@@ -20,6 +31,23 @@ class ConceptArt(TextToImageAsset):
         "`<output_dir>/<batch>/concept_art/<item>.png` with provenance in PNG text chunks. Items whose "
         "outputs are current are reused; a backfill covers many batches in one run (one model load)."
     )
+    checks = (
+        ItemCheck("not_blank", "Not (almost) all black or all white, what a safety checker or a failed decode "
+                               "returns.", lambda item, picture: not_blank(picture.rgb), blocking=True),
+        ItemCheck("not_constant", "No flat or NaN-derived image.", lambda item, picture: not_constant(picture.rgb),
+                  blocking=True),
+        ItemCheck("size_as_asked", "Width and height are what the item (or the catalog's default) asked for.",
+                  lambda item, picture: size_as_asked(picture.rgb, picture.asked)),
+    )
+
+    def write(self, out: ItemOutput, item: ConceptArtItem, request: ImageRequest, raw: Any) -> Picture:
+        import numpy as np
+
+        out.write_png(raw)
+        return Picture(np.asarray(raw.convert("RGB")), (request.width, request.height))
+
+    def load(self, out: ItemOutput, item: ConceptArtItem) -> Picture:
+        return Picture(load_array(out.files[0], "RGB"), (out.provenance["width"], out.provenance["height"]))
 
 
 KIND = Kind(

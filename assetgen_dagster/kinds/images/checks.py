@@ -19,6 +19,31 @@ def not_constant(values: Any) -> Verdict:
     return ok()
 
 
+BLANK_LEVELS = 4  # within this many 8-bit levels of black or white counts as blank
+BLANK_SHARE = 0.99  # ... on at least this share of the pixels
+
+
+def not_blank(rgb: Any) -> Verdict:
+    """Not (almost) all black or all white: what a safety checker or a failed decode returns."""
+    import numpy as np
+
+    pixels = np.asarray(rgb, dtype=np.int16)
+    for colour, near in (("black", pixels.max(axis=-1) <= BLANK_LEVELS),
+                         ("white", pixels.min(axis=-1) >= 255 - BLANK_LEVELS)):
+        share = round(float(near.mean()), 4)
+        if share >= BLANK_SHARE:
+            return fail(f"blank: {share:.0%} of the pixels are {colour}", blank_share=share)
+    return ok()
+
+
+def size_as_asked(rgb: Any, asked: tuple[int, int]) -> Verdict:
+    """The image is ``asked`` = (width, height) pixels."""
+    height, width = rgb.shape[:2]
+    if (width, height) != tuple(asked):
+        return fail(f"{width}x{height}, asked for {asked[0]}x{asked[1]}")
+    return ok(size=f"{width}x{height}")
+
+
 def has_transparency(rgba: Any) -> Verdict:
     """Visible and fully transparent pixels: not empty, not a solid rectangle."""
     from assetgen_dagster.kinds.images.keying import ALPHA_VISIBLE

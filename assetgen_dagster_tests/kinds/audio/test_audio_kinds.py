@@ -99,7 +99,7 @@ def test_metadata_has_per_item_figures_and_timings(demo):
     assert stats["coin_pickup"]["loudness_mode"] == "peak" and stats["door_creak"]["loudness_mode"] == "loudness"
     assert set(stats["door_creak"]["seconds_per_step"]) == {"generate", "post_process", "encode"}
     assert metadata_of(result, "music")["item_stats"]["tavern_loop"]["loop"] == [0, 4 * 48000 - 1]
-    assert set(metadata_of(result, "voice")["companions"]) == {"assetgen-tiny/audio-codec"}  # Dia's codec
+    assert set(metadata_of(result, "voice")["models"]["voice"]["companions"]) == {"assetgen-tiny/audio-codec"}  # codec
     preview = metadata_of(result, "voice")["preview"]  # waveform + spectrogram contact sheet, and a table
     assert preview.startswith("**audio_demo: voice lines**") and "data:image/" in preview
     assert "| guard_halt | 2777478616 | Halt! Who goes there? | all pass |" in preview
