@@ -223,14 +223,54 @@ class BatchSchema:
             _refuse_aliases_and_deep_nesting(text, path)
             data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
-            detail = _one_line(str(exc)).replace(' in "<unicode string>"', "")
-            raise BatchError(path, [f"invalid YAML: {detail}"]) from None
+            raise BatchError(path, [f"invalid YAML {plain_yaml_error(exc, text)}"]) from None
         if not isinstance(data, dict):
             raise BatchError(path, ["top level must be a mapping with an 'items' list"])
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:
             raise BatchError(path, _describe_errors(exc, data, self.item_classes)) from None
+
+
+# PyYAML's problems in plain words: (what PyYAML says, what the writer of the file should hear).
+PLAIN_YAML_PROBLEMS = (
+    ("did not find expected ',' or '}'", "expected ',' or '}': a '{' mapping is not closed"),
+    ("did not find expected ',' or ']'", "expected ',' or ']': a '[' list is not closed"),
+    ("did not find expected '-' indicator", "expected a '- ' entry lined up with the ones above: check the indentation"),
+    ("did not find expected key", "expected a 'key: value' line lined up with the ones above: check the indentation"),
+    ("found unexpected end of stream", "the file ends inside a quoted text: a closing quote is missing"),
+    ("cannot start any token", "a character that cannot start a value here"),
+    ("did not find expected node content", "a value is missing here"),
+    ("mapping values are not allowed", "a ': ' inside an unquoted value: put the value in quotes"),
+    ("could not determine a constructor for the tag", "a '!!' tag: batch files hold plain values only"),
+    ("found undefined alias", "an alias (*name) that nothing defines"),
+)
+PLAIN_YAML_CONTEXTS = {
+    "while parsing a flow mapping": "the '{' mapping",
+    "while parsing a flow sequence": "the '[' list",
+    "while parsing a block collection": "the list",
+    "while parsing a block mapping": "the mapping",
+    "while scanning a quoted scalar": "the quoted text",
+    "while scanning a simple key": "the key",
+}
+
+
+def plain_yaml_error(exc: yaml.YAMLError, text: str = "") -> str:
+    """``at line L, column C: <what is wrong, in plain words> (<what it was inside>, from line ...)``
+    for a YAML syntax error in ``text``; PyYAML's own words where there is no plainer phrase."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f": {_one_line(str(exc))}"
+    problem = exc.problem or ""
+    plain = next((words for known, words in PLAIN_YAML_PROBLEMS if known in problem), problem)
+    mark = exc.problem_mark
+    lines = text.splitlines()
+    if mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+        plain = "a tab: YAML indents with spaces only"
+    text = f"at line {mark.line + 1}, column {mark.column + 1}: {plain}"
+    inside = PLAIN_YAML_CONTEXTS.get(exc.context or "")
+    if inside and exc.context_mark is not None:
+        text += f" ({inside} that starts at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

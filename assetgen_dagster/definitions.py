@@ -15,6 +15,7 @@ from dagster import (
     in_process_executor,
 )
 
+from assetgen_dagster.batch_check import batch_files_check
 from assetgen_dagster.jobs import generate_batch_job
 from assetgen_dagster.models import ModelLoader
 from assetgen_dagster.pack import pack_asset
@@ -38,6 +39,7 @@ def build_definitions(registry: Registry) -> Definitions:
     """Every registered kind's assets, the pack over them, the batch sensor and its job."""
     return Definitions(
         assets=[*registry.definitions.values(), pack_asset(registry), prompt_batch_files],
+        asset_checks=[batch_files_check(registry)],
         jobs=[generate_batch_job],
         sensors=[batch_sensor(registry), follow_upstreams],
         resources={"models": ModelLoader(), "project": ProjectSettings()},

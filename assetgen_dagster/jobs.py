@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetKey, AssetSelection, RunRequest, define_asset_job
+from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, RunRequest, define_asset_job
 
 from assetgen_dagster.batches import PromptBatch
 from assetgen_dagster.engine.batches import BATCH_HASH_TAG, PARTITION_TAG
@@ -26,9 +26,25 @@ generate_batch_job = define_asset_job(
 
 
 def batch_assets(registry: Registry, batch: PromptBatch) -> list[str]:
-    """The assets that make a batch's items (those of the kinds it has) and its pack: what a run for
-    the batch materializes, so assets with nothing to do in it are not materialized empty."""
+    """The assets that make a batch's items (those of the kinds it has) and its pack."""
     return [*registry.assets_for(batch), PACK]
+
+
+def unsettled_assets(instance: DagsterInstance, registry: Registry, batch_id: str, batch: PromptBatch) -> list[str]:
+    """The other assets (of kinds the batch has none of) whose latest materialization for the batch is
+    missing or not empty: a run materializes them once as "0 items", so the asset graph shows no
+    batch as missing or unfinished for a kind it does not have, and later runs leave them alone."""
+    wanted = set(batch_assets(registry, batch))
+    unsettled = []
+    for name in registry.definitions:
+        if name in wanted:
+            continue
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[batch_id]), limit=1).records
+        items = records[0].asset_materialization.metadata.get("items") if records else None
+        if getattr(items, "value", None) != 0:
+            unsettled.append(name)
+    return unsettled
 
 
 @dataclass(frozen=True)
@@ -51,5 +67,10 @@ class BatchRun:
                           asset_selection=[AssetKey(name) for name in self.assets])
 
 
-def batch_run(registry: Registry, batch_id: str, batch: PromptBatch, content_hash: str) -> BatchRun:
-    return BatchRun(batch_id, content_hash, tuple(batch_assets(registry, batch)))
+def batch_run(instance: DagsterInstance, registry: Registry, batch_id: str, batch: PromptBatch,
+              content_hash: str) -> BatchRun:
+    """The run ``batch_id`` needs for this content: its kinds' assets and pack, and the assets it has
+    not yet settled as empty (:func:`unsettled_assets`)."""
+    assets = batch_assets(registry, batch)
+    return BatchRun(batch_id, content_hash, tuple([*assets[:-1], *unsettled_assets(instance, registry, batch_id,
+                                                                                    batch), PACK]))

@@ -12,6 +12,6 @@ prompt_batch_files = AssetSpec(
     group_name="inputs",
     kinds={"yaml"},
     owners=["team:asset-pipeline"],
-    description="The prompt batch YAML files in ASSETGEN_PROMPTS_DIR. The sensor records an observation "
-                "here for every invalid file (file, error), so problems show up in the UI.",
+    description="The prompt batch YAML files in ASSETGEN_PROMPTS_DIR. Its check valid_batch_files fails, "
+                "naming file and error, while any of them is invalid.",
 )

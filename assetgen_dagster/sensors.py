@@ -7,11 +7,13 @@ files, and request a run when a batch is new or its content changed.
   pack was made from it (the demo, a CLI run): every launcher claims the launch first (launches.py);
 - unchanged (same mtime and size, or same content hash): nothing;
 - deleted file: its partition is removed; its outputs stay on disk;
-- invalid file: skipped with a warning, and recorded once per content as an observation of the
-  ``prompt_batch_files`` asset, so it is visible in the UI; other batches are unaffected.
+- invalid file: skipped with a warning; other batches are unaffected. Whenever the set of invalid
+  files changes, the sensor reports the ``valid_batch_files`` check on ``prompt_batch_files``
+  (batch_check.py): failed and naming every invalid file, or passed once none is left; and an
+  observation of the folder (files, valid, invalid) whenever a file comes, goes or changes validity.
 
-The cursor remembers each file's (mtime, size, content hash), so a tick over 1,000 unchanged files
-parses none of them. The sensor is built for the registry it is handed (:func:`batch_sensor`).
+The cursor remembers each file's (mtime, size, content hash, valid, error), so a tick over 1,000
+unchanged files parses none of them. The sensor is built for the registry it is handed (:func:`batch_sensor`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dagster import (
 )
 
 from assetgen_dagster import settings
+from assetgen_dagster.batch_check import MAX_ERROR_CHARS, evaluation
 from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, scan_batch_files
 from assetgen_dagster.jobs import batch_run, generate_batch_job
 from assetgen_dagster.launches import claim_launch, forget_launches, packed_hash, read_batch
@@ -58,40 +61,35 @@ def batch_sensor(registry: Registry) -> SensorDefinition:
 
 
 def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectSettings) -> SensorResult:
-    """One tick: compare the prompts folder with the cursor; register, request, observe."""
+    """One tick: compare the prompts folder with the cursor; register, request, report invalid files."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid]
+    files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid, error]
     sequence: int = cursor.get("sequence", 0)
     known = set(context.instance.get_dynamic_partitions(PROMPT_BATCHES))
     output_dir = project.outputs()
 
     paths = scan_batch_files(project.prompts())
     seen_files = {}
-    new_partitions, run_requests, observations = [], [], []
+    new_partitions, run_requests = [], []
     for path in paths:
         try:
             stat = path.stat()
         except OSError:
             continue
         previous = files.get(path.name)
-        if previous and previous[:2] == [stat.st_mtime_ns, stat.st_size]:
+        if previous and len(previous) == 5 and previous[:2] == [stat.st_mtime_ns, stat.st_size]:
             seen_files[path.name] = previous  # untouched since the last tick: no parse
             continue
         try:
             batch_id = batch_id_for(path)
             batch, still_read = read_batch(path, registry.schema)
         except Exception as exc:  # an invalid or unreadable file never breaks the tick
-            error = str(exc) if isinstance(exc, BatchError) else f"unexpected {type(exc).__name__}: {exc}"
-            raw_hash = _raw_hash(path)
+            error = str(exc) if isinstance(exc, BatchError) else f"{path}: unexpected {type(exc).__name__}: {exc}"
             context.log.warning(f"skipped invalid batch: {error}")
-            if not previous or previous[2] != raw_hash:  # record each broken content once
-                observations.append(AssetObservation(
-                    asset_key=prompt_batch_files.key,
-                    metadata={"file": MetadataValue.path(str(path)), "valid": False, "error": error}))
-            seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, raw_hash, False]
+            seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, _raw_hash(path), False, error[:MAX_ERROR_CHARS]]
             continue
         content_hash = batch_hash(batch)
-        seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True]
+        seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True, ""]
         if batch_id not in known:
             new_partitions.append(batch_id)
         claim = claim_launch(output_dir, batch_id, content_hash, "sensor", still_read,
@@ -100,7 +98,7 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
             context.log.info(f"{path.name}: current (its last run, or its pack, was made from this content)")
             continue
         sequence += 1
-        run_requests.append(batch_run(registry, batch_id, batch, content_hash).run_request(
+        run_requests.append(batch_run(context.instance, registry, batch_id, batch, content_hash).run_request(
             f"{batch_id}:{content_hash[:16]}:{sequence}"))
 
     deleted = sorted(known - {path.stem for path in paths})
@@ -112,11 +110,19 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
         partition_requests.append(prompt_batches.build_add_request(new_partitions))
     if deleted:
         partition_requests.append(prompt_batches.build_delete_request(deleted))
-    cursor = {"files": seen_files, "sequence": sequence}
+    invalid = {name: entry[4] for name, entry in seen_files.items() if not entry[3]}
+    events: list = []
+    if sorted(seen_files) != sorted(files) or cursor.get("invalid") != invalid:  # what the UI shows changed
+        events.append(AssetObservation(asset_key=prompt_batch_files.key, metadata={
+            "files": len(seen_files), "valid": len(seen_files) - len(invalid), "invalid": len(invalid),
+            "folder": MetadataValue.path(str(project.prompts()))}))
+    if cursor.get("invalid") != invalid:  # None before the first report
+        events.append(evaluation(invalid))
+    cursor = {"files": seen_files, "sequence": sequence, "invalid": invalid}
     return SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=partition_requests,
-        asset_events=observations,
+        asset_events=events,
         cursor=json.dumps(cursor, sort_keys=True),
     )
 

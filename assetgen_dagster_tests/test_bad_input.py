@@ -4,7 +4,7 @@ sensor, without crashing the tick, writing anything, or blocking the valid batch
 import os
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetCheckEvaluation, DagsterInstance
 
 from assetgen_dagster.batches import BatchError
 
@@ -46,7 +46,9 @@ def test_sensor_survives_the_corpus_and_runs_the_valid_batch(corpus, workdir):
     result = sensor_tick(instance)
     assert [r.partition_key for r in result.run_requests] == ["good_batch"]
     assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["good_batch"]]
-    errors = {os.path.basename(str(o.metadata["file"].value)): o.metadata["error"].value for o in result.asset_events}
+    [evaluation] = [event for event in result.asset_events if isinstance(event, AssetCheckEvaluation)]
+    assert not evaluation.passed and evaluation.check_name == "valid_batch_files"
+    errors = evaluation.metadata["errors"].value  # file name -> error
     assert set(errors) == set(EXPECTED)
     for name, needles in EXPECTED.items():
         assert all(needle in errors[name] for needle in needles), (name, errors[name][:300])

@@ -118,6 +118,26 @@ def test_yaml_errors_and_duplicate_keys():
     assert "duplicate key 'prompt'" in error_of("items:\n  - {id: a, kind: icon, prompt: x, prompt: y}\n")
 
 
+@pytest.mark.parametrize(("text", "plain"), [
+    ('items:\n  - {id: a, kind: icon, prompt: "x"\n  - id: b\n',
+     "at line 3, column 3: expected ',' or '}': a '{' mapping is not closed (the '{' mapping that starts at "
+     "line 2, column 5)"),
+    ("items:\n  - id: a\n    kind: icon\n   prompt: x\n",
+     "at line 4, column 4: expected a '- ' entry lined up with the ones above: check the indentation"),
+    ('items:\n  - id: a\n    prompt: "unclosed\n',
+     "at line 4, column 1: the file ends inside a quoted text: a closing quote is missing (the quoted text "
+     "that starts at line 3, column 13)"),
+    ("items:\n\t- id: a\n", "at line 2, column 1: a tab: YAML indents with spaces only"),
+    ("items:\n  - id: a\n    prompt: a: b\n",
+     "at line 3, column 14: a ': ' inside an unquoted value: put the value in quotes"),
+    ("items: !!python/object/apply:os.system [x]\n", "at line 1, column 8: a '!!' tag: batch files hold plain values only"),
+])
+def test_a_yaml_syntax_error_names_line_column_and_what_was_expected_in_plain_words(text, plain):
+    message = error_of(text)
+    assert f"invalid YAML {plain}" in message, message
+    assert "<unicode string>" not in message and "while parsing" not in message
+
+
 def test_yaml_is_safe_loaded():
     assert "invalid YAML" in error_of("items: !!python/object/apply:os.system ['true']\n")
 

@@ -1,6 +1,6 @@
 import os
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance
 
 from assetgen_dagster.engine.batches import BATCH_HASH_TAG
 from assetgen_dagster.partitions import PROMPT_BATCHES
@@ -89,22 +89,61 @@ def test_deleted_file_removes_the_partition_and_keeps_outputs(workdir):
     assert [r.partition_key for r in restored.run_requests] == ["props"]
 
 
-def test_invalid_file_is_recorded_once_per_content_as_an_observation(workdir):
+def check_events(result) -> list:
+    return [event for event in result.asset_events if isinstance(event, AssetCheckEvaluation)]
+
+
+def test_an_invalid_file_fails_the_batch_files_check_until_fixed_or_removed(workdir):
     prompts = workdir / "prompts"
     instance = DagsterInstance.ephemeral()
+    write_batch(prompts, "good", CONCEPT_BATCH)
     write_batch(prompts, "broken", "items:\n  - {id: rock, kind: concept_art, prompt: x, steps: 0}\n")
     first = tick(instance)
-    [observation] = first.asset_events
-    assert observation.asset_key == AssetKey("prompt_batch_files")
-    error = observation.metadata["error"].value
-    assert "broken.yaml" in error and "item 'rock'" in error and "field 'steps'" in error
-    assert tick(instance, first.cursor).asset_events == []  # same content: not recorded again
-    path = prompts / "broken.yaml"
-    os.utime(path, ns=(1, 1))  # touched but identical content
-    assert tick(instance, first.cursor).asset_events == []
-    write_batch(prompts, "broken", "items: [\n")
-    [again] = tick(instance, first.cursor).asset_events
-    assert "invalid YAML" in again.metadata["error"].value
+    [observed, failed] = first.asset_events
+    assert observed.asset_key == AssetKey("prompt_batch_files")
+    assert {key: observed.metadata[key].value for key in ("files", "valid", "invalid")} == \
+        {"files": 2, "valid": 1, "invalid": 1}
+    assert (failed.asset_key, failed.check_name, failed.passed) == (AssetKey("prompt_batch_files"), "valid_batch_files",
+                                                                     False)
+    assert failed.severity == AssetCheckSeverity.ERROR
+    assert "broken.yaml" in failed.description and "item 'rock'" in failed.description \
+        and "field 'steps'" in failed.description and "good.yaml" not in failed.description
+    assert [r.partition_key for r in first.run_requests] == ["good"]  # the valid batch still runs
+    assert check_events(tick(instance, first.cursor)) == []  # nothing changed: nothing reported again
+    os.utime(prompts / "broken.yaml", ns=(1, 1))  # touched, same content
+    assert check_events(tick(instance, first.cursor)) == []
+    write_batch(prompts, "broken", "items:\n\t- id: rock\n")
+    second = tick(instance, first.cursor)
+    [syntax] = check_events(second)
+    assert not syntax.passed and "broken.yaml: invalid YAML at line 2, column 1: a tab" in syntax.description
+    write_batch(prompts, "broken", CONCEPT_BATCH)  # fixed
+    fixed = tick(instance, second.cursor)
+    [cleared] = check_events(fixed)
+    assert cleared.passed and cleared.description == "every batch file is valid"
+    write_batch(prompts, "other", "items: [\n")
+    broken_again = tick(instance, fixed.cursor)
+    assert not check_events(broken_again)[0].passed
+    (prompts / "other.yaml").unlink()  # removed
+    [cleared_again] = check_events(tick(instance, broken_again.cursor))
+    assert cleared_again.passed
+
+
+def test_the_batch_files_check_runs_from_the_ui_too(workdir):
+    """Executed on its own (the UI's "Execute" on the check), it validates the folder at that moment."""
+    from dagster import materialize
+
+    from assetgen_dagster.batch_check import batch_files_check
+    from assetgen_dagster.partitions import prompt_batch_files
+
+    from .conftest import REGISTRY, resources
+
+    write_batch(workdir / "prompts", "good", CONCEPT_BATCH)
+    write_batch(workdir / "prompts", "broken", "items:\n  - {id: rock, kind: concept_art, prompt: x, size: [3, 3]}\n")
+    result = materialize([prompt_batch_files, batch_files_check(REGISTRY)], resources=resources(),
+                         selection=AssetSelection.all_asset_checks(), raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and "broken.yaml" in evaluation.description and "item 'rock'" in evaluation.description
+    assert evaluation.metadata["invalid_files"].value == 1
 
 
 def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
@@ -128,9 +167,10 @@ def test_unchanged_files_are_not_parsed(workdir, monkeypatch):
 
 def test_a_batch_another_run_already_made_is_current_for_a_fresh_sensor(tiny_kit, workdir):
     """What `make ui` after `make demo` meets: partitions registered and packed by other runs, an
-    empty sensor cursor. No run is launched until the file changes; runs then select only the
-    assets of the batch's kinds and the pack."""
-    from .conftest import materialize_batch
+    empty sensor cursor. No run is launched until the file changes. A run selects the assets of the
+    batch's kinds and the pack, and once each other asset that has no "0 items" materialization for
+    the batch yet (so the asset graph shows no kind it lacks as missing); after that, only its own."""
+    from .conftest import REGISTRY, materialize_batch
 
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH)
     made, instance = materialize_batch(["concept_art", "sprites", "asset_pack"], "props")
@@ -138,8 +178,19 @@ def test_a_batch_another_run_already_made_is_current_for_a_fresh_sensor(tiny_kit
     fresh = tick(instance)
     assert fresh.run_requests == []
     write_batch(workdir / "prompts", "props", CONCEPT_BATCH.replace("a mossy rock", "a snowy rock"))
-    [request] = tick(instance, fresh.cursor).run_requests
-    assert [key.to_user_string() for key in request.asset_selection] == ["concept_art", "sprites", "asset_pack"]
+    edited = tick(instance, fresh.cursor)
+    [request] = edited.run_requests
+    first = [key.to_user_string() for key in request.asset_selection]
+    assert first[:2] == ["concept_art", "sprites"] and first[-1] == "asset_pack"
+    assert set(first) == {*REGISTRY.definitions, "asset_pack"}  # every other asset, once
+    settled, _ = materialize_batch(first, "props", instance=instance)
+    assert settled.success
+    empty = {event.asset_key.to_user_string(): event.materialization.metadata
+             for event in settled.get_asset_materialization_events()}
+    assert empty["meshes"]["items"].value == 0 and empty["meshes"]["note"].value.startswith("no `mesh` items")
+    write_batch(workdir / "prompts", "props", CONCEPT_BATCH.replace("a mossy rock", "a grey rock"))
+    [again] = tick(instance, edited.cursor).run_requests
+    assert [key.to_user_string() for key in again.asset_selection] == ["concept_art", "sprites", "asset_pack"]
 
 
 def test_a_content_already_launched_is_not_requested_again_by_anyone(workdir):
