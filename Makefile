@@ -25,8 +25,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The Dagster UI, daemon, watcher and one hot worker on the demo's storage, until Ctrl-C.
+PORT ?= 3000
 ui: setup
-	$(BIN)/assetgen-dagster ui
+	$(BIN)/assetgen-dagster ui --port $(PORT)
 
 # Redis, PostgreSQL, daemon, UI and one Celery worker per GPU (else 2 CPU workers) until Ctrl-C.
 cluster: setup

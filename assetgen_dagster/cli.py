@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="assetgen-dagster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="materialize the example batches offline with the tiny kit")
-    ui = commands.add_parser("ui", help="open `dagster dev` on the demo's storage")
-    ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to `dagster dev`")
+    ui = commands.add_parser("ui", help="the Dagster UI, daemon, watcher and a hot worker on the demo's storage, "
+                                        "until Ctrl-C")
+    ui.add_argument("--port", "-p", type=int, default=3000, help="Dagster UI port on 127.0.0.1 (default 3000)")
     validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ui":
         from assetgen_dagster.demo import run_ui
 
-        return run_ui(_project_root(), args.dagster_args)
+        return run_ui(_project_root(), args.port)
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "kinds":

@@ -83,18 +83,19 @@ def _write(output_dir: Path, batch_id: str, launch: Launch | None) -> None:
 
 
 def claim_launch(output_dir: Path, batch_id: str, content_hash: str, by: str, still_read: Callable[[], bool],
-                 made_from: Callable[[], str | None]) -> Claim | None:
+                 made_from: Callable[[], str | None], always: bool = False) -> Claim | None:
     """Claim the launch of ``batch_id`` at ``content_hash`` for ``by``; None when the file was saved
     again since the claimer read it (``still_read()``, asked under the lock), when this content was
     launched last, or (with no launch recorded) when ``made_from()`` (the content hash, 16 hex, its
-    latest pack was made from) says it is current."""
+    latest pack was made from) says it is current. ``always``: launched whatever was launched
+    before (the demo runs every batch), still recorded so that no other launcher repeats it."""
     with _locked(output_dir, batch_id, f"claim by {by}"):
         if not still_read():
             return None
         previous = last_launch(output_dir, batch_id)
-        if previous is not None and previous.content_hash == content_hash:
+        if not always and previous is not None and previous.content_hash == content_hash:
             return None
-        if previous is None and content_hash[:16] == made_from():
+        if not always and previous is None and content_hash[:16] == made_from():
             _write(output_dir, batch_id, Launch(content_hash, "made", time.time()))
             return None
         launch = Launch(content_hash, by, time.time())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from assetgen_dagster.demo import ensure_gpu_pool
+from assetgen_dagster.environment import ensure_gpu_pool
 
 from .conftest import dagster_home, write_batch
 

@@ -1,20 +1,23 @@
 """Edit-to-file latency and backfill throughput: Dagster's default run launcher vs long-lived
-Celery workers (deploy/celery), on the tiny kit, same machine, same instance settings.
+Celery workers, on the tiny kit, same machine.
 
 Latency: a 4-item batch is materialized once (so every model the worker needs is loaded), then the
 prompt of one item is edited several times; each time the clock runs from the file write until the
 item's new PNG is in place, and the run is let finish before the next edit. Every set-up runs the
 sensor every daemon pass and dequeues every second against the same PostgreSQL instance config.
-Three set-ups: the default launcher (a fresh `dagster api execute_run` process per run) with the
+Four set-ups: the default launcher (a fresh `dagster api execute_run` process per run) with the
 sensor as trigger (what `dagster dev` does), the default launcher with `assetgen-dagster watch` as
-trigger, and a hot Celery worker with the watcher (what `make cluster` runs).
+trigger, a hot Celery worker with the watcher on PostgreSQL and Redis (what `make cluster` runs),
+and the same on SQLite and the filesystem broker with the top-level dagster.yaml (what `make ui`
+runs). `--setups ui,celery` runs some of them.
 
 Throughput: `dagster job backfill` of 8 batches (one run per batch) with 1 and with 2 CPU workers.
 
     .venv/bin/python bench/edit_latency.py [--edits 9] [--items 4] [--backfill-items 24]
 
-Ends with `default_launcher_s=<x> hot_worker_s=<y>` (medians; x: default launcher and sensor, y: hot
-worker and watcher; target: y at least 4x lower).
+Ends with `default_launcher_s=<x> hot_worker_s=<y> make_ui_s=<z>` (medians; x: default launcher and
+sensor, y: hot worker and watcher on the cluster, z: `make ui`; targets: y at least 4x lower than x,
+z <= 2 s).
 """
 
 from __future__ import annotations
@@ -120,6 +123,16 @@ def backfill_seconds(cluster, work: Path, items: int, tag: str) -> tuple[float, 
     return elapsed, len({r.tags.get("assetgen/worker") for r in runs})
 
 
+def make_ui_stack(work: Path):
+    """What `make ui` runs: the top-level dagster.yaml (SQLite, filesystem broker), one CPU worker,
+    the webserver and the watcher."""
+    from assetgen_dagster.cluster.local import LocalStack
+
+    env = {**os.environ, "ASSETGEN_SENSOR_INTERVAL_SECONDS": SENSOR_SECONDS}
+    return LocalStack(PROJECT_ROOT, work / "ui" / "dagster_home", work / "ui" / "logs", ["cpu"], env,
+                      webserver_port=0, instance_config=(PROJECT_ROOT / "dagster.yaml").read_text())
+
+
 def cluster_for(work: Path, devices: list[str], launcher: str, watch: bool = False):
     from assetgen_dagster.cluster.local import LocalCluster, instance_yaml_for
 
@@ -145,22 +158,31 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=9)
     parser.add_argument("--items", type=int, default=4)
     parser.add_argument("--backfill-items", type=int, default=24)
+    parser.add_argument("--setups", default="default,default_watch,celery,ui",
+                        help="comma-separated: default, default_watch, celery, ui, backfill")
     args = parser.parse_args()
+    chosen = set(args.setups.split(","))
     parent = offline_tiny_environment()
     parent.chmod(0o755)  # as root, PostgreSQL runs as the postgres user and must reach its folder
     ensure_tiny_kit()
     results, table = {}, []
-    setups = (("default", [], False, "default launcher, sensor"), ("default_watch", [], True, "default launcher, watch"),
-              ("celery", ["cpu"], True, "hot worker, watch"))
-    for name, devices, watch, label in setups:
+    setups = (("default", "default launcher, sensor"), ("default_watch", "default launcher, watch"),
+              ("celery", "hot worker, watch (make cluster: PostgreSQL, Redis)"),
+              ("ui", "hot worker, watch (make ui: SQLite, filesystem broker)"))
+    for name, label in setups:
+        if name not in chosen:
+            continue
         work = fresh_work(parent, f"latency-{name}")
         print(f"{label}: {args.edits} edits of a {args.items}-item batch", flush=True)
-        with cluster_for(work, devices, "celery" if devices else "default", watch) as cluster:
-            if devices:
-                cluster.wait_for_workers()
-            if watch:
-                wait_until(cluster.webserver_ready, 180, "the webserver", every=0.5)
-            latencies, launched = edit_latencies(cluster, work, args.edits, args.items)
+        stack = make_ui_stack(work) if name == "ui" else \
+            cluster_for(work, ["cpu"] if name == "celery" else [], "celery" if name == "celery" else "default",
+                        watch=name != "default")
+        with stack:
+            if stack.devices:
+                stack.wait_for_workers()
+            if stack.webserver_port is not None:
+                wait_until(stack.webserver_ready, 180, "the webserver", every=0.5)
+            latencies, launched = edit_latencies(stack, work, args.edits, args.items)
         results[f"{name}_latencies_s"] = latencies
         results[f"{name}_median_s"] = statistics.median(latencies)
         results[f"{name}_run_created_to_png_median_s"] = statistics.median(launched)
@@ -168,14 +190,19 @@ def main() -> int:
                       f"{statistics.median(latencies):.2f} s ({min(latencies):.2f}-{max(latencies):.2f})"))
         table.append(("  of which run created -> new PNG (launcher + run), median",
                       f"{statistics.median(launched):.2f} s"))
-    ratio = results["default_median_s"] / results["celery_median_s"]
-    table.append(("edit -> new PNG: default launcher + sensor / hot worker + watch (target >= 4x)", f"{ratio:.1f}x"))
-    table.append(("edit -> new PNG: default launcher + watch / hot worker + watch (the launcher alone)",
-                  f"{results['default_watch_median_s'] / results['celery_median_s']:.1f}x"))
-    table.append(("run created -> new PNG: default / hot worker",
-                  f"{results['default_run_created_to_png_median_s'] / results['celery_run_created_to_png_median_s']:.1f}x"))
+    if {"default", "celery"} <= chosen:
+        ratio = results["default_median_s"] / results["celery_median_s"]
+        table.append(("edit -> new PNG: default launcher + sensor / hot worker + watch (target >= 4x)", f"{ratio:.1f}x"))
+        table.append(("run created -> new PNG: default / hot worker",
+                      f"{results['default_run_created_to_png_median_s'] / results['celery_run_created_to_png_median_s']:.1f}x"))
+    if {"default_watch", "celery"} <= chosen:
+        table.append(("edit -> new PNG: default launcher + watch / hot worker + watch (the launcher alone)",
+                      f"{results['default_watch_median_s'] / results['celery_median_s']:.1f}x"))
+    if {"default", "ui"} <= chosen:
+        table.append(("edit -> new PNG: default launcher + sensor / make ui",
+                      f"{results['default_median_s'] / results['ui_median_s']:.1f}x"))
 
-    for workers in (1, 2):
+    for workers in ((1, 2) if "backfill" in chosen else ()):
         work = fresh_work(parent, f"backfill-{workers}")
         print(f"backfill of 8 batches x {args.backfill_items} items over {workers} worker(s)", flush=True)
         with cluster_for(work, ["cpu"] * workers, "celery") as cluster:
@@ -184,11 +211,14 @@ def main() -> int:
         results[f"backfill_{workers}_workers_s"] = seconds
         table.append((f"backfill 8 batches x {args.backfill_items} items, {workers} worker(s)",
                       f"{seconds:.1f} s on {used} worker(s)"))
-    table.append(("backfill throughput, 2 workers / 1 worker",
-                  f"{results['backfill_1_workers_s'] / results['backfill_2_workers_s']:.2f}x (2 CPU cores here)"))
+    if "backfill" in chosen:
+        table.append(("backfill throughput, 2 workers / 1 worker",
+                      f"{results['backfill_1_workers_s'] / results['backfill_2_workers_s']:.2f}x (2 CPU cores here)"))
     write_results("edit_latency", results, table)
     shutil.rmtree(parent, ignore_errors=True)
-    print(f"default_launcher_s={results['default_median_s']:.2f} hot_worker_s={results['celery_median_s']:.2f}")
+    print(" ".join(f"{key}={results[f'{name}_median_s']:.2f}" for key, name in
+                   (("default_launcher_s", "default"), ("hot_worker_s", "celery"), ("make_ui_s", "ui"))
+                   if f"{name}_median_s" in results))
     return 0
 
 

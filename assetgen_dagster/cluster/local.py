@@ -1,8 +1,9 @@
-"""A one-box studio cluster: Redis, PostgreSQL, the Dagster daemon, the webserver and one Celery
-worker per device, all on loopback, with their data and logs in one folder.
+"""The processes of one box: the Dagster daemon, the webserver with the watcher and one Celery worker
+per device (``LocalStack``: what ``make ui`` runs on the default SQLite instance and its filesystem
+broker), and the same on Redis and PostgreSQL (``LocalCluster``: ``make cluster``), all on loopback.
 
-``assetgen-dagster cluster`` (``make cluster``) runs it until Ctrl-C; the tests drive the same class.
-Several machines use the same pieces by hand: see README "Scale-out".
+Both run until Ctrl-C; the tests drive the same classes. Several machines use the same pieces by
+hand: see README "Scale-out".
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import yaml
 
 from assetgen_dagster import tiny
 from assetgen_dagster.cluster.launcher import BROKER_URL_ENV
-from assetgen_dagster.cluster.servers import LocalPostgres, LocalRedis, free_port
-from assetgen_dagster.demo import demo_environment, venv_bin
+from assetgen_dagster.cluster.servers import LocalPostgres, LocalRedis, free_port, wait_until
+from assetgen_dagster.environment import demo_environment, venv_bin
 from assetgen_dagster.registry import build_registry
 
 CELERY_YAML = Path("deploy") / "celery" / "dagster.yaml"
@@ -46,42 +47,52 @@ def instance_yaml_for(project_root: Path, workers: int) -> str:
         yaml.safe_dump(config, sort_keys=False)
 
 
-class LocalCluster:
-    """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
+class LocalStack:
+    """The Dagster daemon, optionally the webserver with the watcher, and one Celery worker per device,
+    as subprocesses of one instance (``home``), with their logs in one folder.
 
-    def __init__(self, project_root: Path, folder: Path, devices: Sequence[str], env: dict[str, str],
-                 preload: Sequence[str] = (), webserver_port: int | None = None,
-                 pg_port: int | None = None, redis_port: int | None = None, instance_config: str | None = None):
+    ``make ui`` runs it on the default instance (SQLite, the filesystem broker); :class:`LocalCluster`
+    adds Redis and PostgreSQL. Start with :meth:`start`, stop with :meth:`stop` (or use it as a
+    context manager). ``instance_config``: dagster.yaml text to write into ``home``; without it
+    ``home/dagster.yaml`` must exist. ``webserver_port`` None: no webserver (0: a free port).
+    """
+
+    def __init__(self, project_root: Path, home: Path, logs: Path, devices: Sequence[str], env: dict[str, str],
+                 preload: Sequence[str] = (), webserver_port: int | None = None, instance_config: str | None = None,
+                 watch: bool = True):
         self.project_root = Path(project_root).resolve()
-        self.folder = Path(folder).resolve()
+        self.home = Path(home).resolve()
+        self.logs = Path(logs).resolve()
         self.devices = list(devices)
         self.preload = list(preload)
         self.webserver_port = webserver_port
-        self.instance_config = instance_config  # dagster.yaml text; default: deploy/celery for these workers
-        self.logs = self.folder / "logs"
-        self.home = self.folder / "dagster_home"
-        self.postgres = LocalPostgres(self.folder / "postgres", pg_port)
-        self.redis = LocalRedis(self.folder / "redis", redis_port)
-        self.env = {**env, **self.postgres.env(), BROKER_URL_ENV: self.redis.url, "DAGSTER_HOME": str(self.home)}
+        self.instance_config = instance_config
+        self.watch = watch  # with the webserver, `assetgen-dagster watch` launches saved batches at once
+        self.env = {**env, "DAGSTER_HOME": str(self.home)}
         self.daemon: subprocess.Popen | None = None
         self.webserver: subprocess.Popen | None = None
         self.watcher: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen | None] = [None] * len(self.devices)
 
     def instance(self):
-        """The cluster's DagsterInstance for this process (its config reads the servers' ASSETGEN_* variables,
-        which this exports)."""
+        """The stack's DagsterInstance for this process (a cluster's config reads the servers'
+        ASSETGEN_* variables, the filesystem broker DAGSTER_HOME: this exports them)."""
         from dagster import DagsterInstance
 
-        os.environ.update({key: value for key, value in self.env.items() if key.startswith("ASSETGEN_")})
+        os.environ.update({key: value for key, value in self.env.items()
+                           if key.startswith("ASSETGEN_") or key == "DAGSTER_HOME"})
         return DagsterInstance.from_config(str(self.home))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}"
 
     def webserver_ready(self) -> bool:
         """Whether the webserver answers (its /server_info endpoint)."""
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.webserver_port}/server_info", timeout=2):
+            with urllib.request.urlopen(f"{self.url}/server_info", timeout=2):
                 return True
         except OSError:
             return False
@@ -96,12 +107,17 @@ class LocalCluster:
                                     stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def start(self) -> LocalCluster:
-        self.redis.start()
-        self.postgres.start()
+    def start_services(self) -> None:
+        """Servers the instance needs before any Dagster process starts (none here)."""
+
+    def stop_services(self) -> None:
+        """Stop what :meth:`start_services` started."""
+
+    def start(self) -> LocalStack:
+        self.start_services()
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text(
-            self.instance_config or instance_yaml_for(self.project_root, max(1, len(self.devices))))
+        if self.instance_config is not None:
+            (self.home / "dagster.yaml").write_text(self.instance_config)
         with self.instance():  # create the storage schema once: processes starting together race to create it
             pass
         workspace = str(self.project_root / "workspace.yaml")
@@ -110,9 +126,9 @@ class LocalCluster:
             self.webserver_port = self.webserver_port or free_port()
             self.webserver = self._spawn("webserver", [venv_bin("dagster-webserver"), "-w", workspace,
                                                        "-h", "127.0.0.1", "-p", str(self.webserver_port)])
+        if self.webserver_port is not None and self.watch:
             # Saved batch files launch their run at once instead of at the sensor's next 5 s pass.
-            self.watcher = self._spawn("watch", [venv_bin("assetgen-dagster"), "watch", "--webserver",
-                                                 f"http://127.0.0.1:{self.webserver_port}"])
+            self.watcher = self._spawn("watch", [venv_bin("assetgen-dagster"), "watch", "--webserver", self.url])
         for index in range(len(self.devices)):
             self.start_worker(index)
         return self
@@ -140,11 +156,11 @@ class LocalCluster:
         _terminate(self.workers[index], sig, timeout)
 
     def wait_for_workers(self, timeout: float = 180) -> list[str]:
-        """Block until every started worker answers a ping; returns their hostnames."""
-        from celery import Celery
-
+        """Block until every started worker answers a ping (through the instance's broker); returns
+        their hostnames."""
         expected = {self.worker_name(i) for i, p in enumerate(self.workers) if p and p.poll() is None}
-        app = Celery(broker=self.redis.url)
+        with self.instance() as instance:
+            app = instance.run_launcher.celery
         deadline = time.monotonic() + timeout
         while True:
             answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
@@ -157,15 +173,23 @@ class LocalCluster:
                 raise RuntimeError(f"workers {sorted(expected)} did not answer within {timeout:.0f} s; see {self.logs}")
             time.sleep(0.5)
 
+    def restart_dead_workers(self) -> list[str]:
+        """Start again every worker whose process exited; returns what happened, one line each."""
+        restarted = []
+        for index, process in enumerate(self.workers):
+            if process is not None and process.poll() is not None:
+                restarted.append(f"{self.worker_name(index)} exited ({process.returncode}); restarting it")
+                self.start_worker(index)
+        return restarted
+
     def stop(self) -> None:
         for index in range(len(self.workers)):
             self.stop_worker(index)
         for process in (self.watcher, self.webserver, self.daemon):
             _terminate(process, signal.SIGTERM, 60)
-        self.redis.stop()
-        self.postgres.stop()
+        self.stop_services()
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> LocalStack:
         try:
             return self.start()
         except BaseException:
@@ -174,6 +198,29 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class LocalCluster(LocalStack):
+    """A :class:`LocalStack` on its own Redis and PostgreSQL, all data and logs under ``folder``."""
+
+    def __init__(self, project_root: Path, folder: Path, devices: Sequence[str], env: dict[str, str],
+                 preload: Sequence[str] = (), webserver_port: int | None = None,
+                 pg_port: int | None = None, redis_port: int | None = None, instance_config: str | None = None):
+        folder = Path(folder).resolve()
+        self.folder = folder
+        self.postgres = LocalPostgres(folder / "postgres", pg_port)
+        self.redis = LocalRedis(folder / "redis", redis_port)
+        env = {**env, **self.postgres.env(), BROKER_URL_ENV: self.redis.url}
+        super().__init__(project_root, folder / "dagster_home", folder / "logs", devices, env, preload, webserver_port,
+                         instance_config or instance_yaml_for(project_root, max(1, len(devices))))
+
+    def start_services(self) -> None:
+        self.redis.start()
+        self.postgres.start()
+
+    def stop_services(self) -> None:
+        self.redis.stop()
+        self.postgres.stop()
 
 
 def gpu_devices() -> list[str]:
@@ -185,6 +232,30 @@ def gpu_devices() -> list[str]:
     return [f"cuda:{index}" for index, line in enumerate(l for l in listed.splitlines() if l.startswith("GPU "))]
 
 
+def serve(stack: LocalStack, banner: str) -> None:
+    """Start ``stack``, wait for its workers and webserver, print ``banner``, and keep it up
+    (restarting a worker that exits) until Ctrl-C or SIGTERM; then stop everything it started."""
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even where started with SIGINT ignored
+    with stack:
+        try:
+            names = stack.wait_for_workers() if stack.devices else []
+            if names:
+                print(f"{len(names)} worker(s) ready: {', '.join(names)}", flush=True)
+            if stack.webserver_port is not None:
+                wait_until(stack.webserver_ready, 180, "the Dagster webserver", every=0.5)
+            print(banner, flush=True)
+            while not stop["now"]:
+                for line in stack.restart_dead_workers():
+                    print(line, flush=True)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half of it running
+        print("stopping: workers finish their current run first", flush=True)
+
+
 def run_cluster(project_root: Path, folder: Path, devices: Sequence[str], preload: Sequence[str], port: int,
                 pg_port: int, redis_port: int) -> int:
     """Start the one-box cluster on the demo's environment, print where things are, run until Ctrl-C."""
@@ -193,22 +264,6 @@ def run_cluster(project_root: Path, folder: Path, devices: Sequence[str], preloa
     if env.get("ASSETGEN_PROFILE") == "tiny":
         tiny.ensure_tiny_kit(build_registry().roles)
     cluster = LocalCluster(project_root, folder, devices, env, preload, port, pg_port, redis_port)
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    with cluster:
-        print(f"redis {cluster.redis.url}, postgres 127.0.0.1:{cluster.postgres.port}, logs in {cluster.logs}")
-        names = cluster.wait_for_workers()
-        print(f"{len(names)} worker(s) ready: {', '.join(names)}")
-        print(f"Dagster UI: http://127.0.0.1:{port}  (prompts: {env['ASSETGEN_PROMPTS_DIR']}; Ctrl-C stops everything)",
-              flush=True)
-        try:
-            while not stop["now"]:
-                for index, process in enumerate(cluster.workers):
-                    if process is not None and process.poll() is not None:
-                        print(f"{cluster.worker_name(index)} exited ({process.returncode}); restarting it", flush=True)
-                        cluster.start_worker(index)
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-        print("stopping: workers finish their current run first", flush=True)
+    serve(cluster, f"redis {cluster.redis.url}, postgres 127.0.0.1:{cluster.postgres.port}, logs in {cluster.logs}\n"
+                   f"Dagster UI: {cluster.url}  (prompts: {env['ASSETGEN_PROMPTS_DIR']}; Ctrl-C stops everything)")
     return 0

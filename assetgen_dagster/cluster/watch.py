@@ -43,19 +43,24 @@ class LaunchError(RuntimeError):
     """The webserver refused or failed the launch."""
 
 
-def launch_run(graphql_url: str, run: BatchRun) -> str:
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """POST one GraphQL query to the webserver; its JSON answer (``data`` and/or ``errors``)."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def launch_run(graphql_url: str, run: BatchRun, trigger: str = "watch") -> str:
     """Launch ``generate_batch`` for the batch's assets and partition (the run the sensor would
-    request); return the run id."""
-    tags = {**run.tags, TRIGGER_TAG: "watch"}
+    request) through the webserver, tagged with who launched it; return the run id."""
+    tags = {**run.tags, TRIGGER_TAG: trigger}
     params = {
         "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": JOB,
                      "assetSelection": [{"path": [name]} for name in run.assets]},
         "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
     }
-    body = json.dumps({"query": LAUNCH_RUN, "variables": {"params": params}}).encode()
-    request = urllib.request.Request(graphql_url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())
+    answer = graphql(graphql_url, LAUNCH_RUN, {"params": params})
     result = (answer.get("data") or {}).get("launchRun") or {}
     if result.get("__typename") != "LaunchRunSuccess":
         raise LaunchError(f"{run.batch_id}: {result.get('__typename') or answer.get('errors')}: "
@@ -80,7 +85,7 @@ def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_
     if claim is None:
         return None
     try:
-        run_id = launch_run(graphql_url, batch_run(registry, batch_id, batch, content_hash))
+        run_id = launch_run(graphql_url, batch_run(instance, registry, batch_id, batch, content_hash))
     except BaseException:
         claim.withdraw()
         raise
