@@ -1,6 +1,7 @@
 """Two runs started at the same instant never overlap their model work on one device, 20 times out of
 20, on SQLite: each model step holds the device's lock (flock), whatever the run storage does with
-the `gpu` pool's slot claims (on SQLite two claims in the same milliseconds can both win)."""
+the `gpu` pool's slot claims (on SQLite two claims in the same milliseconds can both win; here the
+pool has a slot for each, so nothing but the lock stands between them)."""
 
 import os
 import re
@@ -42,15 +43,17 @@ def test_runs_started_together_take_turns_on_the_device(tiny_kit, workdir, tmp_p
     with DagsterInstance.from_config(str(home)) as instance:
         ensure_gpu_pool(instance)  # the UI's view of waiting steps stays (README)
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 1
+        # Opened to 2 slots: both steps get in whatever the race, so only the device lock keeps them apart.
+        instance.event_log_storage.set_concurrency_slots("gpu", 2)
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ASSETGEN_DEVICE_LOCK_DIR": str(tmp_path / "devices")}
+    logs = {name: tmp_path / f"{name}.log" for name in names}  # files, not pipes: a full pipe would stall a twin
     processes = [subprocess.Popen([sys.executable, str(RUNNER), name, str(REPETITIONS), str(barrier)], cwd=workdir, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.DEVNULL, stderr=logs[name].open("w"))
                  for name in names]
-    for process in processes:
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-3000:]
+    for name, process in zip(names, processes, strict=True):
+        assert process.wait(timeout=600) == 0, logs[name].read_text()[-3000:]
 
     with DagsterInstance.from_config(str(home)) as instance:
         assert all(run.is_success for run in instance.get_runs())

@@ -17,11 +17,12 @@ ITEMS = 48
 BATCH = "items:\n" + "".join(f"  - {{id: item{n}, kind: concept_art, prompt: 'prop {n}'}}\n" for n in range(ITEMS))
 
 
-def materialize_cli(workdir, env):
+def materialize_cli(workdir, env, log: Path):
+    """The CLI run, its log in a file (a stderr pipe nobody reads while it works would stall it)."""
     return subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "assetgen_dagster.definitions",
          "--select", "concept_art", "--partition", "crashy"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True)
 
 
 def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_kit, workdir):
@@ -30,7 +31,7 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     out = workdir / "outputs" / "crashy" / "concept_art"
 
-    process = materialize_cli(workdir, env)
+    process = materialize_cli(workdir, env, workdir / "killed.log")
     deadline = time.monotonic() + 120
     while not (out.is_dir() and len(list(out.glob("*.png"))) >= 2):  # writing has begun
         assert process.poll() is None and time.monotonic() < deadline, "run ended before writing"
@@ -59,9 +60,8 @@ def test_sigkill_mid_write_leaves_no_partial_files_and_a_rerun_completes(tiny_ki
         instance.report_run_failed(dead)
         instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)
 
-    rerun = materialize_cli(workdir, env)
-    _, stderr = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, stderr[-3000:]
+    rerun = materialize_cli(workdir, env, workdir / "rerun.log")
+    assert rerun.wait(timeout=300) == 0, (workdir / "rerun.log").read_text()[-3000:]
     assert list(out.glob(".*.tmp")) == []  # the killed run's temp files were swept under the batch lock
     assert len(list(out.glob("*.png"))) == ITEMS and (out / "manifest.json").is_file()
     with DagsterInstance.from_config(str(home)) as instance:

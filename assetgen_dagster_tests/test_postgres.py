@@ -134,15 +134,16 @@ def test_a_postgres_restart_mid_run(tiny_kit, workdir, pg_home, postgres):
                "assetgen_dagster.definitions", "--select", "concept_art", "--partition", "pgrestart"]
     env = {**os.environ, "DAGSTER_HOME": str(pg_home)}
     out = workdir / "outputs" / "pgrestart" / "concept_art"
-    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    log = workdir / "run.log"  # a file: a stderr pipe nobody reads while the run works would stall it
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + 120
     while not (out.is_dir() and len(list(out.glob("*.png"))) >= 4):
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before writing"
         time.sleep(0.01)
     postgres.restart()
     restarted_at = len(list(out.glob("*.png")))
-    _, stderr = process.communicate(timeout=300)
+    process.wait(timeout=300)
+    stderr = log.read_text()
     assert restarted_at < count, "restarted too late to test anything"
     print(f"run after a restart at {restarted_at}/{count} items: exit {process.returncode}")
     if process.returncode != 0:  # failing is allowed, but clearly

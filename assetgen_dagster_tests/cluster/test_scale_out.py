@@ -40,7 +40,12 @@ def concept_art_metadata(cluster, run_id: str) -> dict:
     with cluster.instance() as dagster:
         [record] = [r for r in dagster.fetch_materializations(AssetKey("concept_art"), limit=100).records
                     if r.run_id == run_id]
-    return record.asset_materialization.metadata["models"].value["concept_art"]  # the model use
+    return {key: value.value for key, value in record.asset_materialization.metadata.items()}
+
+
+def model_use(cluster, run_id: str) -> dict:
+    """The concept_art model's use in that run (cache state, load seconds...)."""
+    return concept_art_metadata(cluster, run_id)["models"]["concept_art"]
 
 
 def outputs(cluster, batch_id: str) -> Path:
@@ -53,20 +58,22 @@ def test_sensor_runs_spread_over_both_workers_one_at_a_time_with_hot_models(clus
         write(cluster, batch_id)
     records = wait_for(lambda: finished(sensor_runs(cluster, batches), len(batches)), 240, "the six sensor runs")
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
-    assert all(r.dagster_run.tags.get(SENSOR_TAG) == "prompt_batch_sensor" for r in records)
+    others = [r.dagster_run.tags for r in records if r.dagster_run.tags.get(SENSOR_TAG) != "prompt_batch_sensor"]
+    assert not others, others
     assert all(r.dagster_run.tags.get("dagster-celery/queue") == "gpu" for r in records)
 
     by_worker: dict[str, list] = {}
     for record in records:
         by_worker.setdefault(record.dagster_run.tags[WORKER_TAG], []).append(record)
-    assert len(by_worker) == 2, {worker: len(runs) for worker, runs in by_worker.items()}
+    shares = {worker: len(runs) for worker, runs in by_worker.items()}
+    assert len(by_worker) == 2 and max(shares.values()) >= 2, shares  # both used; a second run in one of them
+    # (how the six split depends on which worker is free first: 3/3 on an idle machine, 5/1 seen under load)
     for worker, runs in by_worker.items():
         runs.sort(key=lambda r: r.start_time)
         for earlier, later in zip(runs, runs[1:]):
             assert earlier.end_time <= later.start_time, f"{worker} ran two runs at once"
-        first, *rest = [concept_art_metadata(cluster, r.dagster_run.run_id) for r in runs]
+        first, *rest = [model_use(cluster, r.dagster_run.run_id) for r in runs]
         assert first["cache_state"] == "warm"  # loaded from disk by this worker's first run
-        assert rest, f"{worker} ran only one run"
         for metadata in rest:  # later runs in the same worker process find the model loaded
             assert metadata["cache_state"] == "hot" and metadata["load_seconds"] < 0.05, metadata
 

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from assetgen_dagster.batches import batch_hash
 from assetgen_dagster.engine.batches import BatchSnapshot
@@ -16,13 +17,14 @@ from ..conftest import parse_batch
 class Plan:
     item: object
     request: object
+    model: object = None
 
 
 def outcome_of(count: int) -> BatchOutcome:
     batch = parse_batch("items:\n" + "".join(f"  - {{id: t{n}, kind: texture, prompt: 'tile {n}'}}\n"
                                              for n in range(count)))
     snapshot = BatchSnapshot("big", None, batch, batch_hash(batch))
-    outcome = BatchOutcome(snapshot, texture.Textures(), count)
+    outcome = BatchOutcome(snapshot, texture.Textures(), count, Path("/outputs/big/textures"))
     for n, item in enumerate(batch.items):
         failing = n % 3 == 0
         checks = {"tileable": {"passed": not failing, "message": "x seam ratio 2.1 > 1.5" if failing else "",

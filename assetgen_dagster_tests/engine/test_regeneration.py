@@ -130,7 +130,8 @@ def test_a_new_model_revision_regenerates_every_item_of_that_kind(tiny_kit, work
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(f"concept_art: {{repo_id: studio/text-to-image-rev2, revision: {new_commit}}}\n")
     again, _ = run([concept_art, textures], instance=instance, models=ModelLoader(catalog_path=str(catalog)))
-    assert (meta(again, "concept_art")["generated"], meta(again, "concept_art")["revision"]) == (ITEMS, new_commit)
+    assert (meta(again, "concept_art")["generated"], meta(again, "concept_art")["models"]["concept_art"]["revision"]) \
+        == (ITEMS, new_commit)
     assert meta(again, "textures")["reused"] == 1  # other kinds keep their model
 
 

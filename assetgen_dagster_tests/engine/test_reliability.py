@@ -225,13 +225,13 @@ def test_two_runs_on_one_batch_take_turns_and_the_second_reuses_the_first(tiny_k
         instance.event_log_storage.set_concurrency_slots("gpu", 2)  # two GPUs: both model steps may run at once
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     dagster = str(Path(sys.executable).with_name("dagster"))
+    logs = [workdir / f"run{n}.log" for n in range(2)]  # files: a full stderr pipe would stall a run
     runs = [subprocess.Popen([dagster, "asset", "materialize", "-m", "assetgen_dagster.definitions",
                               "--select", "concept_art,asset_pack", "--partition", "shared"],
-                             cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
-    for process in runs:
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr[-3000:]
+                             cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+            for log in logs]
+    for process, log in zip(runs, logs, strict=True):
+        assert process.wait(timeout=300) == 0, log.read_text()[-3000:]
     from dagster import AssetKey
 
     with DagsterInstance.from_config(str(home)) as instance:

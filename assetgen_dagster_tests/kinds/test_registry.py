@@ -59,7 +59,9 @@ def test_a_plugin_runs_through_sensor_engine_pack_and_review_then_leaves_when_un
     instance = DagsterInstance.ephemeral()
     [request] = sensor_tick(instance, registry=registry).run_requests  # the sensor sees its items
     assert request.partition_key == "toys"
-    assert {key.to_user_string() for key in request.asset_selection} == {"palettes", "concept_art", "asset_pack"}
+    selected = [key.to_user_string() for key in request.asset_selection]
+    assert selected[:2] == ["concept_art", "palettes"] and selected[-1] == "asset_pack"  # its kinds, then
+    assert set(selected) == {*registry.definitions, "asset_pack"}  # once, the others as 0 items
     instance.add_dynamic_partitions(PROMPT_BATCHES, ["toys"])
 
     graph = build_definitions(registry).resolve_asset_graph()
@@ -80,7 +82,8 @@ def test_a_plugin_runs_through_sensor_engine_pack_and_review_then_leaves_when_un
     page = (out / "asset_pack" / "index.html").read_text()
     assert 'src="palettes/dusk_swatch.png"' in page  # drawn by the plugin's own review card
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {("palettes", "distinct_colours"): True, ("asset_pack", "complete"): True}
+    assert evaluations == {("palettes", "distinct_colours"): True, ("asset_pack", "complete"): True,
+                           **{("concept_art", name): True for name in ("not_blank", "not_constant", "size_as_asked")}}
 
     cli = subprocess.run([str(Path(sys.executable).with_name("assetgen-dagster")), "kinds"], capture_output=True,
                          text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(installed_plugin)})
