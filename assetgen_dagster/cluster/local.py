@@ -26,16 +26,38 @@ from assetgen_dagster.registry import build_registry
 CELERY_YAML = Path("deploy") / "celery" / "dagster.yaml"
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
 def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
-    """Send ``sig`` to the process group and wait; SIGKILL it if it outlives ``timeout``."""
+    """Send ``sig`` to the process group and wait until every member has exited (the Dagster code
+    servers a webserver or daemon starts shut down after their parent); SIGKILL what outlives ``timeout``."""
     if process is None or process.poll() is not None:
         return
     os.killpg(process.pid, sig)
+    deadline = time.monotonic() + timeout
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        pass
+    while _group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _group_members(process.pid):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def instance_yaml_for(project_root: Path, workers: int) -> str:
