@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,27 @@ def step_failure(result) -> str:
     [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
     data = failure.step_failure_data
     return data.user_failure_data.description if data.user_failure_data else data.error.to_string()
+
+
+def sensor_tick_starts(instance, name: str) -> list[float]:
+    """When each finished evaluation of the sensor ``name`` so far started."""
+    from dagster._core.scheduler.instigation import TickStatus
+
+    states = [s for s in instance.all_instigator_state() if s.name == name]
+    return [tick.timestamp for state in states for tick in instance.get_ticks(state.instigator_origin_id,
+                                                                             state.selector_id)
+            if tick.status in (TickStatus.SUCCESS, TickStatus.SKIPPED)]
+
+
+def wait_for_a_tick(open_instance, name: str) -> None:
+    """Block until the sensor ``name`` has evaluated once from start to end after this call: whatever
+    the files and runs were at this moment, it has seen. ``open_instance()`` gives a DagsterInstance."""
+    from assetgen_dagster.cluster.servers import wait_until
+
+    now = time.time()
+
+    def ticked():
+        with open_instance() as instance:
+            return any(started > now for started in sensor_tick_starts(instance, name))
+
+    wait_until(ticked, 120, f"an evaluation of {name}")

@@ -28,7 +28,7 @@ from assetgen_dagster.cluster.watch import graphql, launch_run
 from assetgen_dagster.jobs import BatchRun
 
 from .browser import browser, watch_console
-from .conftest import PROJECT_ROOT, load_batch, write_batch
+from .conftest import PROJECT_ROOT, load_batch, sensor_tick_starts, wait_for_a_tick, write_batch
 
 BATCHES = {
     "mats": """\
@@ -52,21 +52,12 @@ def runs(home: Path) -> list:
 
 
 def sensor_ticks(home: Path, name: str = SENSOR) -> list[float]:
-    """When each finished evaluation of a sensor so far started."""
-    from dagster._core.scheduler.instigation import TickStatus
-
     with DagsterInstance.from_config(str(home)) as instance:
-        states = [s for s in instance.all_instigator_state() if s.name == name]
-        return [tick.timestamp for state in states for tick in instance.get_ticks(state.instigator_origin_id,
-                                                                                 state.selector_id)
-                if tick.status in (TickStatus.SUCCESS, TickStatus.SKIPPED)]
+        return sensor_tick_starts(instance, name)
 
 
 def after_a_tick(home: Path, name: str = SENSOR) -> None:
-    """Block until the sensor has evaluated once from start to end after this call: whatever the
-    files held at this moment, it has seen."""
-    now = time.time()
-    wait_for(lambda: any(started > now for started in sensor_ticks(home, name)), 120, f"an evaluation of {name}")
+    wait_for_a_tick(lambda: DagsterInstance.from_config(str(home)), name)
 
 
 def idle(home: Path) -> bool:
