@@ -140,8 +140,60 @@ class Localization(TextAsset):
         out.write_bytes(table.getvalue().encode("utf-8"), ".csv")  # no BOM: Godot reads plain UTF-8
         for locale in locales:
             po = polib.POFile(wrapwidth=0)
-            po.metadata = {"Language": locale, "Content-Type": "text/plain; charset=UTF-8",
-                           "Content-Transfer-Encoding": "8bit", "X-Generator": "assetgen-dagster"}
             for key in sorted(rows):
                 po.append(polib.POEntry(msgctxt=key, msgid=rows[key][SOURCE_LOCALE], msgstr=rows[key][locale]))
+            path = out.path(f".{locale}.po")
+            po.metadata = po_header(ctx.batch_id, locale, revised=revision_date(path, po))
             out.write_bytes(str(po).encode("utf-8"), f".{locale}.po")
+
+
+# ---------------------------------------------------------------------------------------------
+# gettext headers
+
+DEFAULT_PLURAL_FORMS = "nplurals=2; plural=(n != 1);"  # gettext's own default, for a language CLDR lacks
+
+
+def plural_forms(locale: str) -> str:
+    """The ``Plural-Forms`` header of ``locale`` from CLDR's rules (Babel)."""
+    from babel.core import UnknownLocaleError
+    from babel.messages.plurals import get_plural
+
+    try:
+        return get_plural(locale).plural_forms
+    except (UnknownLocaleError, ValueError):
+        return DEFAULT_PLURAL_FORMS
+
+
+def po_header(batch_id: str, locale: str, revised: str) -> dict[str, str]:
+    """Every header field ``msgfmt -c`` checks, so translation tools and Godot read the file as is."""
+    return {
+        "Project-Id-Version": batch_id,
+        "PO-Revision-Date": revised,
+        "Last-Translator": "assetgen-dagster machine translation <noreply@localhost>",
+        "Language-Team": f"{locale} <noreply@localhost>",
+        "Language": locale,
+        "MIME-Version": "1.0",
+        "Content-Type": "text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding": "8bit",
+        "Plural-Forms": plural_forms(locale),
+        "X-Generator": "assetgen-dagster",
+    }
+
+
+def revision_date(path: Path, po: Any) -> str:
+    """When the translations last changed: the date already in ``path`` when it holds the same
+    entries (a rerun writes the same bytes), else now."""
+    import datetime
+
+    import polib
+
+    if path.is_file():
+        try:
+            before = polib.pofile(str(path))
+        except (OSError, ValueError):
+            before = None
+        same = before is not None and [(e.msgctxt, e.msgid, e.msgstr) for e in before] == [
+            (e.msgctxt, e.msgid, e.msgstr) for e in po]
+        if same and before.metadata.get("PO-Revision-Date"):
+            return before.metadata["PO-Revision-Date"]
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M+0000")

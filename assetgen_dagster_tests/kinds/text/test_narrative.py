@@ -12,7 +12,11 @@ from assetgen_dagster.kinds.dialogue import yarn
 from assetgen_dagster.kinds.item_text import schema_problems
 from assetgen_dagster.kinds.text.placeholders import placeholders
 
+from ...clients import msgfmt_warnings
 from ...conftest import PROJECT_ROOT, checks_of, materialize_batch, metadata_of, write_batch
+
+# CLDR's plural categories (Babel): French, Spanish and Portuguese have a form for millions.
+NPLURALS = {"fr": 3, "de": 2, "ja": 1, "es": 3, "pt_BR": 3}
 
 ASSETS = ["item_text", "dialogue", "strings", "localization", "asset_pack"]
 
@@ -123,8 +127,11 @@ def assert_translation_table(folder, locales, rows):
         for translated in row[2:]:
             assert translated.strip() and placeholders(translated) == placeholders(row[1]), row
     for locale in locales:
-        po = polib.pofile(str(folder / f"translations.{locale}.po"))
+        path = folder / f"translations.{locale}.po"
+        assert msgfmt_warnings(path) == [], path  # gettext itself accepts every header and entry
+        po = polib.pofile(str(path))
         assert po.metadata["Language"] == locale and len(po) == rows
+        assert po.metadata["Plural-Forms"].startswith(f"nplurals={NPLURALS[locale]};"), po.metadata
         assert {entry.msgctxt: entry.msgid for entry in po} == {row[0]: row[1] for row in body}
 
 
@@ -160,3 +167,32 @@ def test_same_seed_same_text(tiny_kit, workdir):
     shutil.rmtree(workdir / "outputs" / "one")
     run("one", ["item_text"])
     assert (workdir / "outputs" / "one" / "item_text" / "ring.json").read_bytes() == first
+
+
+def test_msgfmt_names_what_a_po_without_headers_lacks(tmp_path):
+    """The check the tables go through fails on a .po as it was written before headers: the
+    revision date, translator and team missing."""
+    import polib
+
+    po = polib.POFile(wrapwidth=0)
+    po.metadata = {"Language": "fr", "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+    po.append(polib.POEntry(msgctxt="menu.quit", msgid="Quit", msgstr="Quitter"))
+    bare = tmp_path / "translations.fr.po"
+    bare.write_text(str(po), encoding="utf-8")
+    said = "\n".join(msgfmt_warnings(bare))
+    assert all(field in said for field in ("PO-Revision-Date", "Last-Translator", "Language-Team")), said
+
+
+def test_a_rerun_keeps_the_po_revision_date_and_a_changed_table_moves_it(tmp_path, monkeypatch):
+    import polib
+
+    from assetgen_dagster.kinds.strings.localization import po_header, revision_date
+
+    path = tmp_path / "translations.fr.po"
+    po = polib.POFile(wrapwidth=0)
+    po.append(polib.POEntry(msgctxt="menu.quit", msgid="Quit", msgstr="Quitter"))
+    po.metadata = po_header("b", "fr", revised="2026-01-02 03:04+0000")
+    path.write_text(str(po), encoding="utf-8")
+    assert revision_date(path, po) == "2026-01-02 03:04+0000"
+    po[0].msgstr = "Sortir"
+    assert revision_date(path, po) != "2026-01-02 03:04+0000"
