@@ -131,6 +131,8 @@ class AudioAsset(ItemAsset):
         if loop is not None:
             wav = files.with_loop(wav, item.sample_rate, *loop)
         ogg = files.encode(leveled.audio, item.sample_rate, "OGG", comment)
+        if loop is not None:
+            ogg = files.ogg_with_loop(ogg, *loop)
         encoded = time.perf_counter()
         out.write_bytes(wav, ".wav")
         out.write_bytes(ogg, ".ogg")

@@ -1,4 +1,5 @@
-"""Audio files: 16-bit PCM WAV with loop points in a ``smpl`` chunk, Ogg Vorbis, both through soundfile.
+"""Audio files: 16-bit PCM WAV with loop points in a ``smpl`` chunk, Ogg Vorbis with them in
+``LOOPSTART``/``LOOPLENGTH`` comments, both encoded through soundfile.
 
 soundfile (libsndfile) writes the audio and a comment tag (the provenance) but not the ``smpl``
 chunk, so that chunk is appended here with ``struct`` and the RIFF size patched. Godot imports WAV
@@ -38,6 +39,31 @@ def with_loop(wav: bytes, rate: int, start: int, end: int) -> bytes:
     out = bytearray(wav + chunk)
     struct.pack_into("<I", out, 4, len(out) - 8)
     return bytes(out)
+
+
+def ogg_with_loop(ogg: bytes, start: int, end: int) -> bytes:
+    """The Ogg Vorbis file with ``LOOPSTART``/``LOOPLENGTH`` comments (in samples; the loop ends at
+    ``end`` inclusive), the convention RPG Maker, several engines' audio plugins and players read.
+    libsndfile writes a fixed set of comment fields only, so mutagen rewrites the comment header."""
+    from mutagen.oggvorbis import OggVorbis
+
+    buffer = io.BytesIO(ogg)
+    tags = OggVorbis(buffer)
+    tags["LOOPSTART"] = str(start)
+    tags["LOOPLENGTH"] = str(end - start + 1)
+    tags.save(buffer)
+    return buffer.getvalue()
+
+
+def read_ogg_loop(ogg: bytes) -> tuple[int, int] | None:
+    """(start, end inclusive) from an Ogg Vorbis file's loop comments, or None without them."""
+    from mutagen.oggvorbis import OggVorbis
+
+    tags = OggVorbis(io.BytesIO(ogg))
+    if "LOOPSTART" not in tags or "LOOPLENGTH" not in tags:
+        return None
+    start = int(tags["LOOPSTART"][0])
+    return start, start + int(tags["LOOPLENGTH"][0]) - 1
 
 
 def riff_chunks(wav: bytes) -> dict[bytes, bytes]:

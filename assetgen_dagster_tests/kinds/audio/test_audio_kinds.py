@@ -83,6 +83,30 @@ def test_loop_points_read_back_from_the_smpl_chunk_and_wrap_without_a_click(demo
     assert files.read_loop((out / "sfx" / "door_creak.wav").read_bytes()) is None
 
 
+def test_ffprobe_reads_every_ogg_as_written_and_loops_say_so(demo):
+    """ffmpeg, a real client: Vorbis at the asked rate, channels and length; a looping clip carries
+    LOOPSTART/LOOPLENGTH matching its WAV's smpl loop, a one-shot carries none."""
+    from ...clients import ffprobe
+    from ...conftest import load_batch
+
+    _, out = demo
+    batch = load_batch(PROJECT_ROOT / "data" / "prompts" / "audio_demo.yaml")
+    for item in batch.items:
+        ogg, wav = (out / item.kind / f"{item.id}{suffix}" for suffix in (".ogg", ".wav"))
+        probed, written = ffprobe(ogg), files.decode(wav.read_bytes())
+        assert (probed["codec"], probed["rate"], probed["channels"]) == (
+            "vorbis", item.sample_rate, written.audio.shape[1]), item.id
+        assert probed["seconds"] == pytest.approx(written.audio.shape[0] / written.rate, abs=0.002), item.id
+        loop = files.read_loop(wav.read_bytes())
+        assert files.read_ogg_loop(ogg.read_bytes()) == loop, item.id
+        if loop is None:
+            assert "LOOPSTART" not in probed["tags"], item.id
+        else:
+            assert (int(probed["tags"]["LOOPSTART"]), int(probed["tags"]["LOOPLENGTH"])) == (
+                loop[0], loop[1] - loop[0] + 1), item.id
+    assert files.read_ogg_loop((out / "music" / "tavern_loop.ogg").read_bytes()) == (0, 4 * 48000 - 1)
+
+
 def test_loudness_and_peaks_are_on_target(demo):
     _, out = demo
     for name in ("sfx/door_creak", "music/tavern_loop", "voice/guard_halt"):
