@@ -37,6 +37,31 @@ def demo_packs(tiny_kit, tmp_path_factory):
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
+def test_every_glb_of_the_demo_passes_the_khronos_validator(demo_packs):
+    from ..clients import gltf_problems
+
+    glbs = sorted(demo_packs.rglob("*.glb"))
+    assert len(glbs) >= 20 and gltf_problems(glbs) == {}
+
+
+def test_the_validator_reports_a_broken_glb(tmp_path):
+    """The check above can fail: a GLB whose accessor points past its buffer, and bytes that are no glTF."""
+    import trimesh
+
+    from ..clients import gltf_problems
+
+    glb = bytearray(trimesh.creation.box().export(file_type="glb"))
+    chunk = int.from_bytes(glb[12:16], "little")
+    document = json.loads(glb[20:20 + chunk])
+    document["accessors"][0]["count"] *= 1000
+    text = json.dumps(document, separators=(",", ":")).encode().ljust(chunk)
+    assert len(text) == chunk, "the edited JSON must fit its chunk"
+    (tmp_path / "past_its_buffer.glb").write_bytes(bytes(glb[:20] + text + glb[20 + chunk:]))
+    (tmp_path / "not_gltf.glb").write_bytes(b"not a glTF file at all")
+    problems = gltf_problems(sorted(tmp_path.glob("*.glb")))
+    assert set(map(lambda p: Path(p).name, problems)) == {"past_its_buffer.glb", "not_gltf.glb"}, problems
+
+
 @pytest.mark.parametrize("batch", DEMO_BATCHES)
 def test_the_review_page_of_every_demo_pack(demo_packs, batch):
     pack = demo_packs / batch / "asset_pack"
