@@ -7,7 +7,7 @@ for); for the built-in kinds:
     asset_pack/sprites/<item>.png, sprites/atlas.png, sprites/atlas.json
     asset_pack/icons/<item>_<size>.png
     asset_pack/materials/<item>/{albedo,height,normal,roughness,ao}.png
-    asset_pack/meshes/<item>.glb (LOD0..n), meshes/<item>_collision.glb
+    asset_pack/meshes/<item>.glb (LOD0 and its -convcolonly collision), meshes/<item>_LOD<n>.glb
     asset_pack/audio/{sfx,music,voice}/<item>.{wav,ogg}, audio/voice/<item>.json (subtitles)
 
 The pack is built in a new version folder and published by atomically replacing the
@@ -15,6 +15,7 @@ The pack is built in a new version folder and published by atomically replacing 
 """
 
 
+import hashlib
 import os
 import shutil
 import time
@@ -98,7 +99,8 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
                                              snapshot.batch_id, asset_name)
         return manifests[asset_name]
 
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[Path, str]] = []  # copies: (source, pack path)
+    built: list[tuple[bytes, str]] = []  # files a kind assembles: (content, pack path)
     items, missing, reviews = [], {}, []
     for item in snapshot.batch.items:
         record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
@@ -106,7 +108,8 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
-        gaps = []
+        gaps, sources = [], {}
+        assemble = registry.kind(item.kind).assemble
         for target in registry.pack_targets(item.kind):
             manifest = manifest_of(target.asset)
             entry = manifest.entry(item.id)
@@ -115,11 +118,17 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
                 gaps.append(f"{target.asset}: {why}")
                 continue
             record["provenance"][target.asset] = entry["provenance"]
+            sources[target.asset] = {name: manifest.folder / name for name in entry["files"]}
             for name, info in sorted(entry["files"].items()):
                 path = target.path(item.id, name)
-                files.append((manifest.folder / name, path))
                 review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
-                record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
+                if assemble is None:
+                    files.append((manifest.folder / name, path))
+                    record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
+        if assemble is not None and not gaps:
+            for path, data in sorted(assemble(item.id, sources).items()):
+                built.append((data, path))
+                record["files"].append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
         if gaps:
             missing[item.id] = review.missing = "; ".join(gaps)
         items.append(record)
@@ -139,13 +148,13 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         "extra_files": sorted(path for _, path in extra),
     }
     version = digest([CODE_VERSION, manifest])[:16]
-    link = _publish(batch_dir, version, files + extra, manifest,
+    link = _publish(batch_dir, version, files + extra, built, manifest,
                     lambda staging: write_review(staging, manifest, kinds, reviews))
     return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)
 
 
-def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manifest: dict[str, Any],
-             review: Callable[[Path], Path]) -> Path:
+def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], built: list[tuple[bytes, str]],
+             manifest: dict[str, Any], review: Callable[[Path], Path]) -> Path:
     """Build ``.packs/<version>/`` with its review page (unless it exists) and point the ``asset_pack``
     link at it atomically."""
     packs = batch_dir / ".packs"
@@ -156,13 +165,16 @@ def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], manif
         try:
             for source, target in files:
                 link_or_copy(source, staging / target)
+            for data, target in built:
+                (staging / target).parent.mkdir(parents=True, exist_ok=True)
+                (staging / target).write_bytes(data)  # the staging folder is published whole, by rename
             atomic_write_json(staging / "manifest.json", manifest)
             review(staging)
             os.replace(staging, final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)  # no half pack is left behind
             if exc.errno in DISK_FULL_ERRNOS:
-                needed = sum(source.stat().st_size for source, _ in files if source.exists())
+                needed = sum(source.stat().st_size for source, _ in files if source.exists()) + sum(len(d) for d, _ in built)
                 raise disk_full(exc, batch_dir, f"the asset pack of {batch_dir.name!r}", needed) from exc
             raise
     link = batch_dir / ASSET

@@ -231,7 +231,7 @@ def read_glb(path: Any) -> dict[str, Any]:
 
 class Meshes(ItemAsset):
     name = "meshes"
-    code_version = "2"  # 2: text-route meshes are UV-unwrapped with a baked texture
+    code_version = "3"  # 2: text-route meshes are UV-unwrapped with a baked texture; 3: smooth vertex normals
     kind = "mesh"
     group = "meshes_3d"
     deps = (CONCEPT_KIND,)  # the concept_art asset (named like its kind)
@@ -372,6 +372,7 @@ def round_trip(item: MeshItem, lods: tuple[list[Any], list[Any]]) -> Verdict:
 
 class MeshLods(DerivedMesh):
     name = "mesh_lods"
+    code_version = "2"  # 2: smooth vertex normals
     title = "LODs"
     checks = (
         ItemCheck("lods_decrease_within_budget", "Face counts strictly decrease and meet each level's budget.",
@@ -459,6 +460,25 @@ class CollisionMeshes(DerivedMesh):
         return {"hull_faces": sum(len(hull.faces) for hull in hulls), "parts": len(hulls)}
 
 
+def engine_files(item_id: str, sources: dict[str, dict[str, Path]]) -> dict[str, bytes]:
+    """A prop as engines take it: ``meshes/<item>.glb``, LOD0 with its collision parts as
+    ``-convcolonly`` nodes (Godot builds a StaticBody with convex shapes on import), and
+    ``meshes/<item>_LOD<n>.glb``, one level per file, so no engine draws two levels at once."""
+    from assetgen_dagster.kinds.mesh.geometry import export_glb, load_glb
+
+    [lods_file] = sources["mesh_lods"].values()
+    [collision_file] = sources["collision_meshes"].values()
+    lods_scene, collision_scene = load_glb(lods_file.read_bytes()), load_glb(collision_file.read_bytes())
+    levels = [mesh for name, mesh in sorted(lods_scene.geometry.items()) if name.startswith("LOD")]
+    hulls = [mesh for name, mesh in sorted(collision_scene.geometry.items()) if name.startswith("collision")]
+    provenance = {"lods": lods_scene.metadata.get("assetgen", {}),
+                  "collision": collision_scene.metadata.get("assetgen", {})}
+    files = {f"meshes/{item_id}.glb": export_glb(levels[:1], hulls, provenance)}
+    for index, level in enumerate(levels):
+        files[f"meshes/{item_id}_LOD{index}.glb"] = export_glb([level], [], {**provenance, "level": index})
+    return files
+
+
 def review(card: Any) -> Any:
     """LOD0 and the collision shape (hull or convex parts) in the 3D viewer, with the LOD face counts."""
 
@@ -466,9 +486,10 @@ def review(card: Any) -> Any:
     if "meshes" in card.entries and "files" in card.entries["meshes"]:
         [name] = card.entries["meshes"]["files"]
         parts.append(viewer(card.review_file(card.folders["meshes"] / name, f"meshes/{name}"), "LOD0"))
-    for path, _ in card.files.get("collision_meshes", []):
+    for _, source in card.files.get("collision_meshes", []):
         count = card.entries.get("collision_meshes", {}).get("stats", {}).get("parts", 1)
-        parts.append(viewer(path, "collision hull" if count == 1 else f"collision: {count} convex parts"))
+        parts.append(viewer(card.review_file(source, f"collision/{source.name}"),
+                            "collision hull" if count == 1 else f"collision: {count} convex parts"))
     faces = card.entries.get("mesh_lods", {}).get("stats", {}).get("lod_faces")
     if faces:
         parts.append(Markup("<p><small>LOD faces: {}</small></p>").format(" / ".join(map(str, faces))))
@@ -479,8 +500,9 @@ KIND = Kind(
     name="mesh",
     item=MeshItem,
     assets=(Meshes(), MeshLods(), CollisionMeshes()),
-    pack=(PackTarget("mesh_lods", lambda item_id, file_name: f"meshes/{file_name}"),
-          PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}_collision.glb")),
+    pack=(PackTarget("mesh_lods", lambda item_id, file_name: f"meshes/{item_id}.glb"),
+          PackTarget("collision_meshes", lambda item_id, file_name: f"meshes/{item_id}.glb")),
+    assemble=engine_files,
     models=(TEXT_TO_3D, IMAGE_TO_3D, DEPTH),
     summary="3D props (GLB) from text or a concept image, textured, with LODs and convex collision.",
     review=review,

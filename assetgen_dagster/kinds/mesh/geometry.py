@@ -149,14 +149,64 @@ def convex_parts(mesh: trimesh.Trimesh, max_hulls: int, resolution: int = VHACD_
     return [hull for hull in hulls if hull.volume > 0] or [mesh.convex_hull]
 
 
+CREASE_DEGREES = 60.0  # faces meeting at a sharper angle than this keep a hard edge
+
+
+def with_smooth_normals(mesh: trimesh.Trimesh, crease_degrees: float = CREASE_DEGREES) -> trimesh.Trimesh:
+    """The mesh with per-vertex normals an engine shades smoothly: each corner gets the area-weighted
+    mean normal of the faces around its position that bend from its own face by less than
+    ``crease_degrees``; a vertex whose corners disagree (a hard edge) is split. Positions are compared
+    welded, so UV seams (already split vertices) stay smooth. trimesh's own vertex normals would
+    average across hard edges, its smooth_shade drops the UVs."""
+    faces = np.asarray(mesh.faces)
+    if len(faces) == 0:
+        return mesh
+    face_normals = np.asarray(mesh.face_normals, dtype=np.float64)
+    weights = np.asarray(mesh.area_faces, dtype=np.float64)[:, None]
+    _, position = np.unique(np.round(np.asarray(mesh.vertices) / 1e-6).astype(np.int64), axis=0,
+                            return_inverse=True)
+    corner_position = position.reshape(-1)[faces.reshape(-1)]
+    # Every pair of corners at the same position: a corner gathers the faces of the others.
+    order = np.argsort(corner_position, kind="stable")
+    sorted_position = corner_position[order]
+    starts = np.flatnonzero(np.r_[True, sorted_position[1:] != sorted_position[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    group = np.repeat(np.arange(len(starts)), sizes)
+    pairs = sizes[group]
+    first = np.repeat(np.arange(len(order)), pairs)
+    offset = np.arange(pairs.sum()) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+    second = starts[group][first] + offset
+    corner, other = order[first], order[second]
+    face, other_face = corner // 3, other // 3
+    smooth = (face_normals[face] * face_normals[other_face]).sum(axis=1) >= np.cos(np.radians(crease_degrees))
+    normals = np.zeros((len(corner_position), 3))
+    np.add.at(normals, corner[smooth], face_normals[other_face[smooth]] * weights[other_face[smooth]])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    fallback = np.repeat(face_normals, 3, axis=0)  # a corner no face around it agrees with
+    fallback[np.linalg.norm(fallback, axis=1) < 0.5] = (0.0, 1.0, 0.0)  # a degenerate face has no normal
+    normals = np.where(length > 1e-12, normals / np.maximum(length, 1e-12), fallback)
+    # One output vertex per (input vertex, normal): split only where a hard edge runs through it.
+    keys = np.column_stack([faces.reshape(-1), np.round(normals * 1e4).astype(np.int64)])
+    _, first_corner, new_index = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    source = faces.reshape(-1)[first_corner]
+    visual = mesh.visual
+    if isinstance(visual, trimesh.visual.TextureVisuals) and visual.uv is not None:
+        visual = trimesh.visual.TextureVisuals(uv=np.asarray(visual.uv)[source], material=visual.material)
+    else:
+        visual = None
+    return trimesh.Trimesh(np.asarray(mesh.vertices)[source], new_index.reshape(-1).reshape(faces.shape),
+                           vertex_normals=normals[first_corner], visual=visual, process=False)
+
+
 def export_glb(lods: list[trimesh.Trimesh], hulls: list[trimesh.Trimesh], provenance: dict[str, Any]) -> bytes:
-    """One GLB: nodes ``LOD0``..``LODn`` and the collision hulls, provenance in the glTF scene's ``extras``.
+    """One GLB: nodes ``LOD0``..``LODn`` (with smooth vertex normals, hard edges kept) and the
+    collision hulls, provenance in the glTF scene's ``extras``.
 
     One hull is node ``collision-convcolonly``; several are ``collision_00-convcolonly``, ... Godot's
     importer turns a ``-convcolonly`` node into a convex collision shape without a visible mesh."""
     scene = trimesh.Scene()
     for index, level in enumerate(lods):
-        scene.add_geometry(level, node_name=f"LOD{index}", geom_name=f"LOD{index}")
+        scene.add_geometry(with_smooth_normals(level), node_name=f"LOD{index}", geom_name=f"LOD{index}")
     for index, hull in enumerate(hulls):
         name = "collision" if len(hulls) == 1 else f"collision_{index:02d}"
         scene.add_geometry(hull, node_name=f"{name}-convcolonly", geom_name=name)

@@ -8,6 +8,7 @@ import trimesh
 
 from assetgen_dagster.kinds.mesh.geometry import glb_meshes, solid
 
+from ...clients import gltf_problems
 from ...conftest import checks_of, materialize_batch, metadata_of, step_failure, write_batch
 
 BATCH = """\
@@ -78,8 +79,46 @@ def test_lods_and_hulls(built):
     assert hull.is_convex and hull.is_watertight
     pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
     paths = {f["path"] for item in pack["items"] for f in item["files"]}
-    assert {"meshes/barrel.glb", "meshes/crate_collision.glb", "meshes/rock.glb"} <= paths
+    assert {"meshes/barrel.glb", "meshes/barrel_LOD0.glb", "meshes/barrel_LOD2.glb", "meshes/crate.glb"} <= paths
+    assert not any(path.endswith("_collision.glb") for path in paths)  # collision is inside the prop scene
     assert pack["missing"] == {}
+
+
+def test_the_pack_holds_one_prop_scene_with_collision_and_a_file_per_lod(built):
+    """What an engine imports: one visual mesh (smooth normals, UVs, textured) plus -convcolonly
+    collision nodes in meshes/<item>.glb; each LOD alone in its file, fewer faces each level."""
+    from assetgen_dagster.kinds.mesh.geometry import load_glb
+
+    out, _, _ = built
+    pack = out / "asset_pack" / "meshes"
+    for item in ("barrel", "crate", "rock"):
+        scene = load_glb((pack / f"{item}.glb").read_bytes())
+        nodes = {node: scene.graph[node][1] for node in scene.graph.nodes_geometry}
+        visual = [node for node in nodes if not node.endswith("-convcolonly")]
+        assert visual == ["LOD0"] and len(nodes) >= 2, nodes
+        lod0 = scene.geometry[nodes["LOD0"]]
+        assert lod0.visual.uv.shape == (len(lod0.vertices), 2) and lod0.visual.material.baseColorTexture is not None
+        assert_smooth_normals(lod0)
+        for node in set(nodes) - {"LOD0"}:
+            assert scene.geometry[nodes[node]].is_convex, (item, node)
+        faces = []
+        for level in sorted(pack.glob(f"{item}_LOD*.glb")):
+            [mesh] = load_glb(level.read_bytes()).geometry.values()
+            assert_smooth_normals(mesh)
+            faces.append(len(mesh.faces))
+        assert len(faces) >= 2 and faces == sorted(faces, reverse=True) and len(set(faces)) == len(faces), (item, faces)
+        assert faces[0] == len(lod0.faces)
+
+
+def assert_smooth_normals(mesh):
+    """Unit normals written in the file, shared by neighbouring faces (not one vertex per corner as
+    flat shading needs), and facing the way the faces do."""
+    assert "vertex_normals" in mesh._cache.cache, "the GLB carries no NORMAL attribute"
+    normals = mesh.vertex_normals
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-3)
+    assert len(mesh.vertices) < 2 * len(mesh.faces)  # flat shading needs 3 per face
+    corner = normals[mesh.faces].mean(axis=1)
+    assert ((corner * mesh.face_normals).sum(axis=1) > 0).mean() > 0.95
 
 
 def test_rerun_reuses_meshes_and_is_byte_identical(built):
@@ -146,3 +185,5 @@ def test_held_out_props_by_every_route_are_textured_on_every_lod_with_convex_par
         parts = [mesh for name, mesh in glb_meshes((out / "collision_meshes" / f"{item}.glb").read_bytes()).items()]
         assert parts and all(part.is_convex and part.is_watertight for part in parts)
     assert metadata_of(result, "collision_meshes")["item_stats"]["banner"]["parts"] == 1
+    glbs = sorted(out.rglob("*.glb"))  # every asset's files and the pack's
+    assert len(glbs) >= 9 and gltf_problems(glbs) == {}  # the Khronos glTF Validator: 0 errors, 0 warnings
