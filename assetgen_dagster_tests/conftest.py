@@ -181,3 +181,24 @@ def wait_for_a_tick(open_instance, name: str) -> None:
             return any(started > now for started in sensor_tick_starts(instance, name))
 
     wait_until(ticked, 120, f"an evaluation of {name}")
+
+
+DEMO_BATCHES = sorted(p.stem for p in (PROJECT_ROOT / "data" / "prompts").glob("*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def demo_packs(tiny_kit, tmp_path_factory) -> Path:
+    """The demo batches made once in process into a temporary output directory (its ``outputs``
+    folder); the review page and engine tests read it and must not change it."""
+    from dagster import DagsterInstance
+
+    work = tmp_path_factory.mktemp("demo")
+    shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ASSETGEN_PROMPTS_DIR", str(work / "prompts"))
+        patch.setenv("ASSETGEN_OUTPUT_DIR", str(work / "outputs"))
+        instance = DagsterInstance.ephemeral()
+        for batch in DEMO_BATCHES:
+            result, _ = materialize_batch([], batch, instance=instance)
+            assert result.success, batch
+    return work / "outputs"

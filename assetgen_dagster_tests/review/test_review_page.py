@@ -2,39 +2,15 @@
 GLB loaded by the 3D viewer, textures shown tiled, no console errors."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ..browser import browser, serving, watch_console
-from ..conftest import PROJECT_ROOT, materialize_batch
+from ..conftest import DEMO_BATCHES
 
-DEMO_BATCHES = sorted(p.stem for p in (PROJECT_ROOT / "data" / "prompts").glob("*.yaml"))
 TEXT_KINDS = {"item_text", "dialogue", "strings"}
 SCREENSHOTS = Path("/tmp/assetgen-review-screenshots")
-
-
-@pytest.fixture(scope="module")
-def demo_packs(tiny_kit, tmp_path_factory):
-    """The demo batches made in process into a temporary output directory."""
-    import os
-
-    from dagster import DagsterInstance
-
-    work = tmp_path_factory.mktemp("demo")
-    shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts")
-    old = {key: os.environ.get(key) for key in ("ASSETGEN_PROMPTS_DIR", "ASSETGEN_OUTPUT_DIR")}
-    os.environ.update(ASSETGEN_PROMPTS_DIR=str(work / "prompts"), ASSETGEN_OUTPUT_DIR=str(work / "outputs"))
-    try:
-        instance = DagsterInstance.ephemeral()
-        for batch in DEMO_BATCHES:
-            result, _ = materialize_batch([], batch, instance=instance)
-            assert result.success, batch
-        yield work / "outputs"
-    finally:
-        for key, value in old.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 def test_every_glb_of_the_demo_passes_the_khronos_validator(demo_packs):

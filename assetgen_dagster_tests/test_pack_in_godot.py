@@ -1,0 +1,103 @@
+"""The demo packs in a real engine: Godot 3 (Debian's godot3-server) imports them headless and a
+GDScript loads every file as a game would; the test asserts on what Godot made of them."""
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from .clients import godot_facts, godot_project
+from .conftest import DEMO_BATCHES
+
+
+@pytest.fixture(scope="module")
+def godot(demo_packs, tmp_path_factory):
+    project = godot_project(tmp_path_factory.mktemp("godot"),
+                            {batch: demo_packs / batch / "asset_pack" for batch in DEMO_BATCHES})
+    return project, godot_facts(project)
+
+
+def test_every_prop_is_one_textured_smooth_mesh_with_convex_collision_under_a_static_body(godot):
+    _, report = godot
+    props = {f"{batch}/{path}": facts for batch, pack in report.items() for path, facts in pack["props"].items()}
+    assert len(props) >= 4, props.keys()
+    for path, facts in props.items():
+        assert facts["loaded"], path
+        [mesh] = facts["meshes"]  # one visual mesh: no level drawn on top of another
+        assert mesh["normals"] and mesh["uvs"] and mesh["albedo_texture"], (path, mesh)
+        assert mesh["vertices"] < 2 * mesh["triangles"], (path, mesh)  # shared, smooth normals: not faceted
+        # Godot makes one StaticBody per -convcolonly node: each convex part is its own static body.
+        assert facts["convex_shapes_under_static_body"] == facts["shapes"] == facts["static_bodies"] >= 1, facts
+
+
+def test_each_lod_file_holds_one_mesh_with_fewer_triangles_than_the_last(godot):
+    _, report = godot
+    for batch, pack in report.items():
+        chains = {}
+        for path, facts in sorted(pack["lods"].items()):
+            [mesh] = facts["meshes"]
+            assert facts["shapes"] == 0, path
+            chains.setdefault(path.rsplit("_LOD", 1)[0], []).append(mesh["triangles"])
+        for prop, triangles in chains.items():
+            assert len(triangles) >= 2 and all(a > b for a, b in zip(triangles, triangles[1:])), (batch, prop, triangles)
+
+
+def test_music_loops_import_as_loops_and_sound_effects_do_not(godot, demo_packs):
+    _, report = godot
+    wavs = report["audio_demo"]["wav"]
+    manifest = json.loads((demo_packs / "audio_demo" / "asset_pack" / "manifest.json").read_text())
+    loops = {item["id"] for item in manifest["items"] if item["kind"] == "music"}
+    assert wavs and all(facts["loaded"] for facts in wavs.values())
+    for path, facts in wavs.items():
+        item = path.rsplit("/", 1)[1].rsplit(".", 1)[0]
+        looping = item in loops and path.startswith("audio/music/")
+        assert facts["loops"] == looping, (path, facts)
+
+
+def test_every_translation_key_resolves_in_every_locale(godot):
+    _, report = godot
+    tables = report["narrative_demo"]["translations"]
+    assert tables, report["narrative_demo"]
+    for path, facts in tables.items():
+        assert facts["keys"] > 0 and len(facts["locales"]) >= 3, facts
+        assert all(unresolved == 0 for unresolved in facts["locales"].values()), (path, facts)
+
+
+def test_every_texture_loads_at_its_written_size(godot, demo_packs):
+    _, report = godot
+    count = 0
+    for batch, pack in report.items():
+        for path, size in pack["textures"].items():
+            with Image.open(demo_packs / batch / "asset_pack" / path) as image:
+                assert size == list(image.size), (batch, path)
+            count += 1
+    assert count >= 10
+
+
+def test_godot_sees_two_visible_lods_and_a_mesh_without_normals(godot, tmp_path):
+    """The checks above can fail: a prop GLB as packs were before (every LOD a sibling node) and one
+    exported without normals (Godot shades it flat: a vertex per corner)."""
+    import trimesh
+
+    from assetgen_dagster.kinds.mesh.geometry import load_glb
+
+    project, _ = godot
+    pack = next(p for p in (project / "packs").iterdir() if list((p / "meshes").glob("*_LOD1.glb")))
+    prop = next(p for p in sorted((pack / "meshes").glob("*.glb")) if "_LOD" not in p.name)
+    broken = tmp_path / "broken"
+    shutil.copytree(pack, broken / "packs" / "broken", ignore=shutil.ignore_patterns("*.import"))
+    meshes = broken / "packs" / "broken" / "meshes"
+    stem = prop.stem
+    levels = trimesh.Scene()
+    for index, level in enumerate(sorted(meshes.glob(f"{stem}_LOD*.glb"))[:2]):
+        [mesh] = load_glb(level.read_bytes()).geometry.values()
+        levels.add_geometry(mesh, node_name=f"LOD{index}")
+    (meshes / f"{stem}.glb").write_bytes(levels.export(file_type="glb"))
+    [lod1] = load_glb((meshes / f"{stem}_LOD1.glb").read_bytes()).geometry.values()
+    bare = trimesh.Trimesh(lod1.vertices, lod1.faces, visual=lod1.visual, process=False)  # no normals cached
+    (meshes / f"{stem}_LOD1.glb").write_bytes(trimesh.Scene(bare).export(file_type="glb", include_normals=False))
+    facts = godot_facts(godot_project(broken, {}))["broken"]
+    assert len(facts["props"][f"meshes/{stem}.glb"]["meshes"]) == 2  # two levels drawn at once
+    [flat] = facts["lods"][f"meshes/{stem}_LOD1.glb"]["meshes"]
+    assert flat["vertices"] >= 3 * flat["triangles"] or not flat["normals"], flat  # faceted
