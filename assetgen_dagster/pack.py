@@ -126,7 +126,7 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
                     files.append((manifest.folder / name, path))
                     record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
         if assemble is not None and not gaps:
-            for path, data in sorted(assemble(item.id, sources).items()):
+            for path, data in sorted(assemble(item, sources).items()):
                 built.append((data, path))
                 record["files"].append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
         if gaps:

@@ -68,11 +68,21 @@ def test_every_texture_loads_at_its_written_size(godot, demo_packs):
     _, report = godot
     count = 0
     for batch, pack in report.items():
-        for path, size in pack["textures"].items():
+        for path, facts in pack["textures"].items():
             with Image.open(demo_packs / batch / "asset_pack" / path) as image:
-                assert size == list(image.size), (batch, path)
+                assert facts["size"] == list(image.size), (batch, path)
             count += 1
     assert count >= 10
+
+
+def test_material_maps_import_with_repeat_so_they_tile(godot):
+    _, report = godot
+    materials = {path: facts for path, facts in report["forest_level"]["textures"].items()
+                 if path.startswith("materials/")}
+    assert len(materials) == 3 * 6  # three textures: albedo, height, normal, roughness, ao, orm
+    assert all(facts["repeat"] for facts in materials.values()), materials
+    others = [facts for path, facts in report["ui_kit"]["textures"].items()]
+    assert others and not any(facts["repeat"] for facts in others)  # sprites and icons keep Godot's default
 
 
 def test_godot_sees_two_visible_lods_and_a_mesh_without_normals(godot, tmp_path):

@@ -181,7 +181,7 @@ def test_pack_manifest_matches_its_files(tiny_kit, workdir):
     for path, record in listed.items():
         data = (pack / path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == record["sha256"] and len(data) == record["bytes"]
-    assert {"materials/stone/albedo.png", "materials/stone/normal.png", "icons/gem_32.png"} <= on_disk
+    assert {"materials/stone/albedo.png", "materials/stone/normal_gl.png", "icons/gem_32.png"} <= on_disk
     assert manifest["missing"] == {}
     [check] = [c for c in result.get_asset_check_evaluations() if c.asset_key == AssetKey("asset_pack")]
     assert check.passed

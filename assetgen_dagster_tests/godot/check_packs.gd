@@ -38,7 +38,11 @@ func check_pack(root):
 			facts["wav"][path] = wav_facts(full)
 		elif extension == "png":
 			var texture = load(full)
-			facts["textures"][path] = null if texture == null else [texture.get_width(), texture.get_height()]
+			if texture == null:
+				facts["textures"][path] = null
+			else:
+				facts["textures"][path] = {"size": [texture.get_width(), texture.get_height()],
+					"repeat": texture.flags & Texture.FLAG_REPEAT != 0}
 		elif extension == "csv":
 			facts["translations"][path] = translation_facts(full)
 	return facts

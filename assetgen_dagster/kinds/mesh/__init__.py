@@ -460,7 +460,7 @@ class CollisionMeshes(DerivedMesh):
         return {"hull_faces": sum(len(hull.faces) for hull in hulls), "parts": len(hulls)}
 
 
-def engine_files(item_id: str, sources: dict[str, dict[str, Path]]) -> dict[str, bytes]:
+def engine_files(item: MeshItem, sources: dict[str, dict[str, Path]]) -> dict[str, bytes]:
     """A prop as engines take it: ``meshes/<item>.glb``, LOD0 with its collision parts as
     ``-convcolonly`` nodes (Godot builds a StaticBody with convex shapes on import), and
     ``meshes/<item>_LOD<n>.glb``, one level per file, so no engine draws two levels at once."""
@@ -473,9 +473,9 @@ def engine_files(item_id: str, sources: dict[str, dict[str, Path]]) -> dict[str,
     hulls = [mesh for name, mesh in sorted(collision_scene.geometry.items()) if name.startswith("collision")]
     provenance = {"lods": lods_scene.metadata.get("assetgen", {}),
                   "collision": collision_scene.metadata.get("assetgen", {})}
-    files = {f"meshes/{item_id}.glb": export_glb(levels[:1], hulls, provenance)}
+    files = {f"meshes/{item.id}.glb": export_glb(levels[:1], hulls, provenance)}
     for index, level in enumerate(levels):
-        files[f"meshes/{item_id}_LOD{index}.glb"] = export_glb([level], [], {**provenance, "level": index})
+        files[f"meshes/{item.id}_LOD{index}.glb"] = export_glb([level], [], {**provenance, "level": index})
     return files
 
 

@@ -211,9 +211,55 @@ def review(card: Any) -> Any:
     if not files_of(card, "textures"):
         return Markup("")
     [(albedo, source)] = files_of(card, "textures")
-    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): (path, source) for path, source in files_of(card, "pbr_maps")}
+    normal = NORMAL_NAMES[card.item.normal_convention]  # the pack names the normal map for its convention
+    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): (path.replace("/normal.png", f"/{normal}.png"), source)
+               for path, source in files_of(card, "pbr_maps")}
     maps = [image(*by_name[name], name, zoom=False) for name in MAP_NAMES if name in by_name]
     return Markup("").join([tiled(albedo, source, "albedo"), *maps])
+
+
+NORMAL_NAMES = {"opengl": "normal_gl", "directx": "normal_dx"}  # Godot, Unity, Blender: GL; Unreal: DX
+# Godot 3 import presets shipped beside each map: the editor imports with them (tiling needs repeat).
+GODOT_IMPORT = """[remap]
+
+importer="texture"
+type="StreamTexture"
+
+[params]
+
+flags/repeat=1
+flags/filter=true
+flags/mipmaps=true
+compress/normal_map={normal_map}
+detect_3d=false
+"""
+
+
+def engine_files(item: TextureItem, sources: dict[str, dict[str, Path]]) -> dict[str, bytes]:
+    """A material as engines take it, in ``materials/<item>/``: albedo, height, roughness and AO, the
+    normal map named for its convention (``normal_gl``/``normal_dx``), ``orm.png`` (occlusion,
+    roughness, metallic in R, G, B, as glTF and Unreal pack them; metallic 0: the maps have none),
+    and a Godot 3 ``.import`` preset per image that imports it with repeat and mipmaps."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    maps = {name: path for files in sources.values() for name, path in files.items()}
+    folder = f"materials/{item.id}"
+    named = {"albedo": maps[f"{item.id}.png"], NORMAL_NAMES[item.normal_convention]: maps[f"{item.id}_normal.png"],
+             **{name: maps[f"{item.id}_{name}.png"] for name in ("height", "roughness", "ao")}}
+    files = {f"{folder}/{name}.png": path.read_bytes() for name, path in named.items()}
+    with Image.open(named["ao"]) as ao, Image.open(named["roughness"]) as roughness:
+        channels = [np.asarray(ao.convert("L")), np.asarray(roughness.convert("L"))]
+    channels.append(np.zeros_like(channels[0]))
+    orm = io.BytesIO()
+    Image.fromarray(np.stack(channels, axis=-1)).save(orm, format="PNG")
+    files[f"{folder}/orm.png"] = orm.getvalue()
+    for path in list(files):
+        normal_map = 1 if path.endswith(tuple(f"/{name}.png" for name in NORMAL_NAMES.values())) else 0
+        files[f"{path}.import"] = GODOT_IMPORT.format(normal_map=normal_map).encode()
+    return files
 
 
 def material_path(item_id: str, file_name: str) -> str:
@@ -228,6 +274,7 @@ KIND = Kind(
     item=TextureItem,
     assets=(Textures(), PbrMaps()),
     pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
+    assemble=engine_files,
     models=(image_role("texture", tiny=TINY_TEXTURE),),
     summary="Seamless power-of-two textures with PBR maps (height, normal, roughness, AO).",
     review=review,
