@@ -55,10 +55,33 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: Sequence[Kind]
         link_or_copy(VENDOR / VIEWER, review_dir / VIEWER)
     html = _environment().get_template("page.html.j2").render(
         manifest=manifest, sections=sections, uses_viewer=uses_viewer, viewer=f"{REVIEW_DIR}/{VIEWER}",
-        cards=cards, checks_passed=_count_checks(items))
+        cards=cards, checks_passed=_count_checks(items), engine_checks=engine_checks(manifest))
     path = pack_dir / PAGE
     path.write_text(html, encoding="utf-8")
     return path
+
+
+# Which real engines and clients read each kind of pack file in this project's CI (on the demo and
+# test packs, made by the same code; see README "In an engine"). Shown on the review page.
+ENGINE_CHECKS: dict[str, tuple[str, ...]] = {
+    ".glb": ("Godot 3.2 (import, one mesh per prop, normals, UVs, texture, convex collision)",
+             "Khronos glTF Validator 2.0.0-dev.3.10 (0 errors, 0 warnings)"),
+    ".png": ("Godot 3.2 (import at its written size; materials tile)",),
+    ".wav": ("Godot 3.2 (import; music loops, sound effects do not)",),
+    ".ogg": ("ffprobe (Vorbis, rate, channels, length; loop comments)",),
+    ".csv": ("Godot 3.2 (translation import; every key resolves in every locale)",),
+    ".po": ("msgfmt -c (no warnings)",),
+}
+
+
+def engine_checks(manifest: dict[str, Any]) -> list[tuple[str, int, tuple[str, ...]]]:
+    """(file type, how many in this pack, the engines and clients CI checks that type with)."""
+    counts: dict[str, int] = {}
+    paths = [f["path"] for item in manifest["items"] for f in item["files"]] + list(manifest["extra_files"])
+    for path in paths:
+        suffix = Path(path).suffix
+        counts[suffix] = counts.get(suffix, 0) + 1
+    return [(suffix, count, ENGINE_CHECKS.get(suffix, ())) for suffix, count in sorted(counts.items())]
 
 
 def _count_checks(items: list[ReviewItem]) -> tuple[int, int]:

@@ -79,3 +79,14 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
         checks = page.locator("ul.checks li.fail").count()
         assert checks == 0 or manifest["missing"]
         assert errors == [], errors
+
+
+def test_the_page_lists_which_engines_and_clients_read_each_file_type(demo_packs):
+    import re
+
+    page = (demo_packs / "forest_level" / "asset_pack" / "index.html").read_text()
+    rows = dict(re.findall(r'<tr data-suffix="([^"]+)"><td>[^<]+</td><td>\d+</td><td>([^<]+)</td></tr>', page))
+    assert "Godot 3.2" in rows[".glb"] and "Khronos glTF Validator" in rows[".glb"]
+    assert "Godot 3.2" in rows[".png"] and rows[".import"] == "our own checks only"
+    audio = (demo_packs / "audio_demo" / "asset_pack" / "index.html").read_text()
+    assert "ffprobe" in audio and "music loops" in audio
