@@ -50,8 +50,8 @@ from assetgen_dagster.review import PAGE, ReviewItem, write_review
 from assetgen_dagster.settings import ProjectSettings
 
 ASSET = "asset_pack"
-CODE_VERSION = "4"
-PACK_FORMAT = 2
+CODE_VERSION = "5"
+PACK_FORMAT = 3  # 3: meshes as one prop scene + LOD files, materials with named normal maps, ORM, import presets
 
 
 @dataclass
