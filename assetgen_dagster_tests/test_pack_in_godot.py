@@ -55,6 +55,19 @@ def test_music_loops_import_as_loops_and_sound_effects_do_not(godot, demo_packs)
         assert facts["loops"] == looping, (path, facts)
 
 
+def test_oggs_loop_in_godot_exactly_when_the_clip_is_a_loop(godot, demo_packs):
+    """Godot 3 loops every OGG by default; the import preset shipped beside each one decides."""
+    _, report = godot
+    oggs = report["audio_demo"]["ogg"]
+    manifest = json.loads((demo_packs / "audio_demo" / "asset_pack" / "manifest.json").read_text())
+    loops = {f"audio/music/{item['id']}.ogg" for item in manifest["items"] if item["kind"] == "music"
+             and any(f["path"].endswith(".ogg.import") for f in item["files"])}
+    assert oggs and all(facts is not None and facts["seconds"] > 0 for facts in oggs.values()), oggs
+    looping = {path for path, facts in oggs.items() if facts["loops"]}
+    wav_loops = {path.replace(".wav", ".ogg") for path, facts in report["audio_demo"]["wav"].items() if facts["loops"]}
+    assert looping == wav_loops and looping and looping <= loops, (looping, wav_loops)
+
+
 def test_every_translation_key_resolves_in_every_locale(godot):
     _, report = godot
     tables = report["narrative_demo"]["translations"]

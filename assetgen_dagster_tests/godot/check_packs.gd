@@ -19,7 +19,7 @@ func _init():
 
 
 func check_pack(root):
-	var facts = {"props": {}, "lods": {}, "wav": {}, "textures": {}, "translations": {}}
+	var facts = {"props": {}, "lods": {}, "wav": {}, "ogg": {}, "textures": {}, "translations": {}}
 	var manifest = parse_json(read_text(root + "/manifest.json"))
 	var paths = []
 	for item in manifest["items"]:
@@ -36,6 +36,9 @@ func check_pack(root):
 			facts["props"][path] = scene_facts(full)
 		elif extension == "wav":
 			facts["wav"][path] = wav_facts(full)
+		elif extension == "ogg":
+			var stream = load(full)
+			facts["ogg"][path] = null if stream == null else {"loops": stream.loop, "seconds": stream.get_length()}
 		elif extension == "png":
 			var texture = load(full)
 			if texture == null:

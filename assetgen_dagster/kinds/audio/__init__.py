@@ -190,3 +190,33 @@ def audio_review(card: Any) -> Any:
             else:
                 parts.append(link(path, name))
     return Markup("").join(parts)
+
+
+# Godot 3 imports every OGG looping unless its .import says otherwise; the preset shipped beside each
+# OGG in the pack says whether that clip loops.
+OGG_GODOT_IMPORT = """[remap]
+
+importer="ogg_vorbis"
+type="AudioStreamOGGVorbis"
+
+[params]
+
+loop={loop}
+loop_offset=0
+"""
+
+
+def pack_with_import_presets(folder: str) -> Callable[[Any, dict[str, Any]], dict[str, bytes]]:
+    """A ``Kind.assemble`` for the audio kinds: the item's files under ``folder`` as they are, plus a
+    Godot 3 import preset per OGG that loops exactly when the clip carries loop comments."""
+
+    def assemble(item: Any, sources: dict[str, Any]) -> dict[str, bytes]:
+        from assetgen_dagster.kinds.audio import files
+
+        packed = {f"{folder}/{name}": path.read_bytes() for paths in sources.values() for name, path in paths.items()}
+        for path in [path for path in packed if path.endswith(".ogg")]:
+            loops = files.read_ogg_loop(packed[path]) is not None
+            packed[f"{path}.import"] = OGG_GODOT_IMPORT.format(loop=str(loops).lower()).encode()
+        return packed
+
+    return assemble

@@ -15,6 +15,7 @@ from assetgen_dagster.kinds.audio import (
     AudioFields,
     DiffusionAudioParams,
     audio_review,
+    pack_with_import_presets,
     seeded,
     tiny_audio_model,
 )
@@ -104,6 +105,7 @@ KIND = Kind(
     item=MusicItem,
     assets=(Music(),),
     pack=(PackTarget("music", in_folder("audio/music")),),
+    assemble=pack_with_import_presets("audio/music"),
     models=(ModelRole(
         name="music", params=DiffusionAudioParams, default=ACE_STEP,
         tiny=tiny_audio_model(TINY_MUSIC_REPO, build_tiny_music, "AceStepPipeline", {"steps": 4, "guidance": 1.0}),

@@ -14,6 +14,7 @@ from assetgen_dagster.kinds.audio import (
     AudioFields,
     DiffusionAudioParams,
     audio_review,
+    pack_with_import_presets,
     seeded,
     tiny_audio_model,
 )
@@ -94,6 +95,7 @@ KIND = Kind(
     item=SfxItem,
     assets=(SoundEffects(),),
     pack=(PackTarget("sfx", in_folder("audio/sfx")),),
+    assemble=pack_with_import_presets("audio/sfx"),
     models=(ModelRole(
         name="sfx", params=DiffusionAudioParams, default=STABLE_AUDIO_OPEN,
         tiny=tiny_audio_model(TINY_SFX_REPO, build_tiny_sound_effects, "StableAudioPipeline",

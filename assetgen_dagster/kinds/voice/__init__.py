@@ -10,7 +10,14 @@ from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import ItemBase
 from assetgen_dagster.engine import BatchContext, ItemOutput
-from assetgen_dagster.kinds.audio import AudioArtifact, AudioAsset, AudioFields, audio_review, tiny_audio_model
+from assetgen_dagster.kinds.audio import (
+    AudioArtifact,
+    AudioAsset,
+    AudioFields,
+    audio_review,
+    pack_with_import_presets,
+    tiny_audio_model,
+)
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import TINY_CODEC_REPO, TINY_VOICE_REPO, build_tiny_audio_codec, build_tiny_voice
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
@@ -124,6 +131,7 @@ KIND = Kind(
     item=VoiceItem,
     assets=(VoiceLines(),),
     pack=(PackTarget("voice", in_folder("audio/voice")),),
+    assemble=pack_with_import_presets("audio/voice"),
     models=(ModelRole(
         name="voice", params=VoiceParams, default=DIA,
         tiny=tiny_audio_model(TINY_VOICE_REPO, build_tiny_voice, "text-to-speech",
