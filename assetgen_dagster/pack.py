@@ -108,7 +108,7 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
-        gaps, sources = [], {}
+        gaps, sources, packed = [], {}, {}
         assemble = registry.kind(item.kind).assemble
         for target in registry.pack_targets(item.kind):
             manifest = manifest_of(target.asset)
@@ -122,13 +122,19 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
             for name, info in sorted(entry["files"].items()):
                 path = target.path(item.id, name)
                 review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
+                packed[manifest.folder / name] = info
                 if assemble is None:
                     files.append((manifest.folder / name, path))
                     record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
         if assemble is not None and not gaps:
-            for path, data in sorted(assemble(item, sources).items()):
-                built.append((data, path))
-                record["files"].append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+            for path, content in sorted(assemble(item, sources).items()):
+                if isinstance(content, Path):  # one of the item's files as it is: its manifest knows it
+                    files.append((content, path))
+                    info = packed[content]
+                else:
+                    built.append((content, path))
+                    info = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+                record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
         if gaps:
             missing[item.id] = review.missing = "; ".join(gaps)
         items.append(record)

@@ -67,9 +67,10 @@ class Kind:
     # the batch's localization covers every kind that names one.
     translatable: str | None = None
     # Pack files an engine wants built from several of an item's packed files (mesh: one prop scene with
-    # its collision, and a file per LOD): (item, {asset: {file name: path}}) -> {pack path: bytes}.
+    # its collision, and a file per LOD): (item, {asset: {file name: path}}) -> {pack path: content},
+    # the content bytes it made, or one of the given paths to pack as it is (linked, not read).
     # When set, what it returns is packed instead of copies of the pack targets' files.
-    assemble: Callable[[Any, dict[str, dict[str, Path]]], dict[str, bytes]] | None = None
+    assemble: Callable[[Any, dict[str, dict[str, Path]]], dict[str, bytes | Path]] | None = None
 
 
 def kind_problems(kind: Kind) -> Iterator[tuple[str, str]]:

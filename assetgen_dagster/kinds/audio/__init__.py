@@ -206,17 +206,19 @@ loop_offset=0
 """
 
 
-def pack_with_import_presets(folder: str) -> Callable[[Any, dict[str, Any]], dict[str, bytes]]:
+def pack_with_import_presets(folder: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
     """A ``Kind.assemble`` for the audio kinds: the item's files under ``folder`` as they are, plus a
     Godot 3 import preset per OGG that loops exactly when the clip carries loop comments."""
 
-    def assemble(item: Any, sources: dict[str, Any]) -> dict[str, bytes]:
+    def assemble(item: Any, sources: dict[str, Any]) -> dict[str, Any]:
         from assetgen_dagster.kinds.audio import files
 
-        packed = {f"{folder}/{name}": path.read_bytes() for paths in sources.values() for name, path in paths.items()}
-        for path in [path for path in packed if path.endswith(".ogg")]:
-            loops = files.read_ogg_loop(packed[path]) is not None
-            packed[f"{path}.import"] = OGG_GODOT_IMPORT.format(loop=str(loops).lower()).encode()
+        packed: dict[str, Any] = {f"{folder}/{name}": path
+                                  for paths in sources.values() for name, path in paths.items()}
+        for path, source in list(packed.items()):
+            if path.endswith(".ogg"):
+                loops = files.read_ogg_loop(source.read_bytes()) is not None
+                packed[f"{path}.import"] = OGG_GODOT_IMPORT.format(loop=str(loops).lower()).encode()
         return packed
 
     return assemble

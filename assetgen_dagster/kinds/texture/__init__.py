@@ -211,10 +211,8 @@ def review(card: Any) -> Any:
     if not files_of(card, "textures"):
         return Markup("")
     [(albedo, source)] = files_of(card, "textures")
-    normal = NORMAL_NAMES[card.item.normal_convention]  # the pack names the normal map for its convention
-    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): (path.replace("/normal.png", f"/{normal}.png"), source)
-               for path, source in files_of(card, "pbr_maps")}
-    maps = [image(*by_name[name], name, zoom=False) for name in MAP_NAMES if name in by_name]
+    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): source for path, source in files_of(card, "pbr_maps")}
+    maps = [image(pack_name(card.item, name), by_name[name], name, zoom=False) for name in MAP_NAMES if name in by_name]
     return Markup("").join([tiled(albedo, source, "albedo"), *maps])
 
 
@@ -235,30 +233,35 @@ detect_3d=false
 """
 
 
-def engine_files(item: TextureItem, sources: dict[str, dict[str, Path]]) -> dict[str, bytes]:
-    """A material as engines take it, in ``materials/<item>/``: albedo, height, roughness and AO, the
-    normal map named for its convention (``normal_gl``/``normal_dx``), ``orm.png`` (occlusion,
-    roughness, metallic in R, G, B, as glTF and Unreal pack them; metallic 0: the maps have none),
-    and a Godot 3 ``.import`` preset per image that imports it with repeat and mipmaps."""
+def pack_name(item: TextureItem, map_name: str) -> str:
+    """Where a map (``albedo``, ``height``, ``normal``, ``roughness``, ``ao``, ``orm``) of ``item`` goes
+    in the pack: ``materials/<item>/<map>.png``, the normal map named for its convention."""
+    name = NORMAL_NAMES[item.normal_convention] if map_name == "normal" else map_name
+    return f"materials/{item.id}/{name}.png"
+
+
+def engine_files(item: TextureItem, sources: dict[str, dict[str, Path]]) -> dict[str, bytes | Path]:
+    """A material as engines take it (:func:`pack_name`): albedo, height, roughness and AO, the normal
+    map named for its convention (``normal_gl``/``normal_dx``), ``orm.png`` (occlusion, roughness,
+    metallic in R, G, B, as glTF and Unreal pack them; metallic 0: the maps have none), and a Godot 3
+    ``.import`` preset per image that imports it with repeat and mipmaps."""
     import io
 
     import numpy as np
     from PIL import Image
 
     maps = {name: path for files in sources.values() for name, path in files.items()}
-    folder = f"materials/{item.id}"
-    named = {"albedo": maps[f"{item.id}.png"], NORMAL_NAMES[item.normal_convention]: maps[f"{item.id}_normal.png"],
-             **{name: maps[f"{item.id}_{name}.png"] for name in ("height", "roughness", "ao")}}
-    files = {f"{folder}/{name}.png": path.read_bytes() for name, path in named.items()}
+    named = {"albedo": maps[f"{item.id}.png"], **{name: maps[f"{item.id}_{name}.png"] for name in MAP_NAMES}}
     with Image.open(named["ao"]) as ao, Image.open(named["roughness"]) as roughness:
         channels = [np.asarray(ao.convert("L")), np.asarray(roughness.convert("L"))]
     channels.append(np.zeros_like(channels[0]))
     orm = io.BytesIO()
     Image.fromarray(np.stack(channels, axis=-1)).save(orm, format="PNG")
-    files[f"{folder}/orm.png"] = orm.getvalue()
-    for path in list(files):
-        normal_map = 1 if path.endswith(tuple(f"/{name}.png" for name in NORMAL_NAMES.values())) else 0
-        files[f"{path}.import"] = GODOT_IMPORT.format(normal_map=normal_map).encode()
+    files: dict[str, bytes | Path] = {pack_name(item, name): path for name, path in named.items()}
+    files[pack_name(item, "orm")] = orm.getvalue()
+    for name in [*named, "orm"]:
+        preset = GODOT_IMPORT.format(normal_map=int(name == "normal")).encode()
+        files[f"{pack_name(item, name)}.import"] = preset
     return files
 
 
