@@ -75,8 +75,6 @@ def run_ui(project_root: Path, port: int) -> int:
 def run_demo(project_root: Path) -> int:
     """Validate the example batches, register them as partitions, launch a run per batch through the
     webserver and follow them to the end, printing a line per asset; then a summary."""
-    from dagster import DagsterInstance
-
     registry = build_registry()
     started = time.perf_counter()
     env = prepare(project_root, registry)
@@ -122,7 +120,7 @@ def run_demo(project_root: Path) -> int:
                 failed.append(batch_id)
                 print(f"{batch_id}: could not launch: {exc}", flush=True)
         print(f"launched {len(launched)} run(s) on {stack.url} (job generate_batch, one per batch)", flush=True)
-        with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        with stack.instance() as instance:
             failed += follow_runs(instance, stack, launched, started)
     return summarize(registry, env, list(batches), failed, started)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from assetgen_dagster import settings
 from assetgen_dagster.engine.common import GPU_POOL
 
+
 def demo_environment(project_root: Path) -> dict[str, str]:
     """Environment for demo runs and the UI on them; variables already set by the user win."""
     env = {

@@ -71,6 +71,5 @@ def batch_run(instance: DagsterInstance, registry: Registry, batch_id: str, batc
               content_hash: str) -> BatchRun:
     """The run ``batch_id`` needs for this content: its kinds' assets and pack, and the assets it has
     not yet settled as empty (:func:`unsettled_assets`)."""
-    assets = batch_assets(registry, batch)
-    return BatchRun(batch_id, content_hash, tuple([*assets[:-1], *unsettled_assets(instance, registry, batch_id,
-                                                                                    batch), PACK]))
+    unsettled = unsettled_assets(instance, registry, batch_id, batch)
+    return BatchRun(batch_id, content_hash, (*registry.assets_for(batch), *unsettled, PACK))
