@@ -13,6 +13,8 @@ from assetgen_dagster.cluster.servers import ServerMissing, wait_until as wait_f
 
 from ..conftest import PROJECT_ROOT
 
+KEPT_LOGS = Path(tempfile.gettempdir()) / "assetgen-cluster-logs"
+
 
 def require_servers():
     """The cluster tests need PostgreSQL and Redis; CI has them (.ci/run installs them)."""
@@ -48,4 +50,7 @@ def cluster(tiny_kit):
         finally:
             os.environ.clear()
             os.environ.update(saved)
+    # The daemon's, webserver's and workers' logs outlive the cluster: what a failed test needs read.
+    shutil.rmtree(KEPT_LOGS, ignore_errors=True)
+    shutil.copytree(cluster.logs, KEPT_LOGS, dirs_exist_ok=True)
     shutil.rmtree(root, ignore_errors=True)
