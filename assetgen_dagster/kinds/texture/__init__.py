@@ -55,7 +55,7 @@ def tileable(image: Any, tile: str, max_ratio: float = MAX_SEAM_RATIO, max_gap: 
     lines do: their difference is comparable to the differences next to the edges (ratio about 1,
     well above where opposite edges do not meet), and they are as alike in pattern as neighbours
     inside (correlation gap about 0, large where opposite edges are unrelated)."""
-    from assetgen_dagster.kinds.texture.pbr import seam_correlation_gap, seam_ratio
+    from assetgen_dagster.kinds.images.seams import seam_correlation_gap, seam_ratio
 
     axes = {"x": 1, "y": 0} if tile == "both" else {tile: 1 if tile == "x" else 0}
     ratios = {name: round(seam_ratio(image, axis), 3) for name, axis in axes.items()}

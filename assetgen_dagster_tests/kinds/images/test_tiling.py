@@ -4,7 +4,7 @@ import torch
 
 from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
 from assetgen_dagster.kinds.images.tiling import seamless_tiling
-from assetgen_dagster.kinds.texture.pbr import seam_ratio
+from assetgen_dagster.kinds.images.seams import seam_ratio
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from assetgen_dagster.kinds.images.seams import seam_ratio
 from assetgen_dagster.kinds.texture.pbr import (
     decode_normal,
     encode_normal,
     normal_from_height,
     pbr_maps,
-    seam_ratio,
     wrap_blur,
 )
 
