@@ -34,7 +34,9 @@ from assetgen_dagster.kinds import (
     mesh,
     music,
     sfx,
+    skybox,
     sprite,
+    sprite_animation,
     strings,
     texture,
     voice,
@@ -48,7 +50,7 @@ ENTRY_POINT_GROUP = "assetgen_dagster.kinds"
 BUILTIN = "built-in"
 
 BUILTIN_KINDS: tuple[Kind, ...] = (concept_art.KIND, sprite.KIND, icon.KIND, texture.KIND, mesh.KIND,
-                                   item_text.KIND, dialogue.KIND, strings.KIND, sfx.KIND, music.KIND,
+                                   skybox.KIND, sprite_animation.KIND, item_text.KIND, dialogue.KIND, strings.KIND, sfx.KIND, music.KIND,
                                    voice.KIND)
 
 

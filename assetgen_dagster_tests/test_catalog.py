@@ -5,6 +5,7 @@ from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_T
 from assetgen_dagster.kinds.images.tiny import TINY_TEXTURE_REPO as TEXTURE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
+from assetgen_dagster.kinds.sprite_animation.tiny import TINY_VIDEO_REPO as VIDEO_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 from assetgen_dagster.models.catalog import Catalog, CatalogError
 
@@ -35,12 +36,15 @@ def test_builtin_profiles_are_valid():
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
     assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, DEPTH_REPO,
-                                                                TEXT_LLM_REPO, IMAGE_TO_3D_REPO, *AUDIO_REPOS}
+                                                                TEXT_LLM_REPO, IMAGE_TO_3D_REPO, VIDEO_REPO, *AUDIO_REPOS}
     assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh",
-                                                         "image_to_3d", "depth",
+                                                         "image_to_3d", "depth", "skybox", "sprite_animation",
                                                          "item_text", "dialogue", "localization", "sfx", "music",
                                                          "voice"}
     assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert (default.spec("sprite_animation").repo_id, default.spec("sprite_animation").license) == (
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Apache-2.0")
+    assert (tiny.spec("skybox").repo_id, default.spec("skybox").params.width) == (TEXTURE_REPO, 1024)
     assert (default.spec("sfx").pipeline, default.spec("music").pipeline, default.spec("voice").pipeline) == (
         "StableAudioPipeline", "AceStepPipeline", "text-to-speech")
     assert default.spec("music").license == default.spec("voice").license.replace("Apache-2.0", "MIT") == "MIT"

@@ -7,6 +7,7 @@ from assetgen_dagster.kinds.images.tiny import TINY_TEXTURE_REPO as TEXTURE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_IMG2IMG_REPO as SHAP_E_IMG2IMG_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
+from assetgen_dagster.kinds.sprite_animation.tiny import TINY_VIDEO_REPO as VIDEO_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 
 from .conftest import REGISTRY
@@ -57,7 +58,7 @@ def test_loads_by_repo_id_offline_through_the_hub_cache(tiny_kit):
 def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit):
     repos = {role.tiny.repo_id for role in ROLES.values()}
     assert repos == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, SHAP_E_IMG2IMG_REPO, DEPTH_REPO, TEXT_LLM_REPO,
-                     audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO}
+                     VIDEO_REPO, audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO}
     assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO}  # the voice model's codec, built beside it
     assert all(tiny.snapshot_commit(repo) in str(path)
                for repo, path in zip(tiny.builders(ROLES), tiny.ensure_tiny_kit(ROLES)))

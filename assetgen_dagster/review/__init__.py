@@ -47,6 +47,7 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: Sequence[Kind]
                                                    if any(t.batch_path(path.rsplit("/", 1)[-1]) == path
                                                           for t in kind.pack))})
     uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card in section["cards"])
+    plays_animations = any('class="sprite-animation' in str(card) for section in sections for _, card in section["cards"])
     review_dir = pack_dir / REVIEW_DIR
     for review in items:
         for source, name in review.extra.items():
@@ -55,6 +56,7 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: Sequence[Kind]
         link_or_copy(VENDOR / VIEWER, review_dir / VIEWER)
     html = _environment().get_template("page.html.j2").render(
         manifest=manifest, sections=sections, uses_viewer=uses_viewer, viewer=f"{REVIEW_DIR}/{VIEWER}",
+        plays_animations=plays_animations,
         cards=cards, checks_passed=_count_checks(items), engine_checks=engine_checks(manifest))
     path = pack_dir / PAGE
     path.write_text(html, encoding="utf-8")

@@ -78,13 +78,15 @@ def square(rgba: np.ndarray, margin_fraction: float = 0.06) -> np.ndarray:
     return canvas
 
 
-def resize_rgba(rgba: np.ndarray, size: int) -> np.ndarray:
-    """Lanczos downscale in premultiplied alpha, so transparent pixels' colours do not bleed in."""
+def resize_rgba(rgba: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Lanczos downscale to ``size`` (a square side, or width and height) in premultiplied alpha,
+    so transparent pixels' colours do not bleed in."""
     from PIL import Image
 
+    size = (size, size) if isinstance(size, int) else size
     premultiplied = rgba.astype(np.float32)
     premultiplied[..., :3] *= premultiplied[..., 3:4] / 255.0
-    channels = [np.asarray(Image.fromarray(premultiplied[..., c]).resize((size, size), Image.Resampling.LANCZOS))
+    channels = [np.asarray(Image.fromarray(premultiplied[..., c]).resize(size, Image.Resampling.LANCZOS))
                 for c in range(4)]
     out = np.stack(channels, axis=-1)
     alpha = np.clip(out[..., 3], 0.0, 255.0)
