@@ -98,6 +98,27 @@ def test_material_maps_import_with_repeat_so_they_tile(godot):
     assert others and not any(facts["repeat"] for facts in others)  # sprites and icons keep Godot's default
 
 
+def test_every_sprite_animation_loads_as_sprite_frames_and_plays_through_its_frames(godot, demo_packs):
+    """The .tres beside each sheet is a Godot SpriteFrames: its one animation has the sheet's frames,
+    the item's fps and loop, and an AnimatedSprite playing it shows every frame."""
+    _, report = godot
+    resources = report["sky_and_motion"]["sprite_frames"]
+    pack = demo_packs / "sky_and_motion" / "asset_pack"
+    manifest = json.loads((pack / "manifest.json").read_text())
+    items = {item["id"]: item for item in manifest["items"] if item["kind"] == "sprite_animation"}
+    assert len(resources) == len(items) == 2, resources
+    for path, facts in resources.items():
+        layout = json.loads((pack / path.replace(".tres", ".json")).read_text())
+        [tag] = layout["meta"]["frameTags"]
+        first = layout["frames"][0]
+        assert facts["loaded"] and facts["animations"] == [tag["name"]], (path, facts)
+        assert facts["frames"] == facts["frames_shown"] == len(layout["frames"]), (path, facts)
+        assert facts["speed"] == round(1000 / first["duration"]) and facts["loop"] == ("repeat" not in tag)
+        assert facts["frame_size"] == [first["frame"]["w"], first["frame"]["h"]]
+        assert facts["sheet_size"] == [layout["meta"]["size"]["w"], layout["meta"]["size"]["h"]]
+        assert facts["playing"] or not facts["loop"], facts  # a loop is still going after every frame
+
+
 def test_godot_sees_two_visible_lods_and_a_mesh_without_normals(godot, tmp_path):
     """The checks above can fail: a prop GLB as packs were before (every LOD a sibling node) and one
     exported without normals (Godot shades it flat: a vertex per corner)."""

@@ -1,11 +1,17 @@
 extends SceneTree
-# Loads every file of the asset packs imported under res://packs/ as a game would, and prints one line,
-# "ASSETGEN_GODOT <json>", with what Godot made of each file; the Python test asserts on it.
+# Loads every file of the asset packs imported under res://packs/ as a game would, plays every sprite
+# animation for a while, and prints one line, "ASSETGEN_GODOT <json>", with what Godot made of each
+# file; the Python test asserts on it.
 # Run: godot3-server --path <project> --script res://check_packs.gd  (after an editor import)
+
+const PLAY_MS = 1500  # long enough for every demo animation to show each of its frames
+var report = {}
+var players = []  # [facts, AnimatedSprite, frames seen] per SpriteFrames resource
+var started = 0
+var done = false
 
 
 func _init():
-	var report = {}
 	var dir = Directory.new()
 	dir.open("res://packs")
 	dir.list_dir_begin(true, true)
@@ -14,12 +20,32 @@ func _init():
 		if dir.current_is_dir():
 			report[name] = check_pack("res://packs/" + name)
 		name = dir.get_next()
+	started = OS.get_ticks_msec()
+	if players.empty():
+		finish()
+
+
+func _idle(_delta):
+	if done:
+		return
+	for player in players:
+		player[2][player[1].frame] = true
+	if OS.get_ticks_msec() - started > PLAY_MS:
+		finish()
+
+
+func finish():
+	done = true
+	for player in players:
+		player[0]["frames_shown"] = player[2].size()
+		player[0]["playing"] = player[1].playing
 	print("ASSETGEN_GODOT " + to_json(report))
 	quit()
 
 
 func check_pack(root):
-	var facts = {"props": {}, "lods": {}, "wav": {}, "ogg": {}, "textures": {}, "translations": {}}
+	var facts = {"props": {}, "lods": {}, "wav": {}, "ogg": {}, "textures": {}, "translations": {},
+		"sprite_frames": {}}
 	var manifest = parse_json(read_text(root + "/manifest.json"))
 	var paths = []
 	for item in manifest["items"]:
@@ -48,6 +74,27 @@ func check_pack(root):
 					"repeat": texture.flags & Texture.FLAG_REPEAT != 0}
 		elif extension == "csv":
 			facts["translations"][path] = translation_facts(full)
+		elif extension == "tres" and path.begins_with("sprites/animations/"):
+			facts["sprite_frames"][path] = sprite_frames_facts(full)
+	return facts
+
+
+func sprite_frames_facts(path):
+	# A SpriteFrames resource as a game uses it: on an AnimatedSprite in the tree, playing.
+	var frames = load(path)
+	if frames == null or not frames is SpriteFrames:
+		return {"loaded": false}
+	var name = frames.get_animation_names()[0]
+	var first = frames.get_frame(name, 0)
+	var facts = {"loaded": true, "animations": Array(frames.get_animation_names()),
+		"frames": frames.get_frame_count(name), "speed": frames.get_animation_speed(name),
+		"loop": frames.get_animation_loop(name), "frame_size": [first.get_width(), first.get_height()],
+		"sheet_size": [first.atlas.get_width(), first.atlas.get_height()]}
+	var sprite = AnimatedSprite.new()
+	sprite.frames = frames
+	get_root().add_child(sprite)
+	sprite.play(name)
+	players.append([facts, sprite, {}])
 	return facts
 
 

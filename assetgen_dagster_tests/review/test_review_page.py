@@ -81,6 +81,37 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
         assert errors == [], errors
 
 
+def test_skies_show_as_a_strip_and_a_cube_cross_and_animations_play_at_their_fps(demo_packs):
+    pack = demo_packs / "sky_and_motion" / "asset_pack"
+    with serving(pack) as base, browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch_console(page)
+        page.goto(f"{base}/index.html")
+        page.wait_for_load_state("networkidle")
+        strip = page.locator("img.panorama-strip").evaluate("i => [i.naturalWidth, i.naturalHeight, i.offsetWidth]")
+        assert strip[0] == 2 * strip[1] and strip[2] >= 512
+        faces = page.locator(".cube-cross img").evaluate_all(
+            "imgs => Object.fromEntries(imgs.map(i => [i.alt, [i.getBoundingClientRect().x, i.getBoundingClientRect().y]]))")
+        assert sorted(faces) == ["nx", "ny", "nz", "px", "py", "pz"]
+        assert faces["py"][0] == faces["pz"][0] == faces["ny"][0] and faces["py"][1] < faces["pz"][1] < faces["ny"][1]
+        assert faces["nx"][0] < faces["pz"][0] < faces["px"][0] < faces["nz"][0]  # the row -X, +Z, +X, -Z
+        players = page.locator(".sprite-animation")
+        counts = players.evaluate_all("ps => ps.map(p => JSON.parse(p.dataset.frames).length)")
+        durations = players.evaluate_all("ps => ps.map(p => Number(p.dataset.duration))")
+        assert counts == [8, 6] and durations == [83, 100]
+        seen = [set() for _ in counts]
+        positions = set()
+        for _ in range(30):  # sample for ~1.2 s: longer than either cycle
+            for index, (frame, position) in enumerate(players.evaluate_all(
+                    "ps => ps.map(p => [p.dataset.frame, getComputedStyle(p).backgroundPosition])")):
+                seen[index].add(int(frame))
+                positions.add((index, position))
+            page.wait_for_timeout(40)
+        assert [len(frames) for frames in seen] == counts, seen  # every frame shown, at its fps
+        assert len(positions) == sum(counts)  # each frame by its own place on the sheet
+        assert errors == [], errors
+
+
 def test_the_page_lists_which_engines_and_clients_read_each_file_type(demo_packs):
     import re
 

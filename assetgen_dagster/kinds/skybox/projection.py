@@ -31,21 +31,27 @@ FACE_DIRECTIONS: dict[str, Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, 
 }
 
 
-def resize_wrapping(rgb: np.ndarray, width: int) -> np.ndarray:
-    """``rgb`` resized (Lanczos) to ``width`` x ``width // 2``, wrapping horizontally: the columns
-    beyond each side are the other side's, so the resampling kernel sees the sky continue."""
+def resize_equirect(rgb: np.ndarray, width: int) -> np.ndarray:
+    """``rgb`` resized (Lanczos) to ``width`` x ``width // 2``. Each side is resampled from its own
+    columns only, not wrapped around: resampling across the wrap would smear a seam the generation
+    left into a ramp the seam check cannot tell from sky, and a sky that wraps still wraps (its two
+    edge columns stay as close as they were generated)."""
     from PIL import Image
 
-    height, source_width = rgb.shape[:2]
-    if (source_width, height) == (width, width // 2):
+    if rgb.shape[1::-1] == (width, width // 2):
         return rgb
-    pad = max(4, source_width // 16)
-    padded = np.concatenate([rgb[:, -pad:], rgb, rgb[:, :pad]], axis=1)
-    scale = width / source_width
-    total = round(padded.shape[1] * scale)
-    resized = np.asarray(Image.fromarray(padded).resize((total, width // 2), Image.Resampling.LANCZOS))
-    start = round(pad * scale)
-    return resized[:, start:start + width]
+    return np.asarray(Image.fromarray(rgb).resize((width, width // 2), Image.Resampling.LANCZOS))
+
+
+def block_mean(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """``rgb`` shrunk by averaging ``factor`` x ``factor`` blocks (no block straddles the wrap): the
+    scale a sky was generated at, where a seam is one step between two columns. Upscaled (and
+    resampled wrapping), the same seam is a ramp as wide as the scale, which a step measure misses."""
+    if factor <= 1:
+        return rgb
+    height, width = (rgb.shape[0] // factor) * factor, (rgb.shape[1] // factor) * factor
+    blocks = rgb[:height, :width].astype(np.float32).reshape(height // factor, factor, width // factor, factor, -1)
+    return blocks.mean(axis=(1, 3))
 
 
 def smooth_poles(rgb: np.ndarray, band: float = 1 / 6) -> np.ndarray:

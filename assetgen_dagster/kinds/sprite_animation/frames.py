@@ -21,7 +21,7 @@ SHEET_COLUMNS = 8  # frames per sheet row
 def model_frame_count(frames: int, loop: bool) -> tuple[int, int]:
     """(frames the video model makes, frames blended into the start to close a loop). A loop needs
     ``overlap`` extra frames past its end; video models such as Wan make ``4k + 1`` frames."""
-    overlap = max(1, frames // 4) if loop else 0
+    overlap = max(1, frames // 2) if loop else 0
     needed = frames + overlap
     return 4 * math.ceil((needed - 1) / 4) + 1, overlap
 
