@@ -1,9 +1,11 @@
-"""Per-step timings of the mesh routes and the audio kinds, per item (tiny kit, offline).
+"""Per-step timings of the mesh routes, the audio kinds, skyboxes and sprite animations, per item (tiny kit, offline).
 
 Meshes (text, image -> Shap-E img2img, image -> depth relief): generate, clean + game space, UV
 unwrap + texture bake, LOD chain, convex hull and V-HACD decomposition, with face counts and texture
 size. Audio (sfx, music loop, voice): generate, post-process, encode, from the same code the assets
-run. Models are loaded first, so load time is not in the figures.
+run. Skyboxes (equirect sizes 1024 and 4096) and sprite animations (8 and 32 frames): generate, per
+denoising step, and write (resize, poles, cube faces; or loop, keying, anchoring, sheet, PNG
+encoding). Models are loaded first, so load time is not in the figures.
 
     .venv/bin/python bench/asset_steps.py [--grid 32] [--repeats 3]
 """
@@ -104,6 +106,42 @@ def audio_rows(loader, work: Path) -> list[dict]:
     return rows
 
 
+def image_kind_rows(loader, work: Path, repeats: int) -> list[dict]:
+    from assetgen_dagster.engine import ItemOutput
+    from assetgen_dagster.kinds.skybox import SkyboxRequest
+    from assetgen_dagster.kinds.sprite_animation import AnimationRequest
+    from assetgen_dagster.kinds.sprite_animation.frames import model_frame_count
+
+    def animation(frames: int, size: int) -> AnimationRequest:
+        made, overlap = model_frame_count(frames, True)
+        return AnimationRequest("a knight walking", 1, 2, 1.0, 16, 16, made, overlap, frames, 12, True, size,
+                                "bottom-center", "walk")
+
+    cases = [
+        ("skybox", {"id": "sky", "kind": "skybox", "prompt": "dusk sky", "size": 1024},
+         SkyboxRequest("dusk sky", 1, 2, 0.0, 64, 32, tile="x", size=1024, face_size=256), "1024 px, 256 px faces"),
+        ("skybox", {"id": "sky", "kind": "skybox", "prompt": "dusk sky", "size": 4096},
+         SkyboxRequest("dusk sky", 1, 2, 0.0, 64, 32, tile="x", size=4096, face_size=1024), "4096 px, 1024 px faces"),
+        ("sprite_animation", {"id": "walk", "kind": "sprite_animation", "prompt": "a knight", "frames": 8, "size": 128},
+         animation(8, 128), "8 frames of 128 px (13 made)"),
+        ("sprite_animation", {"id": "walk", "kind": "sprite_animation", "prompt": "a knight", "frames": 32, "size": 128},
+         animation(32, 128), "32 frames of 128 px (49 made)"),
+    ]
+    rows = []
+    for index, (name, fields, request, shape) in enumerate(cases):
+        kind = registry().kind(name)
+        asset, item = kind.assets[0], kind.item.model_validate(fields)
+        with loader.use(name) as model:
+            asset.generate(model, [request])  # warm-up
+            generate, [raw] = median_of(repeats, lambda: asset.generate(model, [request]))
+        folder = work / f"{name}-{index}"
+        folder.mkdir(parents=True)
+        write, _ = median_of(repeats, lambda: asset.write(ItemOutput(folder, item.id, {}), item, request, raw))
+        rows.append({"kind": name, "shape": shape, "generate": generate, "per_step": generate / request.steps,
+                     "write": write})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=int, default=32)
@@ -114,6 +152,7 @@ def main() -> None:
     ensure_tiny_kit()
     loader = models()
     meshes, audio = mesh_rows(loader, args.grid, args.repeats), audio_rows(loader, work)
+    images = image_kind_rows(loader, work, args.repeats)
 
     def ms(value: float) -> str:
         return f"{value * 1000:.0f} ms"
@@ -127,7 +166,11 @@ def main() -> None:
     for row in audio:
         table.append((f"{row['kind']} ({row['clip']})", ", ".join(f"{step} {ms(row[step])}"
                                                              for step in ("generate", "post_process", "encode"))))
-    write_results("asset_steps", {"machine": machine(), "grid": args.grid, "meshes": meshes, "audio": audio}, table)
+    for row in images:
+        table.append((f"{row['kind']} ({row['shape']})", f"generate {ms(row['generate'])} ({ms(row['per_step'])} "
+                                                         f"per step), write {ms(row['write'])}"))
+    write_results("asset_steps", {"machine": machine(), "grid": args.grid, "meshes": meshes, "audio": audio,
+                                  "images": images}, table)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Our own numpy math (no library does this with the conventions engines use):
   and glTF), a quarter to the right of it along +X, the top row is straight up (+Y); right-handed,
   Y up. The column before ``u = 0`` is the last one: the image wraps horizontally.
 - **Cubemap faces** ``px, nx, py, ny, pz, nz`` (+X, -X, +Y, -Y, +Z, -Z) are laid out as the OpenGL
-  cube-map table says (and KTX, Godot 4's ``Cubemap`` from six images, Unity's cubemap faces): a
+  cube-map table says (the order of KTX and of Godot 4's cubemap import from six images): a
   face pixel at column ``s``, row ``t`` (0..1, ``t`` downwards) looks along the direction in
   :data:`FACE_DIRECTIONS`. Sampling the cubemap along a direction gives what the equirect shows there.
 """
@@ -59,13 +59,16 @@ def smooth_poles(rgb: np.ndarray, band: float = 1 / 6) -> np.ndarray:
     fully at the pole row: a pole is one point of the sphere, so its row must be one colour, or the
     cubemap's up and down faces show a pinch (a star of streaks). Blending per row keeps the wrap."""
     height = rgb.shape[0]
-    rows = max(1, round(height * band))
-    pixels = rgb.astype(np.float32)
-    distance = np.minimum(np.arange(height), np.arange(height)[::-1]) / rows  # 0 at the pole rows
-    ramp = np.clip(1.0 - distance, 0.0, 1.0)
-    weight = (ramp * ramp * (3.0 - 2.0 * ramp))[:, None, None]  # smoothstep: 1 at the pole, 0 at the band edge
-    blended = pixels * (1.0 - weight) + pixels.mean(axis=1, keepdims=True) * weight
-    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    rows = min(max(1, round(height * band)), height // 2)
+    out = rgb.copy()
+    for band_rows in (np.arange(rows), np.arange(height - rows, height)):  # only the bands change
+        pixels = rgb[band_rows].astype(np.float32)
+        distance = np.minimum(band_rows, height - 1 - band_rows) / rows  # 0 at the pole rows
+        ramp = np.clip(1.0 - distance, 0.0, 1.0)
+        weight = (ramp * ramp * (3.0 - 2.0 * ramp))[:, None, None]  # smoothstep: 1 at the pole, 0 at the edge
+        blended = pixels * (1.0 - weight) + pixels.mean(axis=1, keepdims=True) * weight
+        out[band_rows] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    return out
 
 
 def direction_to_equirect(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,15 +79,14 @@ def direction_to_equirect(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[
     return (longitude / (2 * np.pi) + 0.5) % 1.0, 0.5 - latitude / np.pi
 
 
-def sample_equirect(rgb: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``rgb`` at (u, v), wrapping in u and clamping in v."""
-    height, width = rgb.shape[:2]
+def sample_equirect(pixels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``pixels`` (float) at (u, v), wrapping in u and clamping in v."""
+    height, width = pixels.shape[:2]
     px, py = u * width - 0.5, np.clip(v * height - 0.5, 0.0, height - 1.0)
     x0, y0 = np.floor(px).astype(int), np.floor(py).astype(int)
     fx, fy = (px - x0)[..., None], (py - y0)[..., None]
     x0, x1 = x0 % width, (x0 + 1) % width
     y1 = np.minimum(y0 + 1, height - 1)
-    pixels = rgb.astype(np.float32)
     top = pixels[y0, x0] * (1 - fx) + pixels[y0, x1] * fx
     bottom = pixels[y1, x0] * (1 - fx) + pixels[y1, x1] * fx
     return top * (1 - fy) + bottom * fy
@@ -100,10 +102,11 @@ def face_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 def cube_faces(equirect: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """The six ``size`` x ``size`` faces of the sky ``equirect``, by name (:data:`FACES`)."""
     sc, tc = face_grid(size)
+    pixels = equirect.astype(np.float32)
     faces = {}
     for name in FACES:
         u, v = direction_to_equirect(*FACE_DIRECTIONS[name](sc, tc))
-        faces[name] = np.clip(np.round(sample_equirect(equirect, u, v)), 0, 255).astype(np.uint8)
+        faces[name] = np.clip(np.round(sample_equirect(pixels, u, v)), 0, 255).astype(np.uint8)
     return faces
 
 
