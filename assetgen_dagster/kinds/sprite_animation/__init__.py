@@ -174,8 +174,8 @@ class SpriteAnimations(ItemAsset):
     )
     description = (
         "Animated sprites: a text-to-video model (Wan 2.1 T2V 1.3B by default) makes the frames on a flat key "
-        "`background`; a loop's first frames are cross-faded with the frames past its end; every frame is keyed "
-        "to alpha against one key colour, scaled to `size` px wide and moved so its `anchor` stays put. "
+        "`background`; every frame is keyed to alpha against its border colour, scaled to `size` px wide and "
+        "moved so its `anchor` stays put; a loop's first half is cross-faded with the frames past its end. "
         "`<output_dir>/<batch>/sprite_animations/<item>.png` (the sheet), `<item>.json` (Aseprite JSON) and "
         "`<item>.tres` (a Godot 3 SpriteFrames resource)."
     )
@@ -223,14 +223,15 @@ class SpriteAnimations(ItemAsset):
         from assetgen_dagster.kinds.sprite_animation import frames as anim
 
         video = np.asarray(raw, dtype=np.float32)
-        if video.shape[0] < request.frames + request.overlap:
-            raise ValueError(f"the video model made {video.shape[0]} frames, {request.frames + request.overlap} needed")
-        rgb = np.round(np.clip(anim.close_loop(video, request.frames, request.overlap), 0.0, 1.0) * 255)
+        needed = request.frames + request.overlap
+        if video.shape[0] < needed:
+            raise ValueError(f"the video model made {video.shape[0]} frames, {needed} needed")
         try:
-            keyed = anim.key_frames(rgb.astype(np.uint8))
+            keyed = anim.key_frames(anim.last_frames(video, needed))
         except anim.EmptySpriteError as exc:
             raise ItemRejected("alpha_coverage", f"{exc} (nothing was written)") from None
-        frames = anim.align(anim.sized(keyed, request.size), request.anchor)
+        anchored = anim.align(anim.sized(keyed, request.size), request.anchor)
+        frames = anim.close_loop(anchored, request.frames, request.overlap)
         sheet, rects = anim.pack_sheet(frames)
         image = out.write_png(sheet, frames=len(frames), fps=request.fps)
         layout = anim.aseprite_json(rects, request.animation, request.fps, request.loop, image.name,

@@ -1,5 +1,5 @@
-"""Frames of an animated sprite: a closed loop, keyed to alpha, aligned on an anchor, packed into a sheet
-with its Aseprite JSON and Godot 3 ``SpriteFrames`` resource. numpy and Pillow only, no models here."""
+"""Frames of an animated sprite: keyed to alpha, aligned on an anchor, closed into a loop, packed into a
+sheet with its Aseprite JSON and Godot 3 ``SpriteFrames`` resource. numpy and Pillow only, no models here."""
 
 from __future__ import annotations
 
@@ -26,16 +26,30 @@ def model_frame_count(frames: int, loop: bool) -> tuple[int, int]:
     return 4 * math.ceil((needed - 1) / 4) + 1, overlap
 
 
-def close_loop(video: np.ndarray, frames: int, overlap: int) -> np.ndarray:
-    """The last ``frames + overlap`` frames of ``video`` (F x H x W x C floats; a video model's first
-    frames settle the clip, its last are its steadiest) made into ``frames`` frames, the first
-    ``overlap`` of them cross-faded with the ones that follow the end, so the last frame leads into
-    the first as every frame leads into the next (the seam sits inside the fade, not at the wrap)."""
-    clip = video[len(video) - frames - overlap:].astype(np.float32)
-    out = clip[:frames].copy()
+def last_frames(video: np.ndarray, count: int) -> np.ndarray:
+    """The last ``count`` frames of ``video`` (F x H x W x 3, 0..1) as 8-bit RGB: a video model's
+    first frames settle the clip, its last are its steadiest."""
+    return np.round(np.clip(video[len(video) - count:], 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` of RGBA frame ``a`` over the rest of ``b``, mixed in premultiplied alpha."""
+    pa, pb = a.astype(np.float32), b.astype(np.float32)
+    alpha = weight * pa[..., 3:4] + (1.0 - weight) * pb[..., 3:4]
+    colour = weight * pa[..., :3] * pa[..., 3:4] + (1.0 - weight) * pb[..., :3] * pb[..., 3:4]
+    colour = np.where(alpha > 0, colour / np.maximum(alpha, 1e-6), 0.0)
+    return np.dstack([np.clip(np.round(colour), 0, 255), np.round(alpha)]).astype(np.uint8)
+
+
+def close_loop(frames: Sequence[np.ndarray], count: int, overlap: int) -> list[np.ndarray]:
+    """The first ``count`` of ``frames`` (RGBA, keyed and anchored), the first ``overlap`` of them
+    cross-faded with the ones that follow the end, so the last frame leads into the first as every
+    frame leads into the next (the seam sits inside the fade, not at the wrap). Anchored first, the
+    subject sits in the same place in both, so the fade does not show it twice."""
+    out = list(frames[:count])
     for index in range(overlap):
         weight = (index + 1) / (overlap + 1)  # mostly the continuation at frame 0, the original by `overlap`
-        out[index] = weight * clip[index] + (1.0 - weight) * clip[frames + index]
+        out[index] = blend(frames[index], frames[count + index], weight)
     return out
 
 
@@ -188,6 +202,6 @@ def anchor_drift(frames: Sequence[np.ndarray], anchor: str) -> float | None:
     return max(max(abs(x - first[0]), abs(y - first[1])) for x, y in points)
 
 
-__all__ = ["ANCHORS", "EmptySpriteError", "Rect", "align", "anchor_drift", "anchor_point", "aseprite_json",
-           "close_loop", "frame_change", "godot_sprite_frames", "key_frames", "loop_step_ratio", "model_frame_count",
-           "pack_sheet", "rects_from_aseprite", "sized", "unpack_sheet"]
+__all__ = ["ANCHORS", "EmptySpriteError", "Rect", "align", "anchor_drift", "anchor_point", "aseprite_json", "blend",
+           "close_loop", "frame_change", "godot_sprite_frames", "key_frames", "last_frames", "loop_step_ratio",
+           "model_frame_count", "pack_sheet", "rects_from_aseprite", "sized", "unpack_sheet"]

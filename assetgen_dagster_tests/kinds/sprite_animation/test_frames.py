@@ -28,16 +28,6 @@ def blob(x, y, size=32, radius=5, colour=(200, 40, 40)):
     return frame
 
 
-def drifting_clip(count, size=32):
-    """A video (F x H x W x 3, 0..1) of a disc moving right on flat green: a clip that does not loop."""
-    video = np.zeros((count, size, size, 3), np.float32)
-    video[..., 1] = 1.0
-    for index in range(count):
-        disc = blob(6 + 2 * index, 16, size)[..., 3] > 0
-        video[index][disc] = (0.8, 0.2, 0.2)
-    return video
-
-
 @pytest.mark.parametrize("frames, loop, made, overlap", [(8, True, 13, 4), (8, False, 9, 0), (2, True, 5, 1),
                                                          (32, True, 49, 16), (13, False, 13, 0)])
 def test_the_video_model_is_asked_for_four_k_plus_one_frames_with_room_to_close_a_loop(frames, loop, made, overlap):
@@ -45,12 +35,19 @@ def test_the_video_model_is_asked_for_four_k_plus_one_frames_with_room_to_close_
 
 
 def test_the_cross_fade_closes_a_loop_that_the_raw_clip_leaves_open():
-    video = drifting_clip(13)
-    raw = anim.key_frames(np.round(video[:8] * 255).astype(np.uint8))
-    opened = loop_closes(item(frames=8), Animation(raw, {}))
-    assert not opened.passed and opened.figures["loop_ratio"] > 3  # the disc jumps back to the start
-    closed = anim.key_frames(np.round(anim.close_loop(video, 8, 4) * 255).astype(np.uint8))
-    assert loop_closes(item(frames=8), Animation(closed, {})).passed
+    """A disc growing steadily: anchored, it stays in place, but the raw loop jumps from big to small."""
+    frames = [blob(16, 16, radius=3 + i) for i in range(12)]
+    opened = loop_closes(item(frames=8), Animation(frames[:8], {}))
+    assert not opened.passed and opened.figures["loop_ratio"] > 3
+    closed = anim.close_loop(frames, 8, 4)
+    assert len(closed) == 8 and loop_closes(item(frames=8), Animation(closed, {})).passed
+    assert np.array_equal(closed[4], frames[4]) and not np.array_equal(closed[0], frames[0])
+
+
+def test_a_blend_mixes_in_premultiplied_alpha():
+    red, clear = blob(8, 8, size=16), np.zeros((16, 16, 4), np.uint8)
+    half = anim.blend(red, clear, 0.5)
+    assert half[8, 8, 3] == 128 and tuple(half[8, 8, :3]) == (200, 40, 40)  # no darkening toward black
 
 
 def test_a_loop_whose_last_frame_jumps_fails_and_a_one_shot_is_not_held_to_it():

@@ -87,3 +87,45 @@ def test_the_pack_keeps_each_animation_under_sprites_animations(demo_packs):
     folder = demo_packs / "sky_and_motion" / "asset_pack" / "sprites" / "animations"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         f"{item}.{ext}" for item in ("campfire", "hero_walk") for ext in ("json", "png", "tres"))
+
+
+def test_writing_a_clip_that_drifts_and_does_not_loop_anchors_it_and_closes_the_loop(tmp_path):
+    """The asset's own write on a clip as a video model might make it: a ball moving right and
+    bouncing on flat green, growing as it comes closer. The sheet holds its bottom-center still, and
+    its last frame leads into its first although the clip's does not."""
+    from assetgen_dagster.engine import ItemOutput
+    from assetgen_dagster.kinds.sprite_animation import (
+        AnimationRequest,
+        SpriteAnimationItem,
+        SpriteAnimations,
+        anchor_stable,
+        loop_closes,
+    )
+    from assetgen_dagster.kinds.sprite_animation.frames import (
+        anchor_drift,
+        key_frames,
+        last_frames,
+        loop_step_ratio,
+        model_frame_count,
+        rects_from_aseprite,
+        unpack_sheet,
+    )
+
+    item = SpriteAnimationItem(id="ball", kind="sprite_animation", prompt="a bouncing ball", frames=8, size=32)
+    made, overlap = model_frame_count(8, True)
+    request = AnimationRequest("a bouncing ball", 1, 2, 1.0, 32, 32, made, overlap, 8, 12, True, 32, "bottom-center",
+                               "ball")
+    rows, cols = np.mgrid[0:32, 0:32]
+    video = np.zeros((made, 32, 32, 3), np.float32)
+    video[..., 1] = 1.0
+    for index in range(made):
+        ball = (cols - (6 + index)) ** 2 + (rows - (12 + 3 * (index % 3))) ** 2 <= (2 + index / 2) ** 2
+        video[index][ball] = (0.9, 0.2, 0.1)
+    as_made = key_frames(last_frames(video, 8))
+    assert anchor_drift(as_made, "bottom-center") > 5 and loop_step_ratio(as_made)[2] > 1.5
+
+    animation = SpriteAnimations().write(ItemOutput(tmp_path, item.id, {}), item, request, video)
+    layout = json.loads((tmp_path / "ball.json").read_text())
+    written = unpack_sheet(np.asarray(Image.open(tmp_path / "ball.png")), rects_from_aseprite(layout))
+    assert len(written) == 8 and anchor_drift(written, "bottom-center") <= 1
+    assert anchor_stable(item, animation).passed and loop_closes(item, animation).passed
