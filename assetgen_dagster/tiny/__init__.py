@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 TINY_ORG = "assetgen-tiny"
 
 # Bump when a builder changes: the snapshot commit is derived from it, so old builds are not reused.
-KIT_VERSION = "3"
+KIT_VERSION = "4"
 
 
 def hub_cache_dir() -> Path:
