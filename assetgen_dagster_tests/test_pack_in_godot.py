@@ -119,6 +119,17 @@ def test_every_sprite_animation_loads_as_sprite_frames_and_plays_through_its_fra
         assert facts["playing"] or not facts["loop"], facts  # a loop is still going after every frame
 
 
+def test_every_skybox_is_an_environment_whose_background_is_its_panorama(godot, demo_packs):
+    _, report = godot
+    environments = report["sky_and_motion"]["environments"]
+    pack = demo_packs / "sky_and_motion" / "asset_pack"
+    assert list(environments) == ["skyboxes/dusk_sky.tres"], environments
+    with Image.open(pack / "skyboxes" / "dusk_sky.png") as image:
+        size = list(image.size)
+    assert environments["skyboxes/dusk_sky.tres"] == {"loaded": True, "background_is_sky": True,
+                                                      "panorama_sky": True, "panorama_size": size}
+
+
 def test_godot_sees_two_visible_lods_and_a_mesh_without_normals(godot, tmp_path):
     """The checks above can fail: a prop GLB as packs were before (every LOD a sibling node) and one
     exported without normals (Godot shades it flat: a vertex per corner)."""

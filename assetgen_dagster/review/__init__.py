@@ -69,7 +69,8 @@ ENGINE_CHECKS: dict[str, tuple[str, ...]] = {
     ".glb": ("Godot 3.2 (import, one mesh per prop, normals, UVs, texture, convex collision)",
              "Khronos glTF Validator 2.0.0-dev.3.10 (0 errors, 0 warnings)"),
     ".png": ("Godot 3.2 (import at its written size; materials tile)",),
-    ".tres": ("Godot 3.2 (a SpriteFrames that an AnimatedSprite plays through every frame)",),
+    ".tres": ("Godot 3.2 (SpriteFrames an AnimatedSprite plays through every frame; sky Environments with "
+              "their panorama)",),
     ".wav": ("Godot 3.2 (import; music loops, sound effects do not)",),
     ".ogg": ("ffprobe (Vorbis, rate, channels, length; loop comments)",),
     ".csv": ("Godot 3.2 (translation import; every key resolves in every locale)",),

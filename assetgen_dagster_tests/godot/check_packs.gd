@@ -45,7 +45,7 @@ func finish():
 
 func check_pack(root):
 	var facts = {"props": {}, "lods": {}, "wav": {}, "ogg": {}, "textures": {}, "translations": {},
-		"sprite_frames": {}}
+		"sprite_frames": {}, "environments": {}}
 	var manifest = parse_json(read_text(root + "/manifest.json"))
 	var paths = []
 	for item in manifest["items"]:
@@ -76,6 +76,20 @@ func check_pack(root):
 			facts["translations"][path] = translation_facts(full)
 		elif extension == "tres" and path.begins_with("sprites/animations/"):
 			facts["sprite_frames"][path] = sprite_frames_facts(full)
+		elif extension == "tres" and path.begins_with("skyboxes/"):
+			facts["environments"][path] = environment_facts(full)
+	return facts
+
+
+func environment_facts(path):
+	var environment = load(path)
+	if environment == null or not environment is Environment:
+		return {"loaded": false}
+	var sky = environment.background_sky
+	var facts = {"loaded": true, "background_is_sky": environment.background_mode == Environment.BG_SKY,
+		"panorama_sky": sky is PanoramaSky, "panorama_size": null}
+	if sky is PanoramaSky and sky.panorama != null:
+		facts["panorama_size"] = [sky.panorama.get_width(), sky.panorama.get_height()]
 	return facts
 
 

@@ -4,6 +4,7 @@ and the six faces of the same sky as a cubemap."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -206,6 +207,29 @@ def skybox_path(item_id: str, file_name: str) -> str:
     return f"skyboxes/{item_id}/{file_name.removeprefix(item_id + '_')}"
 
 
+# A Godot 3 Environment whose background is the sky: set it on a WorldEnvironment. The panorama
+# path is relative to the resource, so it works wherever the pack is copied.
+GODOT_ENVIRONMENT = """[gd_resource type="Environment" load_steps=3 format=2]
+
+[ext_resource path="{image}" type="Texture" id=1]
+
+[sub_resource type="PanoramaSky" id=1]
+panorama = ExtResource( 1 )
+
+[resource]
+background_mode = 2
+background_sky = SubResource( 1 )
+"""
+
+
+def engine_files(item: SkyboxItem, sources: dict[str, dict[str, Path]]) -> dict[str, bytes | Path]:
+    """The equirect and faces as written (:func:`skybox_path`), and ``skyboxes/<item>.tres``: a Godot 3
+    ``Environment`` with the equirect as its ``PanoramaSky``."""
+    files: dict[str, bytes | Path] = {skybox_path(item.id, name): path for name, path in sources["skybox"].items()}
+    files[f"skyboxes/{item.id}.tres"] = GODOT_ENVIRONMENT.format(image=f"{item.id}.png").encode()
+    return files
+
+
 def review(card: Any) -> Any:
     """The equirect as a panorama strip, and the six faces as the usual cube-map cross: -X, +Z, +X, -Z
     in a row, +Y above +Z and -Y below it (each face continues into its neighbours there)."""
@@ -230,6 +254,7 @@ KIND = Kind(
     item=SkyboxItem,
     assets=(Skyboxes(),),
     pack=(PackTarget("skybox", skybox_path),),
+    assemble=engine_files,
     models=(SKYBOX_ROLE,),
     summary="360-degree skies: an equirect that wraps, smooth poles, and its six cubemap faces.",
     review=review,

@@ -65,7 +65,8 @@ def test_without_the_wrap_around_every_sky_fails_the_seam_check(tiny_kit, workdi
     assert all(checks_of(result)[("skybox", name)].passed for name in ("poles_smooth", "cube_edges_match"))
 
 
-def test_the_pack_has_each_sky_under_skyboxes_with_its_faces_in_a_folder(demo_packs):
+def test_the_pack_has_each_sky_under_skyboxes_with_its_faces_in_a_folder_and_a_godot_environment(demo_packs):
     pack = demo_packs / "sky_and_motion" / "asset_pack"
-    assert sorted(p.name for p in (pack / "skyboxes").iterdir()) == ["dusk_sky", "dusk_sky.png"]
+    assert sorted(p.name for p in (pack / "skyboxes").iterdir()) == ["dusk_sky", "dusk_sky.png", "dusk_sky.tres"]
+    assert 'path="dusk_sky.png"' in (pack / "skyboxes" / "dusk_sky.tres").read_text()
     assert sorted(p.name for p in (pack / "skyboxes" / "dusk_sky").iterdir()) == sorted(f"{f}.png" for f in FACES)
