@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from assetgen_dagster.batches import DiffusionItem
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
@@ -53,15 +53,12 @@ class SkyboxItem(DiffusionItem):
 
     @field_validator("cubemap_size")
     @classmethod
-    def _cubemap_size(cls, value: int | None) -> int | None:
+    def _cubemap_size(cls, value: int | None, info: ValidationInfo) -> int | None:
+        size = info.data.get("size")
+        if value is not None and size is not None and value > size // 2:
+            raise ValueError(f"{value} is more than half the equirect's width {size}: the faces would only "
+                             f"magnify it")
         return _power_of_two(value, "cubemap_size")
-
-    @model_validator(mode="after")
-    def _faces_fit(self) -> SkyboxItem:
-        if self.cubemap_size is not None and self.cubemap_size > self.size // 2:
-            raise ValueError(f"cubemap_size {self.cubemap_size} is more than half the equirect's width {self.size}: "
-                             f"the faces would only magnify it")
-        return self
 
     def face_size(self) -> int:
         return self.cubemap_size or self.size // 4
