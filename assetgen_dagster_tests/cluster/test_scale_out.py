@@ -23,6 +23,13 @@ def sensor_runs(cluster, partitions: set[str]) -> list:
                 if record.dagster_run.tags.get("dagster/partition") in partitions]
 
 
+def runs_in_flight(cluster) -> list[str]:
+    """Runs that hold one of the cluster's run slots (queued ones wait for a slot), as 'id status partition'."""
+    with cluster.instance() as dagster:
+        return [f"{r.run_id[:8]} {r.status.value} {r.tags.get('dagster/partition')}" for r in dagster.get_runs()
+                if not r.is_finished]
+
+
 def finished(records, count: int):
     done = [r for r in records if r.dagster_run.is_finished]
     return done if len(done) >= count else None
@@ -121,6 +128,12 @@ def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(cluster):
 
 
 def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
+    # Both new runs need a run slot (max_concurrent_runs = 2 workers): nothing of earlier tests may still
+    # hold one. A clean-clone run once timed out below, after the killed-worker test; say what was in flight.
+    try:
+        wait_for(lambda: not runs_in_flight(cluster), 120, "earlier tests' runs to finish")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: {runs_in_flight(cluster)}") from None
     for index in range(2):
         cluster.stop_worker(index)  # warm shutdown: nobody takes runs from the broker now
     batches = {"afterrestart0", "afterrestart1"}
@@ -132,7 +145,10 @@ def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
         handed = [r for r in records if "dagster-celery/task_id" in r.dagster_run.tags]
         return len(handed) == len(batches) and handed
 
-    waiting = wait_for(in_broker, 120, "both runs to be handed to Celery")
+    try:
+        waiting = wait_for(in_broker, 120, "both runs to be handed to Celery")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; runs not finished: {runs_in_flight(cluster)}") from None
     assert all(r.dagster_run.status == DagsterRunStatus.STARTING for r in waiting)
     cluster.redis.restart()
     for index in range(2):
