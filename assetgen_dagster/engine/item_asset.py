@@ -74,7 +74,9 @@ def identity_fields(request: Any) -> dict[str, Any]:
     return fields
 
 
-_SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+# What follows the item id in a file name: a suffix (``.png``, ``_px.png``), or ``/<name>`` for a file in
+# the item's own folder (``<item>/px.png``); a name never starts with a dot, so never ``..``.
+_SUFFIX = re.compile(r"^([A-Za-z0-9_.-]{1,32}|/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,31})$")
 
 
 def asset_folder(output_dir: Path, batch_id: str, asset_name: str) -> Path:
@@ -89,11 +91,14 @@ class ItemOutput:
         self.folder, self.item_id, self.provenance = folder, item_id, provenance
         self.files: list[Path] = [folder / name for name in files]  # existing files (reused items)
         self.written: list[Path] = []
-        self.records: dict[str, dict[str, Any]] = {}  # file name -> sha256, bytes, mtime of what was written
+        # File name (relative to the folder: ``<item>/px.png`` for one in the item's folder) -> sha256,
+        # bytes, mtime of what was written.
+        self.records: dict[str, dict[str, Any]] = {}
 
     def path(self, suffix: str = ".png") -> Path:
-        """``<folder>/<item><suffix>``: the folder is resolved and confined once (``asset_folder``);
-        the item id and the suffix are checked here without touching the file system."""
+        """``<folder>/<item><suffix>``, or ``<folder>/<item>/<name>`` for a suffix ``/<name>``: the
+        folder is resolved and confined once (``asset_folder``); the item id and the suffix are checked
+        here without touching the file system."""
         if not is_valid_id(self.item_id) or not _SUFFIX.match(suffix):
             raise OutputPathError(f"{self.item_id!r} + {suffix!r} is not a valid output file name")
         return self.folder / f"{self.item_id}{suffix}"
@@ -111,8 +116,8 @@ class ItemOutput:
         """Write atomically (temp file, fsync, rename) and record the file (hashed from memory)."""
         path = self.path(suffix)
         stat = atomic_write_bytes(path, data)
-        self.records[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                                   "mtime_ns": stat.st_mtime_ns}
+        self.records[path.relative_to(self.folder).as_posix()] = {
+            "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "mtime_ns": stat.st_mtime_ns}
         self.written.append(path)
         self.files.append(path)
         return path

@@ -164,7 +164,7 @@ class Skyboxes(TextToImageAsset):
         "Skyboxes: an equirectangular sky generated with wrap-around padding in x (it continues across "
         "360/0 degrees), at the catalog's width x width/2, resized to the item's `size`, its poles "
         "blended to one colour; and the six cubemap faces sampled from it. `<output_dir>/<batch>/skybox/"
-        "<item>.png` (equirect) and `<item>_{px,nx,py,ny,pz,nz}.png` (faces, OpenGL cube-map orientation)."
+        "<item>.png` (equirect) and `<item>/{px,nx,py,ny,pz,nz}.png` (faces, OpenGL cube-map orientation)."
     )
 
     def request(self, ctx: BatchContext, item: SkyboxItem) -> SkyboxRequest:
@@ -182,13 +182,13 @@ class Skyboxes(TextToImageAsset):
         out.write_png(equirect, projection="equirectangular")
         faces = cube_faces(equirect, request.face_size)
         for name in FACES:
-            out.write_png(faces[name], f"_{name}.png", projection="cubemap", face=name)
+            out.write_png(faces[name], f"/{name}.png", projection="cubemap", face=name)
         return Sky(equirect, faces, request.width)
 
     def load(self, out: ItemOutput, item: SkyboxItem) -> Sky:
         from assetgen_dagster.kinds.skybox.projection import FACES
 
-        faces = {name: load_array(out.path(f"_{name}.png"), "RGB") for name in FACES}
+        faces = {name: load_array(out.path(f"/{name}.png"), "RGB") for name in FACES}
         return Sky(load_array(out.path(".png"), "RGB"), faces, out.provenance["width"])
 
     def preview(self, out: ItemOutput, item: SkyboxItem) -> Any:
@@ -198,10 +198,8 @@ class Skyboxes(TextToImageAsset):
 
 
 def skybox_path(item_id: str, file_name: str) -> str:
-    """``skyboxes/<item>.png`` (equirect) and ``skyboxes/<item>/<face>.png``."""
-    if file_name == f"{item_id}.png":
-        return f"skyboxes/{file_name}"
-    return f"skyboxes/{item_id}/{file_name.removeprefix(item_id + '_')}"
+    """``skyboxes/<item>.png`` (equirect) and ``skyboxes/<item>/<face>.png``: the asset's layout."""
+    return f"skyboxes/{file_name}"
 
 
 # A Godot 3 Environment whose background is the sky: set it on a WorldEnvironment. The panorama
@@ -233,7 +231,8 @@ def review(card: Any) -> Any:
     files = files_of(card, "skybox")
     if not files:
         return Markup("")
-    by_name = {path.rsplit("/", 1)[-1].removesuffix(".png"): (path, source) for path, source in files}
+    by_name = {path.removeprefix("skyboxes/").removesuffix(".png").removeprefix(f"{card.item.id}/"): (path, source)
+               for path, source in files}
     equirect, _ = by_name.pop(card.item.id)
     strip = Markup('<figure class="image panorama"><img src="{}" alt="{} equirect" class="panorama-strip">'
                    '<figcaption>equirect <small>{}x{} · 360 degrees, wraps</small></figcaption></figure>').format(

@@ -85,7 +85,7 @@ class AnimationRequest:
     loop: bool
     size: int
     anchor: str
-    animation: str
+    animation_name: str  # (the item's `animation` option, or its id)
     negative_prompt: str | None = None
 
     def shape_key(self) -> tuple[int, float, int, int, int]:
@@ -190,7 +190,7 @@ class SpriteAnimations(ItemAsset):
             prompt=background_prompt(item.prompt, item.background), negative_prompt=params.get("negative_prompt"),
             seed=ctx.seed(item), steps=params["steps"], guidance=params["guidance"], width=params["width"],
             height=params["height"], model_frames=model_frames, overlap=overlap, frames=item.frames, fps=item.fps,
-            loop=item.loop, size=item.size, anchor=item.anchor, animation=item.animation_name(),
+            loop=item.loop, size=item.size, anchor=item.anchor, animation_name=item.animation_name(),
         )
 
     def chunks(self, requests: Sequence[AnimationRequest], batch_size: int) -> list[list[int]]:
@@ -234,10 +234,10 @@ class SpriteAnimations(ItemAsset):
         frames = anim.close_loop(anchored, request.frames, request.overlap)
         sheet, rects = anim.pack_sheet(frames)
         image = out.write_png(sheet, frames=len(frames), fps=request.fps)
-        layout = anim.aseprite_json(rects, request.animation, request.fps, request.loop, image.name,
+        layout = anim.aseprite_json(rects, request.animation_name, request.fps, request.loop, image.name,
                                     (sheet.shape[1], sheet.shape[0]))
         out.write_bytes((json.dumps(layout, indent=2) + "\n").encode(), ".json")
-        tres = anim.godot_sprite_frames(rects, request.animation, request.fps, request.loop, image.name)
+        tres = anim.godot_sprite_frames(rects, request.animation_name, request.fps, request.loop, image.name)
         out.write_bytes(tres.encode(), ".tres")
         return Animation(frames, layout)
 

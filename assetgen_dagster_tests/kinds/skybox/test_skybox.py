@@ -39,11 +39,12 @@ def test_equirects_are_two_to_one_with_six_square_faces_and_every_check_passes(t
         assert (provenance["width"], provenance["height"]) == (64, 32)  # generated 2:1 at the catalog's width
         equirect = np.asarray(Image.open(out / f"{item}.png"))
         for name in FACES:
-            with Image.open(out / f"{item}_{name}.png") as image:
+            with Image.open(out / item / f"{name}.png") as image:
                 assert image.size == (face, face)
                 assert json.loads(image.text["assetgen"])["face"] == name
-            assert np.array_equal(np.asarray(Image.open(out / f"{item}_{name}.png")), cube_faces(equirect, face)[name])
+            assert np.array_equal(np.asarray(Image.open(out / item / f"{name}.png")), cube_faces(equirect, face)[name])
     manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["items"]["dawn"]["files"]) == ["dawn.png", *sorted(f"dawn/{name}.png" for name in FACES)]
     figures = manifest["items"]["dawn"]["checks"]["wraps_horizontally"]["figures"]
     assert figures["seam_ratio"] < 2.0 and figures["seam_gap"] < 0.3 and manifest["items"]["dawn"]["checks"]["poles_smooth"]["figures"]["pole_std"] < 1
     assert metadata_of(result, "skybox")["generated"] == 2
