@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
@@ -27,8 +27,14 @@ class ImageRequest:
         return (self.steps, self.guidance, self.width, self.height, self.tile or "")
 
 
-def plan_chunks(requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
-    """Indices of ``requests`` per pipeline call: same-shape requests, in file order, ``batch_size`` at a time.
+class ShapedRequest(Protocol):
+    def shape_key(self) -> Hashable:
+        """Requests with the same key can share one pipeline call."""
+
+
+def plan_chunks(requests: Sequence[ShapedRequest], batch_size: int) -> list[list[int]]:
+    """Indices of ``requests`` (images, animations: anything with a ``shape_key``) per pipeline call:
+    same-shape requests, in file order, ``batch_size`` at a time.
 
     Depends only on the requests and the batch size, so a re-run makes exactly the same calls.
     """

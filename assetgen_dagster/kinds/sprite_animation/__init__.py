@@ -194,10 +194,9 @@ class SpriteAnimations(ItemAsset):
         )
 
     def chunks(self, requests: Sequence[AnimationRequest], batch_size: int) -> list[list[int]]:
-        groups: dict[tuple, list[int]] = {}
-        for index, request in enumerate(requests):
-            groups.setdefault(request.shape_key(), []).append(index)
-        return [indices[i:i + batch_size] for indices in groups.values() for i in range(0, len(indices), batch_size)]
+        from assetgen_dagster.kinds.images.generate import plan_chunks
+
+        return plan_chunks(requests, batch_size)
 
     def generate(self, model: Any, requests: Sequence[AnimationRequest]) -> list[Any]:
         """One pipeline call for same-shape requests: frames (F x H x W x 3, 0..1) per request, each
