@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from assetgen_dagster.kinds.images.generate import ImageRequest, generate_images
-from assetgen_dagster.kinds.images.tiling import seamless_tiling
 from assetgen_dagster.kinds.images.seams import seam_ratio
+from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ prompt, 7 had seam ratios of 1.4-2.3 and one 1.12, as wrapped ones do; these two
 whose unwrapped skies do not meet.)"""
 
 import json
-from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image
@@ -50,14 +49,7 @@ def test_equirects_are_two_to_one_with_six_square_faces_and_every_check_passes(t
     assert metadata_of(result, "skybox")["generated"] == 2
 
 
-def test_without_the_wrap_around_every_sky_fails_the_seam_check(tiny_kit, workdir, monkeypatch):
-    from assetgen_dagster.kinds.images import generate
-
-    @contextmanager
-    def zero_padding(pipe, tile):  # the pipeline as it runs without the wrap-around patch
-        yield
-
-    monkeypatch.setattr(generate, "seamless_tiling", zero_padding)
+def test_without_the_wrap_around_every_sky_fails_the_seam_check(tiny_kit, workdir, without_wrap_around):
     write_batch(workdir / "prompts", "skies", BATCH)
     result, _ = materialize_batch(["skybox"], "skies")
     check = checks_of(result)[("skybox", "wraps_horizontally")]

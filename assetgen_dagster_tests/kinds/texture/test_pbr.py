@@ -2,13 +2,7 @@ import numpy as np
 import pytest
 
 from assetgen_dagster.kinds.images.seams import seam_ratio
-from assetgen_dagster.kinds.texture.pbr import (
-    decode_normal,
-    encode_normal,
-    normal_from_height,
-    pbr_maps,
-    wrap_blur,
-)
+from assetgen_dagster.kinds.texture.pbr import decode_normal, encode_normal, normal_from_height, pbr_maps, wrap_blur
 
 
 def test_normals_of_a_slope_have_the_expected_direction():

@@ -2,8 +2,6 @@
 images): generated with wrap-around padding they pass `tileable`; with tiling switched off, every
 one of them fails it and gets no PBR maps."""
 
-from contextlib import contextmanager
-
 from ...conftest import checks_of, materialize_batch, metadata_of, write_batch
 
 BATCH = """\
@@ -26,14 +24,7 @@ def test_tiled_textures_pass_the_seam_check(tiny_kit, workdir):
     assert metadata_of(result, "pbr_maps")["generated"] == 5
 
 
-def test_with_tiling_switched_off_every_texture_fails_the_seam_check(tiny_kit, workdir, monkeypatch):
-    from assetgen_dagster.kinds.images import generate
-
-    @contextmanager
-    def zero_padding(pipe, tile):  # the pipeline as it runs without the wrap-around patch
-        yield
-
-    monkeypatch.setattr(generate, "seamless_tiling", zero_padding)
+def test_with_tiling_switched_off_every_texture_fails_the_seam_check(tiny_kit, workdir, without_wrap_around):
     write_batch(workdir / "prompts", "mats", BATCH)
     result, _ = materialize_batch(["textures", "pbr_maps"], "mats")
     check = checks_of(result)[("textures", "tileable")]
