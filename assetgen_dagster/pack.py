@@ -1,14 +1,8 @@
 """``asset_pack``: every output of a batch in one engine-ready folder with a manifest.json.
 
-Where each file goes is declared by its kind (``Kind.pack``, from the registry the asset is built
-for); for the built-in kinds:
-    asset_pack/manifest.json
-    asset_pack/concept_art/<item>.png
-    asset_pack/sprites/<item>.png, sprites/atlas.png, sprites/atlas.json
-    asset_pack/icons/<item>_<size>.png
-    asset_pack/materials/<item>/{albedo,height,normal,roughness,ao}.png
-    asset_pack/meshes/<item>.glb (LOD0 and its -convcolonly collision), meshes/<item>_LOD<n>.glb
-    asset_pack/audio/{sfx,music,voice}/<item>.{wav,ogg}, audio/voice/<item>.json (subtitles)
+Where each file goes is declared by its kind (``Kind.pack`` and ``Kind.assemble``, from the registry
+the asset is built for), so this module lists no kind; the built-in kinds' layout is in the README
+("Regeneration, versions and the asset pack"). Beside the files: ``manifest.json`` and the review page.
 
 The pack is built in a new version folder and published by atomically replacing the
 ``asset_pack`` symlink, so a reader sees the previous pack or the new one, never half of one.
