@@ -72,6 +72,7 @@ class BatchDefaults(Strict):
     height: Side | None = None
     guidance: Guidance | None = None
     negative_prompt: Prompt | None = None
+    max_wer: Annotated[float, Field(ge=0.0, le=100.0)] | None = None  # a spoken line heard back (voice kinds)
 
 
 # Fields of BatchDefaults that fill an item's own field of the same name.
@@ -204,13 +205,17 @@ class BatchSchema:
     """The batch file format for a set of item kinds: validates batch files whose items are those
     kinds' item models, and names file, item and field in every error."""
 
-    def __init__(self, item_classes: Mapping[str, type[ItemBase]]):
+    def __init__(self, item_classes: Mapping[str, type[ItemBase]],
+                 sections: Mapping[str, tuple[Any, Any]] | None = None):
+        """``sections``: top-level keys a kind adds to the file (the voice kind's ``voices:`` cast), as
+        name -> (annotation, default); items see them through the batch in ``batch_problems``."""
         self.item_classes = dict(item_classes)
         classes = tuple(self.item_classes.values())
         item = Annotated[Union[classes], Field(discriminator="kind")] if len(classes) > 1 else classes[0]  # noqa: UP007
         self.model: type[PromptBatch] = create_model(
             "PromptBatch", __base__=PromptBatch,
             items=(Annotated[list[item], Field(min_length=1, max_length=MAX_ITEMS)], ...),
+            **dict(sections or {}),
         )
 
     def load(self, path: Path) -> PromptBatch:

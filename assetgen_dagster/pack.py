@@ -98,37 +98,39 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
     items, missing, reviews = [], {}, []
     for item in snapshot.batch.items:
         record: dict[str, Any] = {"id": item.id, "kind": item.kind, "files": [], "provenance": {}}
-        assets = registry.assets_of_kind(item.kind)
+        assets = registry.assets_of_item(item)
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
-        gaps, sources, packed = [], {}, {}
-        assemble = registry.kind(item.kind).assemble
-        for target in registry.pack_targets(item.kind):
-            manifest = manifest_of(target.asset)
-            entry = manifest.entry(item.id)
-            if entry is None or "rejected" in entry:
-                why = entry["rejected"]["reason"] if entry else f"no {target.asset} output (materialize {target.asset})"
-                gaps.append(f"{target.asset}: {why}")
-                continue
-            record["provenance"][target.asset] = entry["provenance"]
-            sources[target.asset] = {name: manifest.folder / name for name in entry["files"]}
-            for name, info in sorted(entry["files"].items()):
-                path = target.path(item.id, name)
-                review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
-                packed[manifest.folder / name] = info
-                if assemble is None:
-                    files.append((manifest.folder / name, path))
+        gaps: list[str] = []
+        for declaring, targets in registry.pack_groups(item):
+            # A kind's targets: copied, or built by its `assemble` when all of them are there.
+            group_gaps, sources, packed = [], {}, {}
+            for target in targets:
+                manifest = manifest_of(target.asset)
+                entry = manifest.entry(item.id)
+                if entry is None or "rejected" in entry or failed_blocking(entry):
+                    group_gaps.append(f"{target.asset}: {_gap(target.asset, entry)}")
+                    continue
+                record["provenance"][target.asset] = entry["provenance"]
+                sources[target.asset] = {name: manifest.folder / name for name in entry["files"]}
+                for name, info in sorted(entry["files"].items()):
+                    path = target.path(item.id, name)
+                    review.files.setdefault(target.asset, []).append((path, manifest.folder / name))
+                    packed[manifest.folder / name] = info
+                    if declaring.assemble is None:
+                        files.append((manifest.folder / name, path))
+                        record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
+            gaps += group_gaps
+            if declaring.assemble is not None and not group_gaps:
+                for path, content in sorted(declaring.assemble(item, sources).items()):
+                    if isinstance(content, Path):  # one of the item's files as it is: its manifest knows it
+                        files.append((content, path))
+                        info = packed[content]
+                    else:
+                        built.append((content, path))
+                        info = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
                     record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
-        if assemble is not None and not gaps:
-            for path, content in sorted(assemble(item, sources).items()):
-                if isinstance(content, Path):  # one of the item's files as it is: its manifest knows it
-                    files.append((content, path))
-                    info = packed[content]
-                else:
-                    built.append((content, path))
-                    info = {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
-                record["files"].append({"path": path, "sha256": info["sha256"], "bytes": info["bytes"]})
         if gaps:
             missing[item.id] = review.missing = "; ".join(gaps)
         items.append(record)
@@ -151,6 +153,20 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
     link = _publish(batch_dir, version, files + extra, built, manifest,
                     lambda staging: write_review(staging, manifest, kinds, reviews))
     return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)
+
+
+def failed_blocking(entry: dict[str, Any]) -> list[str]:
+    """The blocking checks an item's entry failed: such an item is not derived further, nor packed."""
+    return [f"check {name} failed: {verdict.get('message') or 'failed'}"
+            for name, verdict in entry.get("checks", {}).items() if verdict.get("blocking") and not verdict.get("passed")]
+
+
+def _gap(asset_name: str, entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return f"no {asset_name} output (materialize {asset_name})"
+    if "rejected" in entry:
+        return entry["rejected"]["reason"]
+    return "; ".join(failed_blocking(entry))
 
 
 def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], built: list[tuple[bytes, str]],

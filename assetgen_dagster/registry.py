@@ -79,7 +79,8 @@ class Registry:
         self.origins: Mapping[str, str] = dict(origins or {kind.name: BUILTIN for kind in kinds})
         self.refused: tuple[RefusedPlugin, ...] = tuple(refused)
         self.roles = ModelRoles([role for kind in kinds for role in kind.models])
-        self.schema = BatchSchema({kind.name: kind.item for kind in kinds})
+        self.schema = BatchSchema({kind.name: kind.item for kind in kinds},
+                                  {name: section for kind in kinds for name, section in kind.sections.items()})
         self._kinds = {kind.name: kind for kind in kinds}
         self._assets = {item_asset.name: item_asset for kind in kinds for item_asset in kind.assets}
         self.translatable: Mapping[str, ItemAsset] = {kind.name: self._assets[kind.translatable]
@@ -116,11 +117,17 @@ class Registry:
         localization covers every kind with translatable text)."""
         return [name for name, relations in self._relations.items() if kind in relations.item_kinds]
 
-    def pack_targets(self, kind: str) -> list[PackTarget]:
-        """Where the outputs of an item of ``kind`` go in the pack: the targets, whichever kind
-        declares them, of every asset that makes an output for it."""
-        makers = set(self.assets_of_kind(kind))
-        return [target for declaring in self.kinds for target in declaring.pack if target.asset in makers]
+    def assets_of_item(self, item: Any) -> list[str]:
+        """The assets that make an output for this item (of its kind's, those that take it)."""
+        return [name for name in self.assets_of_kind(item.kind) if self._assets[name].takes(item)]
+
+    def pack_groups(self, item: Any) -> list[tuple[Kind, list[PackTarget]]]:
+        """Where an item's outputs go in the pack: the targets of every asset that makes an output for
+        it, grouped by the kind that declares them (whose ``assemble``, if any, builds them)."""
+        makers = set(self.assets_of_item(item))
+        groups = [(declaring, [target for target in declaring.pack if target.asset in makers])
+                  for declaring in self.kinds]
+        return [(declaring, targets) for declaring, targets in groups if targets]
 
     def assets_for(self, batch: PromptBatch) -> list[str]:
         """The assets that make outputs for the kinds a batch has (what a run for it needs, pack aside)."""
@@ -138,6 +145,7 @@ def registry_problems(kinds: Sequence[Kind]) -> Iterator[str]:
     names: dict[str, Kind] = {}
     assets: dict[str, str] = {}
     roles: dict[str, str] = {}
+    sections: set[str] = set()
     tiny_builders: dict[str, Any] = {}
     for kind in kinds:
         if not isinstance(kind, Kind):
@@ -149,6 +157,10 @@ def registry_problems(kinds: Sequence[Kind]) -> Iterator[str]:
             continue
         if kind.name in names:
             yield f"kind {kind.name!r}: name: another kind has this name"
+        for section in kind.sections:
+            if section in PromptBatch.model_fields or section in sections:
+                yield f"kind {kind.name!r}: sections: {section!r} is a batch key already"
+            sections.add(section)
         names[kind.name] = kind
         for item_asset in kind.assets:
             if item_asset.name in assets:

@@ -86,6 +86,12 @@ def dagster_home(folder: Path, partitions: list[str]) -> Path:
     return home
 
 
+def copy_demo_batch(batch_id: str, prompts_dir: Path) -> Path:
+    """One of data/prompts' demo batches into ``prompts_dir``, with the reference clips its cast names."""
+    shutil.copytree(PROJECT_ROOT / "data" / "prompts" / "voices", prompts_dir / "voices", dirs_exist_ok=True)
+    return Path(shutil.copy(PROJECT_ROOT / "data" / "prompts" / f"{batch_id}.yaml", prompts_dir))
+
+
 def write_batch(prompts_dir: Path, batch_id: str, text: str) -> Path:
     path = prompts_dir / f"{batch_id}.yaml"
     path.write_text(textwrap.dedent(text))

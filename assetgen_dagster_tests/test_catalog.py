@@ -9,7 +9,8 @@ from assetgen_dagster.kinds.sprite_animation.tiny import TINY_VIDEO_REPO as VIDE
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
 from assetgen_dagster.models.catalog import Catalog, CatalogError
 
-AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice")
+AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice",
+               "assetgen-tiny/speech-recognition")
 IMAGE_TO_3D_REPO = "assetgen-tiny/shap-e-img2img"
 
 
@@ -40,7 +41,7 @@ def test_builtin_profiles_are_valid():
     assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh",
                                                          "image_to_3d", "depth", "skybox", "sprite_animation",
                                                          "item_text", "dialogue", "localization", "sfx", "music",
-                                                         "voice"}
+                                                         "voice", "speech_recognition"}
     assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"
     assert (default.spec("sprite_animation").repo_id, default.spec("sprite_animation").license) == (
         "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Apache-2.0")
@@ -48,6 +49,8 @@ def test_builtin_profiles_are_valid():
     assert (default.spec("sfx").pipeline, default.spec("music").pipeline, default.spec("voice").pipeline) == (
         "StableAudioPipeline", "AceStepPipeline", "text-to-speech")
     assert default.spec("music").license == default.spec("voice").license.replace("Apache-2.0", "MIT") == "MIT"
+    assert (default.spec("speech_recognition").repo_id, default.spec("speech_recognition").license,
+            default.spec("speech_recognition").params.max_wer) == ("openai/whisper-large-v3-turbo", "MIT", 0.25)
 
 
 def test_allow_list_comes_from_the_roles():

@@ -9,6 +9,7 @@ from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_IMG2IMG_REPO as SHAP_E_
 from assetgen_dagster.kinds.mesh.tiny import TINY_SHAP_E_REPO as SHAP_E_REPO
 from assetgen_dagster.kinds.sprite_animation.tiny import TINY_VIDEO_REPO as VIDEO_REPO
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO as TEXT_LLM_REPO
+from assetgen_dagster.kinds.voice.tiny import TINY_SPEECH_RECOGNITION_REPO
 
 from .conftest import REGISTRY
 
@@ -58,7 +59,8 @@ def test_loads_by_repo_id_offline_through_the_hub_cache(tiny_kit):
 def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit):
     repos = {role.tiny.repo_id for role in ROLES.values()}
     assert repos == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, SHAP_E_IMG2IMG_REPO, DEPTH_REPO, TEXT_LLM_REPO,
-                     VIDEO_REPO, audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO}
+                     VIDEO_REPO, audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO,
+                     TINY_SPEECH_RECOGNITION_REPO}
     assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO}  # the voice model's codec, built beside it
     assert all(tiny.snapshot_commit(repo) in str(path)
                for repo, path in zip(tiny.builders(ROLES), tiny.ensure_tiny_kit(ROLES)))
@@ -74,6 +76,22 @@ def test_the_tiny_llm_loads_offline_with_its_own_tokenizer_and_chat_template(tin
     assert tokenizer.decode(tokenizer("Grüße, {player}!", add_special_tokens=False).input_ids) == "Grüße, {player}!"
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
     assert prompt.endswith("<|im_start|>assistant\n") and tokenizer.eos_token == "<|im_end|>"
+
+
+def test_the_tiny_speech_recognizer_loads_offline_and_gives_word_timings(tiny_kit):
+    """Whisper's pipeline needs its special tokens, timestamp tokens and alignment heads to time words."""
+    import numpy as np
+    from transformers import pipeline
+
+    path = tiny.ensure_tiny_model(ROLES, TINY_SPEECH_RECOGNITION_REPO)
+    recognizer = pipeline("automatic-speech-recognition", model=str(path), device="cpu")
+    tokenizer = recognizer.tokenizer
+    assert tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(["<|en|>", "<|30.00|>"])) == ["<|en|>", "<|30.00|>"]
+    noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    heard = recognizer({"raw": noise, "sampling_rate": 16000}, return_timestamps="word",
+                       generate_kwargs={"language": "en", "task": "transcribe", "max_new_tokens": 12})
+    assert isinstance(heard["text"], str) and heard["chunks"]
+    assert all(len(chunk["timestamp"]) == 2 for chunk in heard["chunks"])
 
 
 def test_the_voice_model_names_its_codec_and_the_loader_fetches_it_as_a_companion(tiny_kit):

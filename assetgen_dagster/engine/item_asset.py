@@ -76,7 +76,8 @@ def identity_fields(request: Any) -> dict[str, Any]:
 
 # What follows the item id in a file name: a suffix (``.png``, ``_px.png``), or ``/<name>`` for a file in
 # the item's own folder (``<item>/px.png``); a name never starts with a dot, so never ``..``.
-_SUFFIX = re.compile(r"^([A-Za-z0-9_.-]{1,32}|/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,31})$")
+# A name in the item's folder may be a Yarn line id (up to 67 characters) with its extension.
+_SUFFIX = re.compile(r"^([A-Za-z0-9_.-]{1,32}|/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79})$")
 
 
 def asset_folder(output_dir: Path, batch_id: str, asset_name: str) -> Path:
@@ -221,6 +222,11 @@ class ItemAsset:
         """Whose items it takes and which assets it reads, given every registered kind; by default
         its own kind plus ``covers``, and ``deps``. The registry checks that each name exists."""
         return Relations((self.kind, *self.covers), self.deps)
+
+    def takes(self, item: Any) -> bool:
+        """Whether it makes an output for ``item`` of one of its kinds (voice lines only for a dialogue
+        that asks to be voiced); every item by default."""
+        return True
 
     def request(self, ctx: BatchContext, item: Any) -> Any:
         """A frozen dataclass of every input that changes this item's output (its identity)."""

@@ -93,7 +93,8 @@ def materialize(asset: ItemAsset, registry: KindRegistry, context: AssetExecutio
 def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContext, devices: StepDevices) -> BatchOutcome:
     """Make ``asset`` current for the batch of ``ctx``; return what it did."""
     snapshot, models, output_dir = ctx.snapshot, ctx.models, ctx.output_dir
-    items = [item for kind in ctx.registry.item_kinds(asset.name) for item in snapshot.batch.items_of_kind(kind)]
+    items = [item for kind in ctx.registry.item_kinds(asset.name) for item in snapshot.batch.items_of_kind(kind)
+             if asset.takes(item)]
     folder = asset_folder(output_dir, snapshot.batch_id, asset.name)
     outcome = BatchOutcome(snapshot, asset, len(items), folder)
     if not items:

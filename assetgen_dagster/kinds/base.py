@@ -10,8 +10,9 @@ consumes, the assets its assets read), naming the kind and the part.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assetgen_dagster.batches import ItemBase, is_valid_id
@@ -69,8 +70,12 @@ class Kind:
     # Pack files an engine wants built from several of an item's packed files (mesh: one prop scene with
     # its collision, and a file per LOD): (item, {asset: {file name: path}}) -> {pack path: content},
     # the content bytes it made, or one of the given paths to pack as it is (linked, not read).
-    # When set, what it returns is packed instead of copies of the pack targets' files.
+    # When set, what it returns is packed instead of copies of this kind's pack targets' files (for an
+    # item of another kind too: the voice kind's targets for a voiced dialogue).
     assemble: Callable[[Any, dict[str, dict[str, Path]]], dict[str, bytes | Path]] | None = None
+    # Top-level keys this kind adds to a batch file, as name -> (annotation, default): the voice kind's
+    # ``voices:`` cast. Items of any kind see them on the batch in ``batch_problems``.
+    sections: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def kind_problems(kind: Kind) -> Iterator[tuple[str, str]]:

@@ -8,16 +8,23 @@ import os
 import sys
 import warnings
 
-# transformers' image processors fall back to their PIL implementations without torchvision, which
-# is what this project uses on purpose (torchvision is not a dependency).
-NOTICES = ("requires torchvision (not installed)",)
-NOTICE_LOGGER = "transformers.utils.import_utils"
+# Logger -> notices it drops. transformers' image processors fall back to their PIL implementations
+# without torchvision, which is what this project uses on purpose (torchvision is not a dependency);
+# the speech recognizer's token cap (max_new_tokens) is meant to win over Whisper's max_length.
+NOTICES = {
+    "transformers.utils.import_utils": ("requires torchvision (not installed)",),
+    "transformers.generation.utils": ("`max_new_tokens` will take precedence",),
+}
 
 
 class _DropNotices(logging.Filter):
+    def __init__(self, notices: tuple[str, ...]):
+        super().__init__()
+        self.notices = notices
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(text in message for text in NOTICES)
+        return not any(text in message for text in self.notices)
 
 
 def quiet_libraries() -> None:
@@ -28,9 +35,10 @@ def quiet_libraries() -> None:
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for the processes this one starts
     disable_progress_bars()  # transformers' bars follow the hub's when it is imported
-    logger = logging.getLogger(NOTICE_LOGGER)
-    if not any(isinstance(existing, _DropNotices) for existing in logger.filters):
-        logger.addFilter(_DropNotices())
+    for name, notices in NOTICES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, _DropNotices) for existing in logger.filters):
+            logger.addFilter(_DropNotices(notices))
     warnings.filterwarnings("ignore", message=r"`torch\.nn\.utils\.weight_norm` is deprecated", category=FutureWarning)
     for module in ("diffusers", "transformers"):
         library = sys.modules.get(module)

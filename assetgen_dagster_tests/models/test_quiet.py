@@ -7,16 +7,21 @@ import warnings
 
 
 def test_the_torchvision_notice_the_weight_norm_warning_and_progress_bars_are_silenced(caplog):
-    from assetgen_dagster.models.quiet import NOTICE_LOGGER, quiet_libraries
+    from assetgen_dagster.models.quiet import quiet_libraries
 
     quiet_libraries()
-    quiet_libraries()  # idempotent: one filter
-    logger = logging.getLogger(NOTICE_LOGGER)
-    assert len(logger.filters) == 1
-    with caplog.at_level(logging.WARNING, logger=NOTICE_LOGGER):
-        logger.warning("`CLIPImageProcessor` requires torchvision (not installed); falling back to ...")
-        logger.warning("something else worth reading")
-    assert [record.getMessage() for record in caplog.records] == ["something else worth reading"]
+    quiet_libraries()  # idempotent: one filter per logger
+    for name, notice in (("transformers.utils.import_utils",
+                          "`CLIPImageProcessor` requires torchvision (not installed); falling back to ..."),
+                         ("transformers.generation.utils", ("Both `max_new_tokens` (=32) and `max_length`(=448) seem "
+                                                            "to have been set. `max_new_tokens` will take precedence."))):
+        logger = logging.getLogger(name)
+        assert len(logger.filters) == 1
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=name):
+            logger.warning(notice)
+            logger.warning("something else worth reading")
+        assert [record.getMessage() for record in caplog.records] == ["something else worth reading"]
 
     import torch
     from huggingface_hub.utils import are_progress_bars_disabled

@@ -22,7 +22,7 @@ from assetgen_dagster.engine import ItemAsset, ItemOutput
 from assetgen_dagster.engine.cards import Markup, link
 from assetgen_dagster.engine.preview import encode
 from assetgen_dagster.kinds.audio.preview import wav_picture
-from assetgen_dagster.kinds.base import TinyModel
+from assetgen_dagster.kinds.base import PackTarget, TinyModel
 from assetgen_dagster.models.catalog import ModelParams
 
 __all__ = ["AudioArtifact", "AudioAsset", "AudioFields", "DiffusionAudioParams", "Take", "audio_review", "seeded",
@@ -119,34 +119,43 @@ class AudioAsset(ItemAsset):
         """Files beside the WAV and OGG (a voice line's subtitle record); none by default."""
 
     def write(self, out: ItemOutput, item: Any, request: Any, raw: Take) -> AudioArtifact:
-        from assetgen_dagster.kinds.audio import dsp, files
-
-        began = time.perf_counter()
-        audio = dsp.remove_dc(dsp.resample(raw.audio, raw.rate, item.sample_rate), item.sample_rate)
-        audio, loop = self.shape(item, request, audio)
-        leveled = dsp.level(audio, item.sample_rate, item.loudness_lufs)
-        processed = time.perf_counter()
-        comment = json.dumps(out.provenance, sort_keys=True)
-        wav = files.encode(leveled.audio, item.sample_rate, "WAV", comment)
-        if loop is not None:
-            wav = files.with_loop(wav, item.sample_rate, *loop)
-        ogg = files.encode(leveled.audio, item.sample_rate, "OGG", comment)
-        if loop is not None:
-            ogg = files.ogg_with_loop(ogg, *loop)
-        encoded = time.perf_counter()
-        out.write_bytes(wav, ".wav")
-        out.write_bytes(ogg, ".ogg")
-        artifact = self._artifact(wav)  # the checks see what was written, loop points read back
-        artifact.timings = {"generate": round(raw.seconds, 4), "post_process": round(processed - began, 4),
-                            "encode": round(encoded - processed, 4)}
+        artifact = self.write_clip(out, raw, item.sample_rate, item.loudness_lufs,
+                                   lambda audio: self.shape(item, request, audio))
         self.extra_files(out, item, request, artifact)
         return artifact
 
+    def write_clip(self, out: ItemOutput, raw: Take, rate: int, loudness_lufs: float,
+                   shape: Callable[[Any], tuple[Any, tuple[int, int] | None]], name: str = "") -> AudioArtifact:
+        """Resample, shape, level and write one clip as ``<item><name>.wav`` and ``.ogg`` (``name``
+        ``/<line>`` puts it in the item's folder); what the checks see, read back from the WAV."""
+        from assetgen_dagster.kinds.audio import dsp, files
+
+        began = time.perf_counter()
+        audio = dsp.remove_dc(dsp.resample(raw.audio, raw.rate, rate), rate)
+        audio, loop = shape(audio)
+        leveled = dsp.level(audio, rate, loudness_lufs)
+        processed = time.perf_counter()
+        comment = json.dumps(out.provenance, sort_keys=True)
+        wav = files.encode(leveled.audio, rate, "WAV", comment)
+        if loop is not None:
+            wav = files.with_loop(wav, rate, *loop)
+        ogg = files.encode(leveled.audio, rate, "OGG", comment)
+        if loop is not None:
+            ogg = files.ogg_with_loop(ogg, *loop)
+        encoded = time.perf_counter()
+        out.write_bytes(wav, f"{name}.wav")
+        out.write_bytes(ogg, f"{name}.ogg")
+        artifact = self.read_clip(wav)  # the checks see what was written, loop points read back
+        artifact.timings = {"generate": round(raw.seconds, 4), "post_process": round(processed - began, 4),
+                            "encode": round(encoded - processed, 4)}
+        return artifact
+
     def load(self, out: ItemOutput, item: Any) -> AudioArtifact:
-        return self._artifact(out.path(".wav").read_bytes())
+        return self.read_clip(out.path(".wav").read_bytes())
 
     @staticmethod
-    def _artifact(wav: bytes) -> AudioArtifact:
+    def read_clip(wav: bytes) -> AudioArtifact:
+        """A written clip as the checks see it, from its WAV bytes."""
         from assetgen_dagster.kinds.audio import dsp, files
 
         decoded = files.decode(wav)
@@ -206,15 +215,15 @@ loop_offset=0
 """
 
 
-def pack_with_import_presets(folder: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
-    """A ``Kind.assemble`` for the audio kinds: the item's files under ``folder`` as they are, plus a
+def pack_with_import_presets(*targets: PackTarget) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    """A ``Kind.assemble`` for the audio kinds: the item's files where ``targets`` put them, plus a
     Godot 3 import preset per OGG that loops exactly when the clip carries loop comments."""
 
     def assemble(item: Any, sources: dict[str, Any]) -> dict[str, Any]:
         from assetgen_dagster.kinds.audio import files
 
-        packed: dict[str, Any] = {f"{folder}/{name}": path
-                                  for paths in sources.values() for name, path in paths.items()}
+        packed: dict[str, Any] = {target.path(item.id, name): path for target in targets
+                                  for name, path in sources.get(target.asset, {}).items()}
         for path, source in list(packed.items()):
             if path.endswith(".ogg"):
                 loops = files.read_ogg_loop(source.read_bytes()) is not None

@@ -32,6 +32,20 @@ class DialogueItem(PromptItem):
     lines: Annotated[int, Field(ge=1, le=40)] | None = None
     barks: Annotated[list[Text], Field(min_length=1, max_length=40)] | None = None
     max_chars: Annotated[int, Field(ge=8, le=500)] = 160  # per line
+    # Speak every line in its speaker's voice from the batch's `voices:` cast (the voice kind's
+    # `dialogue_voice` asset), one clip per Yarn line id.
+    voiced: bool = False
+
+    def batch_problems(self, batch: Any) -> list[tuple[str, str]]:
+        if not self.voiced:
+            return []
+        cast = getattr(batch, "voices", None)
+        if cast is None:
+            return [("voiced", "needs the voice kind (its `voices:` cast), which is not registered")]
+        names = ", ".join(sorted(cast)) or "none"
+        return [(f"speakers[{index}].id", (f"{speaker.id!r} has no entry in the batch's voices ({names}); a voiced "
+                                          f"dialogue needs one per speaker"))
+                for index, speaker in enumerate(self.speakers) if speaker.id not in cast]
 
     @model_validator(mode="after")
     def _lines_or_barks(self) -> DialogueItem:

@@ -100,12 +100,14 @@ ACE_STEP = {
     "license": "MIT",
 }
 
+PACK = PackTarget("music", in_folder("audio/music"))
+
 KIND = Kind(
     name="music",
     item=MusicItem,
     assets=(Music(),),
-    pack=(PackTarget("music", in_folder("audio/music")),),
-    assemble=pack_with_import_presets("audio/music"),
+    pack=(PACK,),
+    assemble=pack_with_import_presets(PACK),
     models=(ModelRole(
         name="music", params=DiffusionAudioParams, default=ACE_STEP,
         tiny=tiny_audio_model(TINY_MUSIC_REPO, build_tiny_music, "AceStepPipeline", {"steps": 4, "guidance": 1.0}),

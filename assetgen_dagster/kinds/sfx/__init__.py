@@ -90,12 +90,14 @@ STABLE_AUDIO_OPEN = {
     "license": "Stability AI Community License (free below a revenue threshold; gated: accept it on the hub)",
 }
 
+PACK = PackTarget("sfx", in_folder("audio/sfx"))
+
 KIND = Kind(
     name="sfx",
     item=SfxItem,
     assets=(SoundEffects(),),
-    pack=(PackTarget("sfx", in_folder("audio/sfx")),),
-    assemble=pack_with_import_presets("audio/sfx"),
+    pack=(PACK,),
+    assemble=pack_with_import_presets(PACK),
     models=(ModelRole(
         name="sfx", params=DiffusionAudioParams, default=STABLE_AUDIO_OPEN,
         tiny=tiny_audio_model(TINY_SFX_REPO, build_tiny_sound_effects, "StableAudioPipeline",

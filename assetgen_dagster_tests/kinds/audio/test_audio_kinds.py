@@ -3,16 +3,15 @@ rate and duration, loops carry smpl loop points and wrap without a click, checks
 an audio/ folder, and a re-run reuses every clip."""
 
 import json
-import shutil
 
 import pytest
 
 from assetgen_dagster.kinds.audio import files
 from assetgen_dagster.kinds.audio.dsp import loop_jump, measure_loudness, typical_step
 
-from ...conftest import PROJECT_ROOT, checks_of, materialize_batch, metadata_of, write_batch
+from ...conftest import PROJECT_ROOT, checks_of, copy_demo_batch, materialize_batch, metadata_of, write_batch
 
-ASSETS = ["sfx", "music", "voice", "asset_pack"]
+ASSETS = ["sfx", "music", "voice", "voice_transcripts", "asset_pack"]
 
 HELD_OUT = """\
     defaults: {seed: 5}
@@ -39,7 +38,7 @@ def demo(tiny_kit, tmp_path_factory):
         (root / "prompts").mkdir()
         patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
         patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
-        shutil.copy(PROJECT_ROOT / "data" / "prompts" / "audio_demo.yaml", root / "prompts")
+        copy_demo_batch("audio_demo", root / "prompts")
         yield run("audio_demo"), root / "outputs" / "audio_demo"
 
 
@@ -129,14 +128,23 @@ def test_metadata_has_per_item_figures_and_timings(demo):
     assert "| guard_halt | 2777478616 | Halt! Who goes there? | all pass |" in preview
 
 
-def test_voice_lines_have_subtitle_records(demo):
+def test_voice_lines_have_subtitle_records_heard_back_with_word_timings(demo):
     _, out = demo
-    record = json.loads((out / "voice" / "guard_sigh.json").read_text())
+    record = json.loads((out / "voice_transcripts" / "guard_sigh.json").read_text())
     from assetgen_dagster.tiny import snapshot_commit  # the codec Dia loads beside it, pinned in provenance
-    assert record["_provenance"]["companions"] == {"assetgen-tiny/audio-codec": snapshot_commit("assetgen-tiny/audio-codec")}
+    spoken = json.loads(decoded(out / "voice" / "guard_sigh.wav").comment)
+    assert spoken["companions"] == {"assetgen-tiny/audio-codec": snapshot_commit("assetgen-tiny/audio-codec")}
+    assert record["_provenance"]["model"] == "assetgen-tiny/speech-recognition"
     clip = decoded(out / "voice" / "guard_sigh.wav")
     assert record["text"] == "Another quiet night in the forest. I hope." and record["emotion"] == "sighs"
+    assert record["voice"] == "guard"
     assert record["seconds"] == pytest.approx(clip.audio.shape[0] / clip.rate, abs=1e-3)
+    assert isinstance(record["transcript"], str) and record["wer"] >= 0.0 and record["max_wer"] == 100.0
+    starts = [word["start"] for word in record["words"]]
+    assert record["words"] and starts == sorted(starts)
+    assert all(0.0 <= word["start"] <= word["end"] <= record["seconds"] for word in record["words"])
+    cues = (out / "voice_transcripts" / "guard_sigh.srt").read_text().strip().split("\n\n")
+    assert cues[0].split("\n")[0] == "1" and " --> " in cues[0].split("\n")[1]
 
 
 def test_the_pack_carries_an_audio_folder_in_its_manifest(demo):
@@ -145,12 +153,12 @@ def test_the_pack_carries_an_audio_folder_in_its_manifest(demo):
     names = {str(path.relative_to(pack)) for path in pack.rglob("*") if path.is_file()}
     manifest = json.loads((pack / "manifest.json").read_text())
     for path in ("audio/sfx/door_creak.wav", "audio/sfx/door_creak.ogg", "audio/music/tavern_loop.wav",
-                 "audio/voice/guard_halt.ogg", "audio/voice/guard_halt.json"):
+                 "audio/voice/guard_halt.ogg", "audio/voice/guard_halt.json", "audio/voice/guard_halt.srt"):
         assert path in names
     listed = json.dumps(manifest)
     assert "audio/music/tavern_loop.wav" in listed
     page = (pack / "index.html").read_text()  # the review page: a player per clip, the line, a spectrogram
-    assert page.count("<audio controls") == 5 and '<audio controls preload="none" src="audio/music/tavern_loop.ogg"' in page
+    assert page.count("<audio controls") == 6 and '<audio controls preload="none" src="audio/music/tavern_loop.ogg"' in page
     assert "Another quiet night in the forest. I hope." in page and "tavern_loop.wav waveform and spectrogram" in page
 
 

@@ -13,12 +13,12 @@ from assetgen_dagster.kinds.item_text import schema_problems
 from assetgen_dagster.kinds.text.placeholders import placeholders
 
 from ...clients import msgfmt_warnings
-from ...conftest import PROJECT_ROOT, checks_of, materialize_batch, metadata_of, write_batch
+from ...conftest import PROJECT_ROOT, checks_of, copy_demo_batch, materialize_batch, metadata_of, write_batch
 
 # CLDR's plural categories (Babel): French, Spanish and Portuguese have a form for millions.
 NPLURALS = {"fr": 3, "de": 2, "ja": 1, "es": 3, "pt_BR": 3}
 
-ASSETS = ["item_text", "dialogue", "strings", "localization", "asset_pack"]
+ASSETS = ["item_text", "dialogue", "strings", "localization", "dialogue_voice", "voice_transcripts", "asset_pack"]
 
 HELD_OUT = """\
     locales: [es, pt_BR]
@@ -49,7 +49,7 @@ def run(batch_id, names=ASSETS):
 
 @pytest.fixture
 def demo(tiny_kit, workdir):
-    shutil.copy(PROJECT_ROOT / "data" / "prompts" / "narrative_demo.yaml", workdir / "prompts")
+    copy_demo_batch("narrative_demo", workdir / "prompts")
     return run("narrative_demo"), workdir / "outputs" / "narrative_demo"
 
 
