@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -206,9 +206,13 @@ class BatchSchema:
     kinds' item models, and names file, item and field in every error."""
 
     def __init__(self, item_classes: Mapping[str, type[ItemBase]],
-                 sections: Mapping[str, tuple[Any, Any]] | None = None):
+                 sections: Mapping[str, tuple[Any, Any]] | None = None,
+                 references: Callable[[PromptBatch], Iterable[str]] | None = None):
         """``sections``: top-level keys a kind adds to the file (the voice kind's ``voices:`` cast), as
-        name -> (annotation, default); items see them through the batch in ``batch_problems``."""
+        name -> (annotation, default); items see them through the batch in ``batch_problems``.
+        ``references``: the files in the prompts folder a batch reads (a cast's reference clips),
+        relative to it: part of the batch's content."""
+        self._references = references
         self.item_classes = dict(item_classes)
         classes = tuple(self.item_classes.values())
         item = Annotated[Union[classes], Field(discriminator="kind")] if len(classes) > 1 else classes[0]  # noqa: UP007
@@ -217,6 +221,30 @@ class BatchSchema:
             items=(Annotated[list[item], Field(min_length=1, max_length=MAX_ITEMS)], ...),
             **dict(sections or {}),
         )
+
+    def references(self, batch: PromptBatch) -> list[str]:
+        """The files in the prompts folder ``batch`` reads, relative to it, sorted."""
+        return sorted(set(self._references(batch))) if self._references else []
+
+    def content_hash(self, batch: PromptBatch, prompts_dir: Path) -> str:
+        """What the sensor, the watcher and a run call the batch's content: the validated batch and
+        the bytes of every file it references (editing a reference clip is an edit of the batch)."""
+        references = self.references(batch)
+        if not references:
+            return batch_hash(batch)
+        return digest([batch_hash(batch), {name: _file_digest(prompts_dir, name) for name in references}])
+
+    def reference_stamps(self, batch: PromptBatch, prompts_dir: Path) -> list[list]:
+        """(name, mtime_ns, size) of each referenced file, None where it cannot be read: what tells the
+        sensor a reference changed without reading it."""
+        stamps = []
+        for name in self.references(batch):
+            try:
+                stat = (prompts_dir / name).stat()
+                stamps.append([name, stat.st_mtime_ns, stat.st_size])
+            except OSError:
+                stamps.append([name, None, None])
+        return stamps
 
     def load(self, path: Path) -> PromptBatch:
         """Read, parse (YAML safe load) and validate one batch file, or raise :class:`BatchError`."""
@@ -429,6 +457,18 @@ def digest(value: Any) -> str:
 def batch_hash(batch: PromptBatch) -> str:
     """Content hash of the validated batch: comments and formatting do not change it."""
     return digest(batch.model_dump(mode="json"))
+
+
+def _file_digest(prompts_dir: Path, name: str) -> str:
+    """sha256 of a referenced file, or why it has none (kinds refuse such a file when they read it)."""
+    root = prompts_dir.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        return "outside the prompts folder"
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 def item_seed(batch: PromptBatch, item: ItemBase) -> int:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from assetgen_dagster import settings, tiny
-from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, scan_batch_files
+from assetgen_dagster.batches import BatchError, batch_id_for, scan_batch_files
 from assetgen_dagster.cluster.local import LocalStack, gpu_devices, serve
 from assetgen_dagster.cluster.servers import wait_until
 from assetgen_dagster.cluster.watch import LaunchError, launch_run
@@ -98,7 +98,8 @@ def run_demo(project_root: Path) -> int:
         new = [b for b in batches if not instance.has_dynamic_partition(PROMPT_BATCHES, b)]
         if new:
             instance.add_dynamic_partitions(PROMPT_BATCHES, new)
-        runs = {batch_id: batch_run(instance, registry, batch_id, batch, batch_hash(batch))
+        runs = {batch_id: batch_run(instance, registry, batch_id, batch,
+                                    registry.schema.content_hash(batch, settings.prompts_dir()))
                 for batch_id, (batch, _) in batches.items()}
     # Claimed before the daemon starts: its sensor then finds these launches made and adds none.
     claims = {batch_id: claim_launch(output_dir, batch_id, run.content_hash, DEMO_TRIGGER, batches[batch_id][1],

@@ -79,8 +79,10 @@ class Registry:
         self.origins: Mapping[str, str] = dict(origins or {kind.name: BUILTIN for kind in kinds})
         self.refused: tuple[RefusedPlugin, ...] = tuple(refused)
         self.roles = ModelRoles([role for kind in kinds for role in kind.models])
+        referencing = [kind.references for kind in kinds if kind.references]
         self.schema = BatchSchema({kind.name: kind.item for kind in kinds},
-                                  {name: section for kind in kinds for name, section in kind.sections.items()})
+                                  {name: section for kind in kinds for name, section in kind.sections.items()},
+                                  lambda batch: [name for references in referencing for name in references(batch)])
         self._kinds = {kind.name: kind for kind in kinds}
         self._assets = {item_asset.name: item_asset for kind in kinds for item_asset in kind.assets}
         self.translatable: Mapping[str, ItemAsset] = {kind.name: self._assets[kind.translatable]

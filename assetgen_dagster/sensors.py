@@ -33,7 +33,7 @@ from dagster import (
 
 from assetgen_dagster import settings
 from assetgen_dagster.batch_check import MAX_ERROR_CHARS, evaluation
-from assetgen_dagster.batches import BatchError, batch_hash, batch_id_for, scan_batch_files
+from assetgen_dagster.batches import BatchError, batch_id_for, scan_batch_files
 from assetgen_dagster.jobs import batch_run, generate_batch_job
 from assetgen_dagster.launches import claim_launch, forget_launches, packed_hash, read_batch
 from assetgen_dagster.partitions import PROMPT_BATCHES, prompt_batch_files, prompt_batches
@@ -63,12 +63,13 @@ def batch_sensor(registry: Registry) -> SensorDefinition:
 def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectSettings) -> SensorResult:
     """One tick: compare the prompts folder with the cursor; register, request, report invalid files."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    files: dict[str, list] = cursor.get("files", {})  # file name -> [mtime_ns, size, content hash, valid, error]
+    # file name -> [mtime_ns, size, content hash, valid, error, stamps of the files it references]
+    files: dict[str, list] = cursor.get("files", {})
     sequence: int = cursor.get("sequence", 0)
     known = set(context.instance.get_dynamic_partitions(PROMPT_BATCHES))
-    output_dir = project.outputs()
+    output_dir, prompts_dir = project.outputs(), project.prompts()
 
-    paths = scan_batch_files(project.prompts())
+    paths = scan_batch_files(prompts_dir)
     seen_files = {}
     new_partitions, run_requests = [], []
     for path in paths:
@@ -77,8 +78,9 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
         except OSError:
             continue
         previous = files.get(path.name)
-        if previous and len(previous) == 5 and previous[:2] == [stat.st_mtime_ns, stat.st_size]:
-            seen_files[path.name] = previous  # untouched since the last tick: no parse
+        if (previous and len(previous) == 6 and previous[:2] == [stat.st_mtime_ns, stat.st_size]
+                and _references_untouched(previous[5], prompts_dir)):
+            seen_files[path.name] = previous  # untouched since the last tick, and its references too: no parse
             continue
         try:
             batch_id = batch_id_for(path)
@@ -86,10 +88,12 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
         except Exception as exc:  # an invalid or unreadable file never breaks the tick
             error = str(exc) if isinstance(exc, BatchError) else f"{path}: unexpected {type(exc).__name__}: {exc}"
             context.log.warning(f"skipped invalid batch: {error}")
-            seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, _raw_hash(path), False, error[:MAX_ERROR_CHARS]]
+            seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, _raw_hash(path), False, error[:MAX_ERROR_CHARS],
+                                     []]
             continue
-        content_hash = batch_hash(batch)
-        seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True, ""]
+        content_hash = registry.schema.content_hash(batch, prompts_dir)
+        seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True, "",
+                                 registry.schema.reference_stamps(batch, prompts_dir)]
         if batch_id not in known:
             new_partitions.append(batch_id)
         claim = claim_launch(output_dir, batch_id, content_hash, "sensor", still_read,
@@ -115,7 +119,7 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
     if sorted(seen_files) != sorted(files) or cursor.get("invalid") != invalid:  # what the UI shows changed
         events.append(AssetObservation(asset_key=prompt_batch_files.key, metadata={
             "files": len(seen_files), "valid": len(seen_files) - len(invalid), "invalid": len(invalid),
-            "folder": MetadataValue.path(str(project.prompts()))}))
+            "folder": MetadataValue.path(str(prompts_dir))}))
     if cursor.get("invalid") != invalid:  # None before the first report
         events.append(evaluation(invalid))
     cursor = {"files": seen_files, "sequence": sequence, "invalid": invalid}
@@ -125,6 +129,20 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
         asset_events=events,
         cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+def _references_untouched(stamps: list[list], prompts_dir) -> bool:
+    """Whether every file a batch references has the (mtime, size) it had when the batch was read."""
+    for name, mtime_ns, size in stamps:
+        try:
+            stat = (prompts_dir / name).stat()
+        except OSError:
+            if mtime_ns is not None:
+                return False
+            continue
+        if [stat.st_mtime_ns, stat.st_size] != [mtime_ns, size]:
+            return False
+    return True
 
 
 def _raw_hash(path) -> str:

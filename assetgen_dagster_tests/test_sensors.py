@@ -213,3 +213,38 @@ def test_a_content_already_launched_is_not_requested_again_by_anyone(workdir):
     assert claim_launch(outputs, "props", batch_hash(batch), "watch", still_read, lambda: None)  # the watcher first
     assert tick(instance, first.cursor).run_requests == []
     assert last_launch(outputs, "props").by == "watch"
+
+
+CAST_BATCH = """\
+    voices:
+      guard: {reference: refs/guard.wav, transcript: "Ah, oh."}
+    items:
+      - {id: halt, kind: voice, text: "Halt!", voice: guard}
+    """
+
+
+def test_an_edited_reference_clip_is_an_edit_of_the_batches_that_use_it(workdir):
+    prompts = workdir / "prompts"
+    (prompts / "refs").mkdir()
+    (prompts / "refs" / "guard.wav").write_bytes(b"first take")
+    (prompts / "refs" / "unused.wav").write_bytes(b"nobody's")
+    write_batch(prompts, "cast", CAST_BATCH)
+    write_batch(prompts, "props", CONCEPT_BATCH)
+    instance = DagsterInstance.ephemeral()
+    first = tick(instance)
+    assert sorted(r.partition_key for r in first.run_requests) == ["cast", "props"]
+
+    (prompts / "refs" / "unused.wav").write_bytes(b"changed, but no batch reads it")
+    os.utime(prompts / "refs" / "guard.wav")  # touched, same bytes: the same content
+    quiet = tick(instance, first.cursor)
+    assert quiet.run_requests == []
+
+    (prompts / "refs" / "guard.wav").write_bytes(b"the actor's second take")
+    edited = tick(instance, quiet.cursor)
+    assert [r.partition_key for r in edited.run_requests] == ["cast"]  # the batch file itself is untouched
+    assert edited.run_requests[0].tags[BATCH_HASH_TAG] != [
+        r for r in first.run_requests if r.partition_key == "cast"][0].tags[BATCH_HASH_TAG]
+    assert tick(instance, edited.cursor).run_requests == []
+
+    (prompts / "refs" / "guard.wav").unlink()  # gone: the run that follows says why (the batch fails)
+    assert [r.partition_key for r in tick(instance, edited.cursor).run_requests] == ["cast"]

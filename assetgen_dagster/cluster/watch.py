@@ -2,7 +2,8 @@
 
 Dagster's sensor daemon evaluates sensors on a fixed 5 s loop, which is most of an edit's latency
 once a hot worker makes the run itself take about a second. This process watches the prompts
-folder (watchfiles: inotify on Linux) and, for a valid batch whose content needs a run, launches
+folder and its subfolders (watchfiles: inotify on Linux) and, for a valid batch whose content (the
+file and the files it references, such as a cast's reference clips) needs a run, launches
 the run the sensor would have requested through the webserver's GraphQL API (``launchRun``, what
 the UI's Materialize button calls): the same job, asset selection, partition and content-hash tag.
 The sensor stays the fallback: it registers new partitions, records invalid files and launches
@@ -17,7 +18,7 @@ import logging
 import urllib.request
 from pathlib import Path
 
-from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, batch_hash, batch_id_for
+from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, BatchSchema, batch_id_for, scan_batch_files
 from assetgen_dagster.jobs import JOB, BatchRun, batch_run
 from assetgen_dagster.launches import claim_launch, packed_hash, read_batch
 from assetgen_dagster.partitions import PROMPT_BATCHES
@@ -80,7 +81,7 @@ def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_
         return None
     if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
         return None
-    content_hash = batch_hash(batch)
+    content_hash = registry.schema.content_hash(batch, path.parent)
     claim = claim_launch(output_dir, batch_id, content_hash, "watch", still_read, lambda: packed_hash(instance, batch_id))
     if claim is None:
         return None
@@ -93,15 +94,32 @@ def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_
     return run_id
 
 
+def batches_to_check(saved: set[Path], prompts_dir: Path, schema: BatchSchema) -> list[Path]:
+    """The batch files a set of saved files concerns: those saved, and those that reference a saved
+    file (a cast's reference clip), found by reading the folder's batches when a non-batch file changed."""
+    batches = {path for path in saved if path.suffix == BATCH_SUFFIX and path.parent == prompts_dir}
+    others = {path.resolve() for path in saved if path not in batches}
+    if others:
+        for path in scan_batch_files(prompts_dir):
+            try:
+                batch, _ = read_batch(path, schema)
+            except (BatchError, OSError):
+                continue
+            if any((prompts_dir / name).resolve() in others for name in schema.references(batch)):
+                batches.add(path)
+    return sorted(batches)
+
+
 def watch(prompts_dir: Path, graphql_url: str, registry: Registry, output_dir: Path) -> None:
-    """Launch runs for saved batch files until interrupted."""
+    """Launch runs for saved batch files, and for batches whose referenced files were saved, until
+    interrupted."""
     import watchfiles
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
-        for changes in watchfiles.watch(prompts_dir, debounce=50, step=10, recursive=False):
+        for changes in watchfiles.watch(prompts_dir, debounce=50, step=10, recursive=True):
             saved = {Path(name) for change, name in changes if change != watchfiles.Change.deleted}
-            for path in sorted(p for p in saved if p.suffix == BATCH_SUFFIX and p.parent == prompts_dir):
+            for path in batches_to_check(saved, prompts_dir, registry.schema):
                 try:
                     on_saved(path, instance, graphql_url, registry, output_dir)
                 except (LaunchError, OSError) as exc:  # the sensor's next tick launches it instead

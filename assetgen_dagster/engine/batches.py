@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetgen_dagster.batches import BatchError, BatchSchema, PromptBatch, batch_hash, batch_path, read_batch_text
+from assetgen_dagster.batches import BatchError, BatchSchema, PromptBatch, batch_path, read_batch_text
 
 BATCH_HASH_TAG = "assetgen/batch_hash"  # on sensor runs: the content hash the sensor validated
 PARTITION_TAG = "dagster/partition"
@@ -69,6 +69,6 @@ def _read(batch_id: str, tags: dict[str, str], prompts_dir: Path, schema: BatchS
         batch = schema.parse(read_batch_text(path), path)
     except BatchError as exc:
         return exc
-    content = batch_hash(batch)
+    content = schema.content_hash(batch, prompts_dir)
     requested = tags.get(BATCH_HASH_TAG) if tags.get(PARTITION_TAG) == batch_id else None
     return BatchSnapshot(batch_id, path, batch, content, requested if requested not in (None, content) else None)

@@ -10,7 +10,7 @@ consumes, the assets its assets read), naming the kind and the part.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ class Kind:
     # Top-level keys this kind adds to a batch file, as name -> (annotation, default): the voice kind's
     # ``voices:`` cast. Items of any kind see them on the batch in ``batch_problems``.
     sections: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    # The files in the prompts folder a batch's items of this kind read (the cast's reference clips),
+    # relative to it: hashed with the batch, so the sensor and the watcher see an edit to one.
+    references: Callable[[Any], Iterable[str]] | None = None
 
 
 def kind_problems(kind: Kind) -> Iterator[tuple[str, str]]:

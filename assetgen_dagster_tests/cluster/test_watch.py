@@ -150,3 +150,28 @@ def test_thirty_saves_at_random_points_of_the_sensor_loop_launch_each_content_on
     launched = by_sensor + by_watcher()
     assert [launched[content] for content in contents] == [1] * 30
     assert sum(by_sensor.values()) and sum(by_watcher().values()), "both launchers won some of the races"
+
+
+def test_a_saved_reference_clip_checks_the_batches_that_reference_it(workdir, graphql):
+    from assetgen_dagster.cluster.watch import batches_to_check
+
+    url, seen, reply = graphql
+    reply.update({"__typename": "LaunchRunSuccess", "run": {"runId": "ref"}})
+    prompts, outputs = workdir / "prompts", workdir / "outputs"
+    (prompts / "refs").mkdir()
+    clip = prompts / "refs" / "guard.wav"
+    clip.write_bytes(b"first take")
+    cast = write_batch(prompts, "cast", 'voices:\n  guard: {reference: refs/guard.wav, transcript: "Ah."}\n'
+                                        'items:\n  - {id: halt, kind: voice, text: "Halt!", voice: guard}\n')
+    other = write_batch(prompts, "props", "items: [{id: well, kind: concept_art, prompt: a stone well}]\n")
+    write_batch(prompts, "broken", "items: [\n")  # unreadable batches are skipped, not fatal
+    assert batches_to_check({clip}, prompts, REGISTRY.schema) == [cast]
+    assert batches_to_check({other, prompts / "refs" / "unused.wav"}, prompts, REGISTRY.schema) == [other]
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(PROMPT_BATCHES, ["cast"])
+    assert on_saved(cast, instance, url, REGISTRY, outputs) == "ref"
+    assert on_saved(cast, instance, url, REGISTRY, outputs) is None  # nothing changed
+    clip.write_bytes(b"second take")
+    assert on_saved(cast, instance, url, REGISTRY, outputs) == "ref"  # the clip's bytes are the batch's content
+    assert len(seen) == 2

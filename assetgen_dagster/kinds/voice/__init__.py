@@ -21,7 +21,7 @@ from assetgen_dagster.kinds.audio import (
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import TINY_CODEC_REPO, TINY_VOICE_REPO, build_tiny_audio_codec, build_tiny_voice
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
-from assetgen_dagster.kinds.voice.cast import SECTION, unknown_voice
+from assetgen_dagster.kinds.voice.cast import SECTION, references, unknown_voice
 from assetgen_dagster.kinds.voice.dialogue_lines import DialogueVoice, line_files
 from assetgen_dagster.kinds.voice.speaking import EMOTIONS, LineRequest, VoiceParams, line_request, speak, spoken_shape
 from assetgen_dagster.kinds.voice.transcripts import (
@@ -107,6 +107,7 @@ KIND = Kind(
     review=audio_review,
     consumes=("dialogue",),
     sections=SECTION,
+    references=references,
     summary="Voice lines from text in a character's voice (a cast with reference clips), each heard back by a "
             "speech recognizer, with word-timed subtitles; voiced dialogue, one file per Yarn line id.",
 )

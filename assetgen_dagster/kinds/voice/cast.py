@@ -59,6 +59,11 @@ Cast = Annotated[dict[Annotated[str, Field(pattern=CAST_NAME)], CastEntry], Fiel
 SECTION = {"voices": (Cast, {})}  # the voice kind's top-level batch key
 
 
+def references(batch: Any) -> list[str]:
+    """The reference clips a batch's cast reads (relative to the prompts folder)."""
+    return [entry.reference for entry in cast_of(batch).values() if entry.reference]
+
+
 def cast_of(batch: Any) -> dict[str, CastEntry]:
     """The batch's cast (empty when the voice kind is not registered)."""
     return getattr(batch, "voices", None) or {}
