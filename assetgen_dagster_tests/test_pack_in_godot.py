@@ -68,6 +68,18 @@ def test_oggs_loop_in_godot_exactly_when_the_clip_is_a_loop(godot, demo_packs):
     assert looping == wav_loops and looping and looping <= loops, (looping, wav_loops)
 
 
+def test_a_voiced_dialogues_lines_load_in_godot_by_line_id_and_do_not_loop(godot, demo_packs):
+    """The narrative demo's voiced conversation: one OGG per Yarn line id, which Godot 3 imports as a
+    one-shot (its .import preset says so) of some length."""
+    _, report = godot
+    pack = demo_packs / "narrative_demo" / "asset_pack"
+    record = json.loads((pack / "text" / "dialogue" / "smith_greeting.json").read_text())
+    expected = {f"audio/dialogue/{line['id']}.ogg" for line in record["lines"]}
+    oggs = report["narrative_demo"]["ogg"]
+    assert set(oggs) == expected and len(expected) == 4, (sorted(oggs), sorted(expected))
+    assert all(facts is not None and facts["seconds"] > 0 and not facts["loops"] for facts in oggs.values()), oggs
+
+
 def test_every_translation_key_resolves_in_every_locale(godot):
     _, report = godot
     tables = report["narrative_demo"]["translations"]
