@@ -71,6 +71,12 @@ def viewer(src: str, label: str) -> Markup:
         src, label, label)
 
 
+def audio_player(src: str, label: str) -> Markup:
+    """A player for an OGG in the pack (loaded when played)."""
+    return Markup('<figure class="audio"><audio controls preload="none" src="{}"></audio>'
+                  '<figcaption>{}</figcaption></figure>').format(src, label)
+
+
 def link(src: str, label: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(src, label)
 

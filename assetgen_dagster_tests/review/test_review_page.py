@@ -76,6 +76,12 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
             const image = new Image(); image.onload = () => done(image.naturalWidth); image.onerror = () => done(0);
             image.src = getComputedStyle(e).backgroundImage.slice(5, -2); })))""")
         assert all(decoded) and len(decoded) == len(textures)
+        oggs = sorted(f["path"] for item in manifest["items"] for f in item["files"] if f["path"].endswith(".ogg"))
+        players = sorted(page.locator("audio").evaluate_all("els => els.map(e => e.getAttribute('src'))"))
+        assert players == oggs  # a player per clip, voiced dialogue lines included
+        durations = page.evaluate("""Promise.all([...document.querySelectorAll('audio')].map(a => new Promise(done => {
+            a.onloadedmetadata = () => done(a.duration); a.onerror = () => done(0); a.preload = 'metadata'; a.load(); })))""")
+        assert all(seconds > 0 for seconds in durations), durations  # Chromium decodes each OGG
         checks = page.locator("ul.checks li.fail").count()
         assert checks == 0 or manifest["missing"]
         assert errors == [], errors

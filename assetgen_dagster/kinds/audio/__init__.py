@@ -19,7 +19,7 @@ from pydantic import Field
 
 from assetgen_dagster.batches import MAX_GUIDANCE, MAX_STEPS, Strict
 from assetgen_dagster.engine import ItemAsset, ItemOutput
-from assetgen_dagster.engine.cards import Markup, link
+from assetgen_dagster.engine.cards import Markup, audio_player, link
 from assetgen_dagster.engine.preview import encode
 from assetgen_dagster.kinds.audio.preview import wav_picture
 from assetgen_dagster.kinds.base import PackTarget, TinyModel
@@ -194,8 +194,7 @@ def audio_review(card: Any) -> Any:
                                     'and spectrogram"><figcaption>{}</figcaption></figure>').format(
                     encode(sheet), sheet.width, sheet.height, name, link(path, name)))
             elif path.endswith(".ogg"):
-                parts.append(Markup('<figure class="audio"><audio controls preload="none" src="{}"></audio>'
-                                    '<figcaption>{}</figcaption></figure>').format(path, name))
+                parts.append(audio_player(path, name))
             else:
                 parts.append(link(path, name))
     return Markup("").join(parts)

@@ -6,14 +6,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from assetgen_dagster.engine.cards import Markup, files_of, link
+from assetgen_dagster.engine.cards import Markup, audio_player, files_of, link
 
 TRANSLATIONS = "localization"  # the asset whose per-item records hold every locale's strings
 
 
 def text_card(body: Callable[[dict[str, Any]], Markup]) -> Callable[[Any], Markup]:
     """A kind's review card: ``body`` draws the record its own asset wrote, its translations follow
-    as a table (key, English, each locale); every file is linked."""
+    as a table (key, English, each locale), a voiced text's lines get a player each; every file is linked."""
     def card(review: Any) -> Markup:
         parts = []
         for asset in review.files:
@@ -21,6 +21,8 @@ def text_card(body: Callable[[dict[str, Any]], Markup]) -> Callable[[Any], Marku
                 if path.endswith(".json") and asset in (review.item.kind, TRANSLATIONS):
                     record = json.loads(source.read_text(encoding="utf-8"))
                     parts.append(body(record) if asset == review.item.kind else translations(record))
+                if path.endswith(".ogg"):
+                    parts.append(audio_player(path, path.rsplit("/", 1)[-1]))
                 parts.append(link(path, path))
         return Markup(" ").join(parts)
 

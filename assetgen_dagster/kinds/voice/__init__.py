@@ -11,13 +11,7 @@ from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import ItemBase
 from assetgen_dagster.engine import BatchContext
-from assetgen_dagster.kinds.audio import (
-    AudioAsset,
-    AudioFields,
-    audio_review,
-    pack_with_import_presets,
-    tiny_audio_model,
-)
+from assetgen_dagster.kinds.audio import AudioAsset, AudioFields, pack_with_import_presets, tiny_audio_model
 from assetgen_dagster.kinds.audio.checks import audio_checks
 from assetgen_dagster.kinds.audio.tiny import TINY_CODEC_REPO, TINY_VOICE_REPO, build_tiny_audio_codec, build_tiny_voice
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
@@ -29,6 +23,7 @@ from assetgen_dagster.kinds.voice.transcripts import (
     VoiceTranscripts,
     WordErrorRate,
     transcript_files,
+    voice_review,
 )
 
 
@@ -104,7 +99,7 @@ KIND = Kind(
         companions=("descript/dac_44khz",),  # Dia's processor loads this codec (MIT)
         library="transformers",
     ), SPEECH_RECOGNITION_ROLE),
-    review=audio_review,
+    review=voice_review,
     consumes=("dialogue",),
     sections=SECTION,
     references=references,

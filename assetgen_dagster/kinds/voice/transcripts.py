@@ -25,6 +25,8 @@ from assetgen_dagster.engine import (
     runtime_input,
     worst,
 )
+from assetgen_dagster.engine.cards import Markup
+from assetgen_dagster.kinds.audio import audio_review
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.text import json_bytes
 from assetgen_dagster.kinds.voice.dialogue_lines import voiced_lines
@@ -184,6 +186,19 @@ class VoiceTranscripts(ItemAsset):
 
     def preview(self, out: ItemOutput, item: Any) -> None:
         return None  # text: the voice line's own preview shows the clip
+
+
+def voice_review(card: Any) -> Markup:
+    """A voice line's card: the audio kinds' (player, waveform and spectrogram, links), then what the
+    speech recognizer heard and the word error rate against the threshold."""
+    heard = []
+    for path, source in card.files.get("voice_transcripts", []):
+        if path.endswith(".json"):
+            record = json.loads(source.read_text(encoding="utf-8"))
+            verdict = "pass" if record["wer"] <= record["max_wer"] else "fail"
+            heard.append(Markup('<p class="heard {}">heard: <q>{}</q> · word error rate {} (at most {})</p>').format(
+                verdict, record["transcript"], record["wer"], record["max_wer"]))
+    return audio_review(card) + Markup("").join(heard)
 
 
 def transcript_files(voice_folder: str, dialogue_folder: str) -> Any:
