@@ -2,7 +2,8 @@
 
 Meshes (text, image -> Shap-E img2img, image -> depth relief): generate, clean + game space, UV
 unwrap + texture bake, LOD chain, convex hull and V-HACD decomposition, with face counts and texture
-size. Audio (sfx, music loop, voice): generate, post-process, encode, from the same code the assets
+size. Audio (sfx, music loop, a voice line with and without a reference clip, and that line heard back by the
+speech recognizer): generate, post-process, encode, from the same code the assets
 run. Skyboxes (equirect sizes 1024 and 4096) and sprite animations (8 and 32 frames): generate, per
 denoising step, and write (resize, poles, cube faces; or loop, keying, anchoring, sheet, PNG
 encoding). Models are loaded first, so load time is not in the figures.
@@ -19,7 +20,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ensure_tiny_kit, machine, models, offline_tiny_environment, registry, write_results  # noqa: E402
+from common import (  # noqa: E402
+    PROJECT_ROOT,
+    ensure_tiny_kit,
+    machine,
+    models,
+    offline_tiny_environment,
+    registry,
+    write_results,
+)
 
 
 def median_of(repeats: int, step):
@@ -77,18 +86,33 @@ def mesh_rows(loader, grid: int, repeats: int) -> list[dict]:
 
 
 def audio_rows(loader, work: Path) -> list[dict]:
+    import hashlib
+
     from assetgen_dagster.engine import ItemOutput
+    from assetgen_dagster.kinds.audio import dsp, files
     from assetgen_dagster.kinds.music import MusicRequest
     from assetgen_dagster.kinds.sfx import SfxRequest
-    from assetgen_dagster.kinds.voice import VoiceRequest, frame_budget, script
+    from assetgen_dagster.kinds.voice.speaking import LineRequest, frame_budget
+    from assetgen_dagster.kinds.voice.transcripts import Clip, HearingRequest
+
+    reference = PROJECT_ROOT / "data" / "prompts" / "voices" / "gruff_male.wav"
+    clip = files.decode(reference.read_bytes())
+    prompt_audio = dsp.resample(dsp.to_channels(clip.audio, 1), clip.rate, 44100)[:, 0]
+    line = "Halt! Who goes there? Show yourself."
+
+    def spoken(with_reference: bool) -> LineRequest:
+        prefix = "[S1] Ah, oh. Ee, eh, ah. " if with_reference else ""
+        return LineRequest(f"{prefix}[S1] {line}", 1, "S1", "voices/gruff_male.wav" if with_reference else None,
+                           hashlib.sha256(reference.read_bytes()).hexdigest() if with_reference else None,
+                           1.0, 1.0, 1.0, frame_budget(line, 6.0), prompt_audio if with_reference else None)
 
     cases = [
         ("sfx", {"id": "door", "kind": "sfx", "prompt": "a creaking door", "duration": 1.5},
          lambda item: SfxRequest(item.prompt, None, 1, 8, 7.0, item.duration, item.channels, 48000, -23.0)),
         ("music", {"id": "loop", "kind": "music", "prompt": "tavern tune", "duration": 8.0, "loop": True, "bpm": 96},
          lambda item: MusicRequest(item.prompt, 1, 4, 1.0, item.duration, True, 96, 48000, -23.0)),
-        ("voice", {"id": "line", "kind": "voice", "text": "Halt! Who goes there? Show yourself."},
-         lambda item: VoiceRequest(script(item), 1, 1.0, 1.0, 1.0, frame_budget(item.text, 6.0), 48000, -23.0)),
+        ("voice", {"id": "line", "kind": "voice", "text": line}, lambda item: spoken(False)),
+        ("voice", {"id": "cast", "kind": "voice", "text": line}, lambda item: spoken(True)),
     ]
     rows = []
     for name, fields, make_request in cases:
@@ -99,10 +123,26 @@ def audio_rows(loader, work: Path) -> list[dict]:
             asset.generate(model, [request])  # warm-up
             [take] = asset.generate(model, [request])
         for attempt in ("warm-up", "timed"):  # the first write pays scipy / pyloudnorm / soundfile imports
-            folder = work / name / attempt
+            folder = work / item.id / attempt
             folder.mkdir(parents=True)
             artifact = asset.write(ItemOutput(folder, item.id, {}), item, request, take)
-        rows.append({"kind": name, "clip": f"{artifact.seconds:.2f} s x {artifact.audio.shape[1]} ch", **artifact.timings})
+        kind = f"{name} with a reference" if getattr(request, "reference", None) else name
+        rows.append({"kind": kind, "clip": f"{artifact.seconds:.2f} s x {artifact.audio.shape[1]} ch", **artifact.timings})
+
+    hearing = registry().asset("voice_transcripts")  # the last line, heard back (Whisper, word timings)
+    wav = work / "cast" / "timed" / "cast.wav"
+    request = HearingRequest((Clip("", "cast", "S1", None, line, "cast.wav", ""),), "en", 100.0, (wav,))
+    with loader.use("speech_recognition") as model:
+        hearing.generate(model, [request])  # warm-up
+        began = time.perf_counter()
+        [heard] = hearing.generate(model, [request])
+        seconds = time.perf_counter() - began
+    folder = work / "heard"
+    folder.mkdir()
+    began = time.perf_counter()
+    hearing.write(ItemOutput(folder, "cast", {}), item, request, heard)
+    rows.append({"kind": "voice_transcripts", "clip": f"{heard[0].seconds:.2f} s, {len(heard[0].chunks)} words heard",
+                 "generate": seconds, "post_process": time.perf_counter() - began, "encode": 0.0})
     return rows
 
 
