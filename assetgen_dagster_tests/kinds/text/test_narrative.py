@@ -49,14 +49,27 @@ def run(batch_id, names=ASSETS):
 
 @pytest.fixture
 def demo(tiny_kit, workdir):
+    """The demo batch made in this test's own folders (for a test that edits it)."""
     copy_demo_batch("narrative_demo", workdir / "prompts")
     return run("narrative_demo"), workdir / "outputs" / "narrative_demo"
 
 
-def test_the_demo_batch_passes_every_check_and_writes_valid_files(demo):
+@pytest.fixture(scope="module")
+def shared_demo(tiny_kit, tmp_path_factory):
+    """The demo batch made once for the tests that only read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("narrative")
+        (root / "prompts").mkdir()
+        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
+        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+        copy_demo_batch("narrative_demo", root / "prompts")
+        yield run("narrative_demo"), root / "outputs" / "narrative_demo"
+
+
+def test_the_demo_batch_passes_every_check_and_writes_valid_files(shared_demo):
     from ...conftest import load_batch
 
-    result, out = demo
+    result, out = shared_demo
     evaluations = checks_of(result)
     assert {check for _, check in evaluations} >= {"schema_valid", "within_budget", "placeholders_preserved",
                                                     "no_empty_strings", "unique_lines", "yarn_parses"}
@@ -89,10 +102,10 @@ def test_the_demo_batch_passes_every_check_and_writes_valid_files(demo):
     assert (pack / "text" / "dialogue" / "smith_greeting.yarn").is_file() and (pack / "text" / "items" / "rusty_sword.json").is_file()
 
 
-def test_every_translatable_item_has_its_translations_in_the_pack_and_on_the_page(demo):
+def test_every_translatable_item_has_its_translations_in_the_pack_and_on_the_page(shared_demo):
     """Item texts and dialogue, not only source strings, ship their per-item translation records;
     the pack's `complete` check notices one that is missing."""
-    result, out = demo
+    result, out = shared_demo
     pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
     translated = {item["id"]: [f["path"] for f in item["files"] if f["path"].startswith("localization/")]
                   for item in pack["items"]}

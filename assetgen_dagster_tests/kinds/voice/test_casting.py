@@ -42,16 +42,33 @@ def tone(path, hz, seconds=2.0, rate=22050, fmt=None):
                     rate, format=fmt)
 
 
-@pytest.fixture
-def cast(tiny_kit, workdir):
-    refs = workdir / "prompts" / "refs"
+def make_cast(root):
+    refs = root / "prompts" / "refs"
     refs.mkdir()
     shutil.copy(REFERENCE, refs / "guard.wav")
     tone(refs / "witch.flac", 330, fmt="FLAC")
-    write_batch(workdir / "prompts", "cast", CAST)
+    write_batch(root / "prompts", "cast", CAST)
     result, instance = materialize_batch(VOICE_ASSETS, "cast")
     assert result.success
-    return result, instance, workdir / "outputs" / "cast", refs
+    return result, instance, root / "outputs" / "cast", refs
+
+
+@pytest.fixture
+def cast(tiny_kit, workdir):
+    """The cast batch made in this test's own folders (for a test that edits it or its references)."""
+    return make_cast(workdir)
+
+
+@pytest.fixture(scope="module")
+def shared_cast(tiny_kit, tmp_path_factory):
+    """The cast batch made once for the tests that only read it (they may add batches beside it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("cast")
+        for folder in ("prompts", "outputs"):
+            (root / folder).mkdir()
+        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
+        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+        yield make_cast(root)
 
 
 def provenance(path):
@@ -62,8 +79,8 @@ def mtimes(folder):
     return {path.name: path.stat().st_mtime_ns for path in sorted(folder.glob("*.wav"))}
 
 
-def test_a_referenced_voice_is_named_in_each_line_and_shapes_its_audio(cast):
-    result, _, out, refs = cast
+def test_a_referenced_voice_is_named_in_each_line_and_shapes_its_audio(shared_cast):
+    result, _, out, refs = shared_cast
     guard_sha = hashlib.sha256((refs / "guard.wav").read_bytes()).hexdigest()
     for item in ("guard_halt", "guard_night"):
         spoken = provenance(out / "voice" / f"{item}.wav")
@@ -85,12 +102,12 @@ def test_a_referenced_voice_is_named_in_each_line_and_shapes_its_audio(cast):
     assert inn["seed"] == character_seed(batch, "innkeeper") != item_seed(batch, batch.item("inn_hello"))
 
 
-def test_the_reference_is_the_audio_prompt(cast, workdir):
+def test_the_reference_is_the_audio_prompt(shared_cast):
     """The same line, seed and speaker with another reference clip sounds different: the clip is
     really given to the model (a reference that did nothing would leave the samples equal)."""
-    _, _, out, refs = cast
+    _, _, out, refs = shared_cast
     tone(refs / "other.wav", 180)
-    write_batch(workdir / "prompts", "swap", CAST.replace("refs/guard.wav", "refs/other.wav"))
+    write_batch(refs.parent, "swap", CAST.replace("refs/guard.wav", "refs/other.wav"))
     assert materialize_batch(["voice"], "swap")[0].success
     ours = files.decode((out / "voice" / "guard_halt.wav").read_bytes()).audio
     theirs = files.decode((out.parent / "swap" / "voice" / "guard_halt.wav").read_bytes()).audio
@@ -112,8 +129,8 @@ def test_replacing_a_reference_regenerates_that_characters_lines_only(cast):
     assert metadata_of(result, "voice_transcripts")["generated"] == 2  # heard again: their audio changed
 
 
-def test_each_line_is_heard_back_with_a_transcript_an_error_rate_and_word_timings(cast):
-    result, _, out, _ = cast
+def test_each_line_is_heard_back_with_a_transcript_an_error_rate_and_word_timings(shared_cast):
+    result, _, out, _ = shared_cast
     evaluation = checks_of(result)[("voice_transcripts", "speech_matches_text")]
     assert evaluation.passed  # the tiny kit's threshold (100) records the figure without blocking
     for item in ("guard_halt", "inn_hello"):
