@@ -142,7 +142,11 @@ def test_each_line_is_heard_back_with_a_transcript_an_error_rate_and_word_timing
     stats = metadata_of(result, "voice_transcripts")["item_stats"]
     assert stats["guard_halt"]["max_wer_heard"] == json.loads(
         (out / "voice_transcripts" / "guard_halt.json").read_text())["wer"]
-    assert "speech_recognition" in metadata_of(result, "voice_transcripts")["models"]
+    recognizer = metadata_of(result, "voice_transcripts")["models"]["speech_recognition"]
+    assert recognizer["model"] == "assetgen-tiny/speech-recognition" and recognizer["model_mb"] > 0  # what the budget counts
+    from assetgen_dagster.models.cache import MODEL_CACHE  # one recognizer in the process, shared by every run
+
+    assert sum("speech-recognition" in str(key) for key in MODEL_CACHE.keys()) == 1
 
 
 def test_a_line_above_its_threshold_fails_the_check_and_stays_out_of_the_pack(cast, workdir):
