@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="check prompt batch files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="*", type=Path, help="default: every batch in the prompts dir")
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
+    full = commands.add_parser("full-kit", help="build full-size random-weight models (real architectures) into the "
+                                                "Hugging Face cache, for measuring memory and speed at real scale")
+    full.add_argument("roles", nargs="+", help="model roles to build for (SD-Turbo's: concept_art, sprite, icon, "
+                                               "texture, skybox)")
     commands.add_parser("kinds", help="list the registered kinds (built-in and plugins) and any refused plugin")
     review = commands.add_parser("review", help="serve a batch's asset pack review page on loopback and open it")
     review.add_argument("batch", help="the batch id (partition key)")
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in ensure_tiny_kit(build_registry().roles):
             print(path)
         return 0
+    if args.command == "full-kit":
+        return _full_kit(args.roles)
     if args.command == "models":
         return _pull(args.roles, args.device)
     if args.command == "worker":
@@ -162,6 +168,25 @@ def _pull(roles: list[str], device: str) -> int:
         print(f"{role:12} {spec.repo_id}@{snapshot.commit} ({snapshot.variant or 'default'} weights, "
               f"{len(snapshot.files)} files): {fetched}")
     return 1 if failed else 0
+
+
+def _full_kit(roles: list[str]) -> int:
+    """Build the full-size stand-in of each role's default model; say how long it took and its size."""
+    import time
+
+    from assetgen_dagster.kinds.images.full import FULL_KIT_ROLES, FULL_SD_TURBO_REPO, ensure_full_sd_turbo
+
+    unknown = sorted(set(roles) - set(FULL_KIT_ROLES))
+    if unknown:
+        print(f"no full-size model for {', '.join(unknown)} yet (roles with one: {', '.join(FULL_KIT_ROLES)})",
+              file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    folder = ensure_full_sd_turbo()
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    print(f"{FULL_SD_TURBO_REPO} ({', '.join(roles)}): {folder} ({size / 1e9:.2f} GB, "
+          f"{time.perf_counter() - began:.1f} s)")
+    return 0
 
 
 def _validate(files: list[Path]) -> int:

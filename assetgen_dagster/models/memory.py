@@ -71,6 +71,35 @@ def estimate_weight_bytes(folder: Path, files: list[str], dtype: str) -> int:
     return elements * BYTES_PER_DTYPE[dtype]
 
 
+STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def estimate_load_transient_bytes(folder: Path, files: list[str], dtype: str) -> int:
+    """Bytes a load holds beyond the weights while it converts them: weights stored in another dtype
+    (fp16 files run in float32 on a CPU) are read one file at a time (a component, or a shard) and
+    that file's stored copy sits beside the converted tensors until the next. 0 when none converts.
+    Measured on SD-Turbo's architecture (bench/full_size.py): the load, not generation, sets the peak."""
+    from safetensors import safe_open
+
+    largest = 0
+    for name in files:
+        if not name.endswith(".safetensors"):
+            continue
+        stored, converts = 0, False
+        with safe_open(str(folder / name), framework="pt") as handle:
+            for key in handle.keys():
+                tensor = handle.get_slice(key)
+                count = 1
+                for dim in tensor.get_shape():
+                    count *= dim
+                width = STORED_BYTES.get(tensor.get_dtype(), 4)
+                stored += count * width
+                converts = converts or (tensor.get_dtype().startswith(("F", "BF")) and width != BYTES_PER_DTYPE[dtype])
+        if converts:
+            largest = max(largest, stored)
+    return largest
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or the RuntimeErrors other backends raise when an allocation fails."""
     try:

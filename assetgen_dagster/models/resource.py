@@ -34,6 +34,7 @@ from assetgen_dagster.models.loading import TorchSettings, build_pipeline, compa
 from assetgen_dagster.models.memory import (
     apply_memory_mode,
     device_total_bytes,
+    estimate_load_transient_bytes,
     estimate_weight_bytes,
     run_with_memory_ladder,
 )
@@ -201,18 +202,26 @@ class ModelLoader(ConfigurableResource):
             return int(self.memory_budget_gb * GB)
         return max(0, device_total_bytes(device) - int(self.safety_margin_gb * GB))
 
-    def fit_check(self, repo_id: str, weight_bytes: int, device: str) -> str:
+    def working_bytes(self, load_transient_bytes: int = 0) -> int:
+        """What a model needs beyond its weights: the larger of the working memory a generation takes
+        and what its load holds while converting stored weights (gone before it generates)."""
+        return max(int(self.working_memory_gb * GB), load_transient_bytes)
+
+    def fit_check(self, repo_id: str, weight_bytes: int, device: str, load_transient_bytes: int = 0) -> str:
         """Refuse a model that can never fit; return the memory mode to start in.
 
-        On an accelerator, weights larger than the budget can still run with CPU offload as long as
+        Beyond the weights a model needs the larger of its working memory (generation) and what its
+        load holds while converting stored weights to the run dtype (gone before it generates). On
+        an accelerator, weights larger than the budget can still run with CPU offload as long as
         host RAM holds them, so the ladder then starts at ``model_offload``.
         """
-        working = int(self.working_memory_gb * GB)
+        working = self.working_bytes(load_transient_bytes)
         budget = self.budget_bytes(device)
         if device.startswith("cpu"):
             if weight_bytes + working > budget:
                 raise ModelTooLargeError(
-                    f"{repo_id} needs ~{(weight_bytes + working) / GB:.1f} GB (weights + working memory) "
+                    f"{repo_id} needs ~{(weight_bytes + working) / GB:.1f} GB (weights + working memory or "
+                    f"what its load converts) "
                     f"but the CPU budget is {budget / GB:.1f} GB. Use a smaller model or a machine with more RAM."
                 )
             return "full"
@@ -300,6 +309,7 @@ class Models:
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
+        transient = estimate_load_transient_bytes(snapshot.path, snapshot.files, dtype)
         companions = {}
         for repo_id in companion_repos(snapshot.path):  # e.g. a TTS model's audio codec: same rules, same cache
             self.check_allowed(repo_id)
@@ -307,7 +317,7 @@ class Models:
             fetched = fetch_snapshot(companion, resolve_commit(companion), dtype, on_progress)
             weight_bytes += estimate_weight_bytes(fetched.path, fetched.files, dtype)
             companions[repo_id] = fetched.commit
-        start_mode = self.loader.fit_check(spec.repo_id, weight_bytes, device)
+        start_mode = self.loader.fit_check(spec.repo_id, weight_bytes, device, transient)
 
         def load() -> CachedModel:
             began = time.perf_counter()

@@ -96,6 +96,33 @@ def test_sizes_are_measured_from_tensors_and_headers(tiny_kit):
     assert estimate_weight_bytes(snapshot.path, snapshot.files, "float16") == estimated // 2
 
 
+
+def test_a_load_that_converts_stored_weights_needs_the_largest_stored_file_beside_them(tiny_kit, tmp_path):
+    """fp32 files run in fp32: nothing to convert. Run in fp16, each file is read whole before its
+    tensors are converted: the largest file's stored bytes count, and the fit check sees them."""
+    from safetensors.torch import save_file
+
+    from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
+    from assetgen_dagster.models.memory import estimate_load_transient_bytes
+
+    from ..conftest import REGISTRY
+
+    spec = REGISTRY.roles.catalog("tiny").spec("concept_art")
+    snapshot = fetch_snapshot(spec, resolve_commit(spec), "float32")
+    assert estimate_load_transient_bytes(snapshot.path, snapshot.files, "float32") == 0
+    largest = max((snapshot.path / name).stat().st_size for name in snapshot.files if name.endswith(".safetensors"))
+    assert 0.95 * largest < estimate_load_transient_bytes(snapshot.path, snapshot.files, "float16") <= largest
+    save_file({"big": torch.zeros(1000, 1000, dtype=torch.float16), "small": torch.zeros(10, dtype=torch.float16)},
+              str(tmp_path / "a.safetensors"))
+    save_file({"w": torch.zeros(100, 100, dtype=torch.float16)}, str(tmp_path / "b.safetensors"))
+    assert estimate_load_transient_bytes(tmp_path, ["a.safetensors", "b.safetensors"], "float32") == 2_000_020
+    assert estimate_load_transient_bytes(tmp_path, ["a.safetensors", "b.safetensors"], "float16") == 0
+    loader = ModelLoader(memory_budget_gb=8.0, working_memory_gb=1.0)
+    assert loader.fit_check("m/m", int(6.5e9), "cpu", load_transient_bytes=int(1.4e9)) == "full"
+    with pytest.raises(ModelTooLargeError, match="needs ~8.2 GB"):  # 6.5 + 1.7 converted on load > 8
+        loader.fit_check("m/m", int(6.5e9), "cpu", load_transient_bytes=int(1.7e9))
+
+
 class OOMAbove:
     """The tiny pipeline, but any call with more than ``limit`` pixels in flight raises CUDA OOM,
     unless attention slicing is on and ``sliced_limit`` allows it."""
@@ -192,3 +219,29 @@ def test_a_retry_starts_from_the_mode_that_worked(tiny_kit, monkeypatch):
         again.run(lambda bs: generate_images(again.pipeline, REQUESTS, bs), batch_size=4)
         assert len(again.pipeline.calls) == calls_before + 1  # no failed attempt in "full" first
     MODEL_CACHE.clear()
+
+
+def test_the_ladder_puts_the_real_diffusers_pipeline_into_each_rung(tiny_kit):
+    """Not a wrapper: the pipeline's own state after the step down (its VAE slices and tiles, its
+    UNet's attention runs sliced) and the call that failed in full mode succeeds on that object."""
+    from diffusers import DiffusionPipeline
+    from diffusers.models.attention_processor import AttnProcessor2_0, SlicedAttnProcessor
+
+    from assetgen_dagster.models.memory import available_modes, run_with_memory_ladder
+
+    pipe = DiffusionPipeline.from_pretrained("assetgen-tiny/text-to-image", local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    assert not pipe.vae.use_slicing and not pipe.vae.use_tiling
+    assert all(isinstance(p, AttnProcessor2_0) for p in pipe.unet.attn_processors.values())
+
+    def call(batch_size):  # out of memory until the pipeline itself is sliced
+        if not pipe.vae.use_slicing:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return generate_images(pipe, REQUESTS[:batch_size], batch_size)
+
+    images, outcome = run_with_memory_ladder(pipe, "cpu", call, batch_size=2)
+    assert outcome.memory_mode == "sliced" and len(images) == 2 and outcome.steps_down
+    assert pipe.vae.use_slicing and pipe.vae.use_tiling
+    assert all(isinstance(p, SlicedAttnProcessor) for p in pipe.unet.attn_processors.values())
+    assert available_modes("cpu") == ["full", "sliced"]  # offload needs an accelerator to offload from
+    assert available_modes("cuda:0") == ["full", "sliced", "model_offload", "sequential_offload"]
