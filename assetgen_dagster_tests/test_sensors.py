@@ -242,8 +242,8 @@ def test_an_edited_reference_clip_is_an_edit_of_the_batches_that_use_it(workdir)
     (prompts / "refs" / "guard.wav").write_bytes(b"the actor's second take")
     edited = tick(instance, quiet.cursor)
     assert [r.partition_key for r in edited.run_requests] == ["cast"]  # the batch file itself is untouched
-    assert edited.run_requests[0].tags[BATCH_HASH_TAG] != [
-        r for r in first.run_requests if r.partition_key == "cast"][0].tags[BATCH_HASH_TAG]
+    assert edited.run_requests[0].tags[BATCH_HASH_TAG] != next(
+        r for r in first.run_requests if r.partition_key == "cast").tags[BATCH_HASH_TAG]
     assert tick(instance, edited.cursor).run_requests == []
 
     (prompts / "refs" / "guard.wav").unlink()  # gone: the run that follows says why (the batch fails)

@@ -20,15 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
-    PROJECT_ROOT,
-    ensure_tiny_kit,
-    machine,
-    models,
-    offline_tiny_environment,
-    registry,
-    write_results,
-)
+from common import PROJECT_ROOT, ensure_tiny_kit, machine, models, offline_tiny_environment, registry, write_results  # noqa: E402
 
 
 def median_of(repeats: int, step):

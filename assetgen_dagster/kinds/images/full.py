@@ -5,9 +5,8 @@ scale (``bench/full_size.py``); its images are noise. Built on demand, never by 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
+from pathlib import Path
 
 from assetgen_dagster.tiny import clip_tokenizer, install_snapshot
 
