@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from assetgen_dagster.batches import PromptItem, Strict
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, ItemRejected, Verdict, fail, ok
+from assetgen_dagster.engine.cards import audio_player
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
 from assetgen_dagster.kinds.dialogue import yarn
 from assetgen_dagster.kinds.text import TextArtifact, TextAsset, TextParams, constrained, text_role, tidy
@@ -164,9 +165,11 @@ class Dialogue(TextAsset):
         return _texts_of(record)  # keyed by the Yarn #line: ids
 
 
-def review_body(record: dict[str, Any]) -> Markup:
-    rows = Markup("").join(Markup("<li><b>{}</b>: {} <small>#{}</small></li>").format(
-        line["speaker"], line["text"], line["id"]) for line in record["lines"])
+def review_body(record: dict[str, Any], clips: dict[str, str]) -> Markup:
+    """The lines in order, each with its speaker and id, and its voiced clip's player when it has one."""
+    rows = Markup("").join(Markup("<li><b>{}</b>: {} <small>#{}</small>{}</li>").format(
+        line["speaker"], line["text"], line["id"],
+        audio_player(clips[line["id"]], line["id"]) if line["id"] in clips else "") for line in record["lines"])
     return Markup('<ol class="text lines">{}</ol>').format(rows)
 
 
@@ -209,7 +212,7 @@ KIND = Kind(
     assets=(Dialogue(),),
     pack=(PackTarget("dialogue", in_folder("text/dialogue")),),
     models=(text_role("dialogue"),),
-    review=text_card(review_body),
+    review=text_card(review_body, voiced=True),
     translatable="dialogue",
     summary="Dialogue: conversations and barks as JSON and Yarn Spinner files with line ids.",
 )

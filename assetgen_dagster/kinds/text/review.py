@@ -11,17 +11,23 @@ from assetgen_dagster.engine.cards import Markup, audio_player, files_of, link
 TRANSLATIONS = "localization"  # the asset whose per-item records hold every locale's strings
 
 
-def text_card(body: Callable[[dict[str, Any]], Markup]) -> Callable[[Any], Markup]:
+def text_card(body: Callable[..., Markup], voiced: bool = False) -> Callable[[Any], Markup]:
     """A kind's review card: ``body`` draws the record its own asset wrote, its translations follow
-    as a table (key, English, each locale), a voiced text's lines get a player each; every file is linked."""
+    as a table (key, English, each locale); every file is linked. ``voiced``: the body also gets the
+    item's clips (pack path of each OGG by its file stem, a line id) to put a player beside each line."""
     def card(review: Any) -> Markup:
+        clips = {path.rsplit("/", 1)[-1].removesuffix(".ogg"): path
+                 for asset in review.files for path, _ in files_of(review, asset) if path.endswith(".ogg")}
         parts = []
         for asset in review.files:
             for path, source in files_of(review, asset):
                 if path.endswith(".json") and asset in (review.item.kind, TRANSLATIONS):
                     record = json.loads(source.read_text(encoding="utf-8"))
-                    parts.append(body(record) if asset == review.item.kind else translations(record))
-                if path.endswith(".ogg"):
+                    if asset != review.item.kind:
+                        parts.append(translations(record))
+                    else:
+                        parts.append(body(record, clips) if voiced else body(record))
+                elif path.endswith(".ogg") and not voiced:
                     parts.append(audio_player(path, path.rsplit("/", 1)[-1]))
                 parts.append(link(path, path))
         return Markup(" ").join(parts)

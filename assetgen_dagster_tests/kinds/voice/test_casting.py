@@ -219,6 +219,10 @@ def test_a_voiced_dialogue_writes_one_clip_per_yarn_line_id(tiny_kit, workdir):
         for name in (f"{line_id}.wav", f"{line_id}.ogg", f"{line_id}.ogg.import", f"{line_id}.json", f"{line_id}.srt"):
             assert f"audio/dialogue/{name}" in packed
     assert "loop=false" in (out / "asset_pack" / "audio" / "dialogue" / f"{ids[0]}.ogg.import").read_text()
+    page = (out / "asset_pack" / "index.html").read_text()  # the review page: each line with its player
+    for line_id in ids:
+        assert (f'<small>#{line_id}</small><figure class="audio"><audio controls preload="none" '
+                f'src="audio/dialogue/{line_id}.ogg">') in page
     yarn = (out / "asset_pack" / "text" / "dialogue" / "smith-talk.yarn").read_text()
     assert all(f"#line:{line_id}" in yarn for line_id in ids)  # the ids the clips are named by
 
