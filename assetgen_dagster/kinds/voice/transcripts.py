@@ -19,6 +19,7 @@ from assetgen_dagster.engine import (
     ItemAsset,
     ItemCheck,
     ItemOutput,
+    UpstreamMissing,
     Verdict,
     fail,
     ok,
@@ -136,7 +137,11 @@ class VoiceTranscripts(ItemAsset):
             clips = (Clip("", item.id, item.voice, item.emotion, " ".join(item.text.split()), wav, sha256),)
         else:
             voice_entry, folder = ctx.upstream("dialogue_voice", item.id, item.id)
-            _, _, lines = voiced_lines(ctx, item)
+            _, record_sha256, lines = voiced_lines(ctx, item)
+            if voice_entry["provenance"].get("record_sha256") != record_sha256:  # spoken from older lines
+                raise UpstreamMissing(f"{ctx.snapshot.path.name}: item {item.id!r}: its dialogue_voice clips were "
+                                      f"spoken from an earlier version of its lines; materialize `dialogue_voice` "
+                                      f"for partition {ctx.batch_id!r} first")
             clips = tuple(Clip(f"/{line['id']}", line["id"], line["speaker"], None, line["text"],
                                str((folder / f"{item.id}/{line['id']}.wav").relative_to(ctx.output_dir)),
                                voice_entry["files"][f"{item.id}/{line['id']}.wav"]["sha256"])

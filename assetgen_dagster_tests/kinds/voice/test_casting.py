@@ -227,6 +227,21 @@ def test_a_voiced_dialogue_writes_one_clip_per_yarn_line_id(tiny_kit, workdir):
     assert all(f"#line:{line_id}" in yarn for line_id in ids)  # the ids the clips are named by
 
 
+def test_clips_spoken_from_older_lines_are_not_heard_against_new_ones(tiny_kit, workdir):
+    """The dialogue re-written but not re-voiced: hearing it would compare old audio with new text
+    (and new line ids with no clip); the step says what to materialize instead."""
+    refs = workdir / "prompts" / "refs"
+    refs.mkdir()
+    shutil.copy(REFERENCE, refs / "guard.wav")
+    write_batch(workdir / "prompts", "talk", DIALOGUE)
+    assert materialize_batch(["dialogue", "dialogue_voice", "voice_transcripts"], "talk")[0].success
+    write_batch(workdir / "prompts", "talk", DIALOGUE.replace("lines: 3", "lines: 4"))
+    result, _ = materialize_batch(["dialogue", "voice_transcripts"], "talk")
+    assert not result.success
+    assert "spoken from an earlier version of its lines; materialize `dialogue_voice`" in step_failure(result)
+    assert materialize_batch(["dialogue_voice", "voice_transcripts"], "talk")[0].success
+
+
 @pytest.mark.parametrize(("cast_yaml", "item", "field", "says"), [
     ('guard: {reference: ../outside.wav, transcript: "x"}', "voice: guard", "voices", "inside the prompts folder"),
     ('guard: {reference: /etc/guard.wav, transcript: "x"}', "voice: guard", "voices", "inside the prompts folder"),
