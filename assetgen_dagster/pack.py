@@ -35,7 +35,7 @@ from assetgen_dagster.engine.checks import CheckOutcome
 from assetgen_dagster.engine.common import DISK_FULL_ERRNOS, OWNERS, disk_full
 from assetgen_dagster.engine.definition import partitioned_asset_api
 from assetgen_dagster.engine.item_asset import asset_folder
-from assetgen_dagster.engine.manifest import Manifest
+from assetgen_dagster.engine.manifest import Manifest, failed_blocking
 from assetgen_dagster.engine.report import materialize_batches
 from assetgen_dagster.outputs import atomic_write_json, batch_output_dir, link_or_copy
 from assetgen_dagster.partitions import prompt_batches
@@ -155,18 +155,12 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
     return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)
 
 
-def failed_blocking(entry: dict[str, Any]) -> list[str]:
-    """The blocking checks an item's entry failed: such an item is not derived further, nor packed."""
-    return [f"check {name} failed: {verdict.get('message') or 'failed'}"
-            for name, verdict in entry.get("checks", {}).items() if verdict.get("blocking") and not verdict.get("passed")]
-
-
 def _gap(asset_name: str, entry: dict[str, Any] | None) -> str:
     if entry is None:
         return f"no {asset_name} output (materialize {asset_name})"
     if "rejected" in entry:
         return entry["rejected"]["reason"]
-    return "; ".join(failed_blocking(entry))
+    return "; ".join(f"check {name} failed: {message or 'failed'}" for name, message in failed_blocking(entry))
 
 
 def _publish(batch_dir: Path, version: str, files: list[tuple[Path, str]], built: list[tuple[bytes, str]],

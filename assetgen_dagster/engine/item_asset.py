@@ -27,7 +27,7 @@ from assetgen_dagster.batches import BatchSchema, PromptBatch, is_valid_id, item
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import ItemCheck
 from assetgen_dagster.engine.common import Blocked, UpstreamMissing
-from assetgen_dagster.engine.manifest import Manifest, files_verify
+from assetgen_dagster.engine.manifest import Manifest, failed_blocking, files_verify
 from assetgen_dagster.models import ModelRoles, Models
 from assetgen_dagster.outputs import OutputPathError, atomic_write_bytes, item_output_path, png_bytes
 
@@ -178,9 +178,8 @@ class BatchContext:
                                   f"for partition {self.batch_id!r} first")
         if "rejected" in entry:
             raise Blocked(f"{asset_name} did not write {item_id!r}: {entry['rejected']['reason']}")
-        for name, verdict in entry.get("checks", {}).items():
-            if verdict.get("blocking") and not verdict.get("passed"):
-                raise Blocked(f"{asset_name} check {name} failed for {item_id!r}: {verdict.get('message')}")
+        for name, message in failed_blocking(entry):
+            raise Blocked(f"{asset_name} check {name} failed for {item_id!r}: {message}")
         if not files_verify(entry, manifest.folder):
             raise UpstreamMissing(f"{where}: the {asset_name} files of {item_id!r} changed on disk since they were "
                                   f"written; materialize `{asset_name}` for partition {self.batch_id!r} again")

@@ -47,6 +47,13 @@ def manifest_bytes(header: dict[str, Any], items: dict[str, dict[str, Any]]) -> 
     return (json.dumps(header, sort_keys=True)[:-1] + ', "items": {\n' + lines + "\n}}\n").encode()
 
 
+def failed_blocking(entry: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(check name, message) of each blocking check an item's entry failed: such an item is not
+    derived further (``BatchContext.upstream``) nor packed."""
+    return [(name, verdict.get("message")) for name, verdict in entry.get("checks", {}).items()
+            if verdict.get("blocking") and not verdict.get("passed")]
+
+
 def files_verify(entry: dict[str, Any], folder: Path) -> bool:
     """Every file of an entry is there with its recorded content. Unchanged size and mtime are
     trusted (files are only ever replaced atomically, which changes mtime); otherwise re-hash."""
