@@ -70,7 +70,7 @@ def child(mode: str, device: str, items: int, size: int, steps: int, budget_gb: 
     from assetgen_dagster.kinds.images.full import FULL_SD_TURBO_REPO, ensure_full_sd_turbo
     from assetgen_dagster.kinds.images.generate import ImageRequest
     from assetgen_dagster.models import ModelLoader
-    from assetgen_dagster.models.memory import apply_memory_mode, estimate_load_transient_bytes, estimate_weight_bytes
+    from assetgen_dagster.models.memory import apply_memory_mode, estimate_weights
     from assetgen_dagster.outputs import png_bytes
 
     work = Path(tempfile.mkdtemp(prefix="assetgen-full-size-"))
@@ -129,8 +129,8 @@ def child(mode: str, device: str, items: int, size: int, steps: int, budget_gb: 
         generation_peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else sampled.peak
     folder = ensure_full_sd_turbo()  # the snapshot the loader read: the fit check's estimate from its headers
     files = [str(p.relative_to(folder)) for p in folder.rglob("*.safetensors")]
-    weights = estimate_weight_bytes(folder, files, dtype)
-    estimate = weights + loader.working_bytes(estimate_load_transient_bytes(folder, files, dtype))
+    weights, transient = estimate_weights(folder, files, dtype)
+    estimate = weights + loader.working_bytes(transient)
     return {"mode": mode, "device": device, "dtype": dtype, "estimate_bytes": estimate, "weight_bytes": weights,
             "peak_bytes": peak(), "load_peak_bytes": load_peak, "generation_peak_bytes": generation_peak,
             "baseline_bytes": baseline, "load_seconds": load_seconds,

@@ -53,35 +53,20 @@ def module_bytes(pipeline: Any) -> int:
     return total
 
 
-def estimate_weight_bytes(folder: Path, files: list[str], dtype: str) -> int:
-    """Bytes the weights will take in ``dtype``, from the safetensors headers (no tensor is read)."""
-    from safetensors import safe_open
-
-    elements = 0
-    for name in files:
-        if not name.endswith(".safetensors"):
-            continue
-        with safe_open(str(folder / name), framework="pt") as handle:
-            for key in handle.keys():
-                shape = handle.get_slice(key).get_shape()
-                count = 1
-                for dim in shape:
-                    count *= dim
-                elements += count
-    return elements * BYTES_PER_DTYPE[dtype]
-
-
 STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I8": 1, "U8": 1, "BOOL": 1}
 
 
-def estimate_load_transient_bytes(folder: Path, files: list[str], dtype: str) -> int:
-    """Bytes a load holds beyond the weights while it converts them: weights stored in another dtype
-    (fp16 files run in float32 on a CPU) are read one file at a time (a component, or a shard) and
-    that file's stored copy sits beside the converted tensors until the next. 0 when none converts.
-    Measured on SD-Turbo's architecture (bench/full_size.py): the load, not generation, sets the peak."""
+def estimate_weights(folder: Path, files: list[str], dtype: str) -> tuple[int, int]:
+    """(bytes the weights take in ``dtype``, bytes a load holds beyond them while it converts), from
+    the safetensors headers in one pass (no tensor is read).
+
+    The second: weights stored in another dtype (fp16 files run in float32 on a CPU) are read one
+    file at a time (a component, or a shard) and that file's stored copy sits beside the converted
+    tensors until the next; 0 when none converts. Measured on SD-Turbo's architecture
+    (bench/full_size.py): the load, not generation, sets the peak."""
     from safetensors import safe_open
 
-    largest = 0
+    elements, largest = 0, 0
     for name in files:
         if not name.endswith(".safetensors"):
             continue
@@ -93,11 +78,22 @@ def estimate_load_transient_bytes(folder: Path, files: list[str], dtype: str) ->
                 for dim in tensor.get_shape():
                     count *= dim
                 width = STORED_BYTES.get(tensor.get_dtype(), 4)
+                elements += count
                 stored += count * width
                 converts = converts or (tensor.get_dtype().startswith(("F", "BF")) and width != BYTES_PER_DTYPE[dtype])
         if converts:
             largest = max(largest, stored)
-    return largest
+    return elements * BYTES_PER_DTYPE[dtype], largest
+
+
+def estimate_weight_bytes(folder: Path, files: list[str], dtype: str) -> int:
+    """Bytes the weights will take in ``dtype`` (see :func:`estimate_weights`)."""
+    return estimate_weights(folder, files, dtype)[0]
+
+
+def estimate_load_transient_bytes(folder: Path, files: list[str], dtype: str) -> int:
+    """Bytes a load holds beyond the weights while it converts them (see :func:`estimate_weights`)."""
+    return estimate_weights(folder, files, dtype)[1]
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -34,8 +34,8 @@ from assetgen_dagster.models.loading import TorchSettings, build_pipeline, compa
 from assetgen_dagster.models.memory import (
     apply_memory_mode,
     device_total_bytes,
-    estimate_load_transient_bytes,
     estimate_weight_bytes,
+    estimate_weights,
     run_with_memory_ladder,
 )
 
@@ -308,8 +308,7 @@ class Models:
         """Fetch the files and run the fit check now; return the bytes needed and the loader."""
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
-        weight_bytes = estimate_weight_bytes(snapshot.path, snapshot.files, dtype)
-        transient = estimate_load_transient_bytes(snapshot.path, snapshot.files, dtype)
+        weight_bytes, transient = estimate_weights(snapshot.path, snapshot.files, dtype)
         companions = {}
         for repo_id in companion_repos(snapshot.path):  # e.g. a TTS model's audio codec: same rules, same cache
             self.check_allowed(repo_id)
