@@ -6,7 +6,6 @@ how Yarn Spinner's voice-over lookup and a Godot line player find them."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,29 +77,21 @@ class DialogueVoice(AudioAsset):
 
     def request(self, ctx: BatchContext, item: Any) -> DialogueVoiceRequest:
         record, sha256, lines = voiced_lines(ctx, item)
-        seed = ctx.seed(item)
+        seed, references = ctx.seed(item), {}
         requests = tuple(line_request(ctx, self.roles[0], item.id, line["speaker"], line["text"], None,
-                                      seed + index, item.seed is not None)
+                                      seed + index, item.seed is not None, references)
                          for index, line in enumerate(lines))
         return DialogueVoiceRequest(record, sha256, tuple((line["id"], identity_fields(request))
                                                           for line, request in zip(lines, requests, strict=True)),
                                     requests)
 
+    def take(self, pipe: Any, request: LineRequest) -> tuple[Any, int]:
+        return speak(pipe, request)
+
     def generate(self, model: Any, requests: Sequence[DialogueVoiceRequest]) -> list[list[Take]]:
-        import torch
-
-        from assetgen_dagster.kinds.audio.dsp import as_frames
-
-        outputs = []
-        for request in requests:
-            takes = []
-            for line in request.requests:
-                began = time.perf_counter()
-                with torch.inference_mode():
-                    audio, rate = speak(model.pipeline, line)
-                takes.append(Take(as_frames(audio), rate, time.perf_counter() - began))
-            outputs.append(takes)
-        return outputs
+        """Each dialogue's lines, one timed pipeline call per line (as every audio kind's takes)."""
+        takes = super().generate
+        return [takes(model, list(request.requests)) for request in requests]
 
     def write(self, out: ItemOutput, item: Any, request: DialogueVoiceRequest, raw: list[Take]) -> dict[str, AudioArtifact]:
         return {line_id: self.write_clip(out, take, LINE_RATE, LINE_LUFS, lambda audio: spoken_shape(audio, LINE_RATE),

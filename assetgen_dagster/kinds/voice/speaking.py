@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from assetgen_dagster.engine import BatchContext, runtime_input
-from assetgen_dagster.kinds.voice.cast import cast_of, character_seed, read_reference
+from assetgen_dagster.kinds.voice.cast import Reference, cast_of, character_seed, read_reference
 from assetgen_dagster.models.catalog import ModelParams
 
 # Dia's non-verbal cues, written "(laughs)" before the line.
@@ -57,9 +57,10 @@ def frame_budget(text: str, max_seconds: float) -> int:
 
 
 def line_request(ctx: BatchContext, role: str, item_id: str, voice: str, text: str, emotion: str | None,
-                 item_seed: int, explicit_seed: bool) -> LineRequest:
+                 item_seed: int, explicit_seed: bool, references: dict[str, Reference] | None = None) -> LineRequest:
     """The request for one line spoken by ``voice`` (a cast name or a speaker tag). A cast entry
-    without a reference speaks with its tag and a seed fixed per character unless the item sets one."""
+    without a reference speaks with its tag and a seed fixed per character unless the item sets one.
+    ``references``: the clips already read for this item, by cast name (a dialogue's lines share them)."""
     params: VoiceParams = ctx.model_params(role)
     line = " ".join(text.split())
     cue = f" ({emotion})" if emotion else ""
@@ -72,7 +73,10 @@ def line_request(ctx: BatchContext, role: str, item_id: str, voice: str, text: s
         if entry.reference is None:
             seed = item_seed if explicit_seed else character_seed(ctx.batch, voice)
         else:
-            reference = read_reference(ctx.snapshot.path.parent, ctx.snapshot.path, item_id, voice, entry)
+            known = references if references is not None else {}
+            if voice not in known:
+                known[voice] = read_reference(ctx.snapshot.path.parent, ctx.snapshot.path, item_id, voice, entry)
+            reference = known[voice]
     prompt = f"[{tag}] {reference.transcript} " if reference else ""
     return LineRequest(f"{prompt}[{tag}]{cue} {line}", seed, voice, reference and reference.path,
                        reference and reference.sha256, params.temperature, params.top_p, params.guidance,
