@@ -459,11 +459,17 @@ def batch_hash(batch: PromptBatch) -> str:
     return digest(batch.model_dump(mode="json"))
 
 
-def _file_digest(prompts_dir: Path, name: str) -> str:
-    """sha256 of a referenced file, or why it has none (kinds refuse such a file when they read it)."""
+def referenced_path(prompts_dir: Path, name: str) -> Path | None:
+    """A file a batch references, resolved (links followed); None when it lies outside the prompts folder."""
     root = prompts_dir.resolve()
     path = (root / name).resolve()
-    if not path.is_relative_to(root):
+    return path if path.is_relative_to(root) else None
+
+
+def _file_digest(prompts_dir: Path, name: str) -> str:
+    """sha256 of a referenced file, or why it has none (kinds refuse such a file when they read it)."""
+    path = referenced_path(prompts_dir, name)
+    if path is None:
         return "outside the prompts folder"
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from assetgen_dagster.batches import BatchError, Strict
+from assetgen_dagster.batches import BatchError, Strict, referenced_path
 
 SPEAKER_TAGS = ("S1", "S2")  # Dia's two speakers
 CAST_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"  # as a dialogue's speaker ids, so a speaker names its voice
@@ -103,9 +103,8 @@ def read_reference(prompts_dir: Path, batch_file: Path, item_id: str, name: str,
     def refuse(problem: str) -> BatchError:
         return BatchError(batch_file, [f"{where}: {entry.reference}: {problem}"])
 
-    root = prompts_dir.resolve()
-    path = (root / entry.reference).resolve()
-    if not path.is_relative_to(root):
+    path = referenced_path(prompts_dir, entry.reference)
+    if path is None:
         raise refuse("resolves outside the prompts folder (a link?)")
     try:
         data = path.read_bytes() if path.stat().st_size <= MAX_REFERENCE_BYTES else None
