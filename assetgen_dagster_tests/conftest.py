@@ -5,6 +5,8 @@ import shutil
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,14 +64,27 @@ def resources(models=None) -> dict:
     return {"models": models or ModelLoader(), "project": ProjectSettings()}
 
 
+def point_at(root: Path, patch: pytest.MonkeyPatch) -> Path:
+    """Prompts and output directories under ``root``, pointed to by the ASSETGEN_* variables
+    (through ``patch``, which restores them)."""
+    for folder in ("prompts", "outputs"):
+        (root / folder).mkdir(exist_ok=True)
+    patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
+    patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+    return root
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """Empty prompts and output directories, pointed to by the ASSETGEN_* variables."""
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "outputs").mkdir()
-    monkeypatch.setenv("ASSETGEN_PROMPTS_DIR", str(tmp_path / "prompts"))
-    monkeypatch.setenv("ASSETGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
-    return tmp_path
+    return point_at(tmp_path, monkeypatch)
+
+
+@contextmanager
+def shared_workdir(tmp_path_factory, name: str) -> Iterator[Path]:
+    """What ``workdir`` is to one test, for a fixture a module's tests share."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield point_at(tmp_path_factory.mktemp(name), patch)
 
 
 def dagster_home(folder: Path, partitions: list[str]) -> Path:
@@ -198,11 +213,8 @@ def demo_packs(tiny_kit, tmp_path_factory) -> Path:
     folder); the review page and engine tests read it and must not change it."""
     from dagster import DagsterInstance
 
-    work = tmp_path_factory.mktemp("demo")
-    shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ASSETGEN_PROMPTS_DIR", str(work / "prompts"))
-        patch.setenv("ASSETGEN_OUTPUT_DIR", str(work / "outputs"))
+    with shared_workdir(tmp_path_factory, "demo") as work:
+        shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts", dirs_exist_ok=True)
         instance = DagsterInstance.ephemeral()
         for batch in DEMO_BATCHES:
             result, _ = materialize_batch([], batch, instance=instance)

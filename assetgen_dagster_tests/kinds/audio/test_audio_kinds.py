@@ -9,7 +9,15 @@ import pytest
 from assetgen_dagster.kinds.audio import files
 from assetgen_dagster.kinds.audio.dsp import loop_jump, measure_loudness, typical_step
 
-from ...conftest import PROJECT_ROOT, checks_of, copy_demo_batch, materialize_batch, metadata_of, write_batch
+from ...conftest import (
+    PROJECT_ROOT,
+    checks_of,
+    copy_demo_batch,
+    materialize_batch,
+    metadata_of,
+    shared_workdir,
+    write_batch,
+)
 
 ASSETS = ["sfx", "music", "voice", "voice_transcripts", "asset_pack"]
 
@@ -33,11 +41,7 @@ def run(batch_id):
 @pytest.fixture(scope="module")
 def demo(tiny_kit, tmp_path_factory):
     """The demo batch, materialized once for this module's tests."""
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("audio")
-        (root / "prompts").mkdir()
-        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
-        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+    with shared_workdir(tmp_path_factory, "audio") as root:
         copy_demo_batch("audio_demo", root / "prompts")
         yield run("audio_demo"), root / "outputs" / "audio_demo"
 

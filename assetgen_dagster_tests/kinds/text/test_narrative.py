@@ -13,7 +13,15 @@ from assetgen_dagster.kinds.item_text import schema_problems
 from assetgen_dagster.kinds.text.placeholders import placeholders
 
 from ...clients import msgfmt_warnings
-from ...conftest import PROJECT_ROOT, checks_of, copy_demo_batch, materialize_batch, metadata_of, write_batch
+from ...conftest import (
+    PROJECT_ROOT,
+    checks_of,
+    copy_demo_batch,
+    materialize_batch,
+    metadata_of,
+    shared_workdir,
+    write_batch,
+)
 
 # CLDR's plural categories (Babel): French, Spanish and Portuguese have a form for millions.
 NPLURALS = {"fr": 3, "de": 2, "ja": 1, "es": 3, "pt_BR": 3}
@@ -57,11 +65,7 @@ def demo(tiny_kit, workdir):
 @pytest.fixture(scope="module")
 def shared_demo(tiny_kit, tmp_path_factory):
     """The demo batch made once for the tests that only read it."""
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("narrative")
-        (root / "prompts").mkdir()
-        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
-        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+    with shared_workdir(tmp_path_factory, "narrative") as root:
         copy_demo_batch("narrative_demo", root / "prompts")
         yield run("narrative_demo"), root / "outputs" / "narrative_demo"
 

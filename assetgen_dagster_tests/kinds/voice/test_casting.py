@@ -13,7 +13,15 @@ import pytest
 
 from assetgen_dagster.kinds.audio import files
 
-from ...conftest import PROJECT_ROOT, checks_of, materialize_batch, metadata_of, step_failure, write_batch
+from ...conftest import (
+    PROJECT_ROOT,
+    checks_of,
+    materialize_batch,
+    metadata_of,
+    shared_workdir,
+    step_failure,
+    write_batch,
+)
 
 VOICE_ASSETS = ["voice", "voice_transcripts", "asset_pack"]
 REFERENCE = PROJECT_ROOT / "data" / "prompts" / "voices" / "gruff_male.wav"
@@ -62,12 +70,7 @@ def cast(tiny_kit, workdir):
 @pytest.fixture(scope="module")
 def shared_cast(tiny_kit, tmp_path_factory):
     """The cast batch made once for the tests that only read it (they may add batches beside it)."""
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("cast")
-        for folder in ("prompts", "outputs"):
-            (root / folder).mkdir()
-        patch.setenv("ASSETGEN_PROMPTS_DIR", str(root / "prompts"))
-        patch.setenv("ASSETGEN_OUTPUT_DIR", str(root / "outputs"))
+    with shared_workdir(tmp_path_factory, "cast") as root:
         yield make_cast(root)
 
 
