@@ -39,25 +39,27 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _terminate(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
-    """Send ``sig`` to the process group and wait until every member has exited (the Dagster code
-    servers a webserver or daemon starts shut down after their parent); SIGKILL what outlives ``timeout``."""
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, sig)
+def _terminate(stopping: Sequence[tuple[subprocess.Popen | None, bool]], sig: int, timeout: float) -> None:
+    """Send ``sig`` to each (process, group) at once: to its process group, or (``group`` False) to
+    the leader alone, which stops its children itself; then wait until every member of every group
+    has exited (the Dagster code servers a webserver or daemon starts shut down after their parent),
+    and SIGKILL what outlives ``timeout``. Signalled together, the stop takes the slowest one's time,
+    not the sum."""
+    running = [process for process, group in stopping if process is not None and process.poll() is None]
+    for process, group in stopping:
+        if process in running:
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
     deadline = time.monotonic() + timeout
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    while _group_members(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _group_members(process.pid):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait()
+    while time.monotonic() < deadline and any(process.poll() is None or _group_members(process.pid)
+                                              for process in running):
+        time.sleep(0.05)
+    for process in running:
+        if process.poll() is None or _group_members(process.pid):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
 
 
 def instance_yaml_for(project_root: Path, workers: int) -> str:
@@ -175,7 +177,13 @@ class LocalStack:
 
     def stop_worker(self, index: int, sig: int = signal.SIGTERM, timeout: float = 120) -> None:
         """SIGTERM: Celery's warm shutdown (the current run finishes first); SIGKILL: the worker is gone."""
-        _terminate(self.workers[index], sig, timeout)
+        self.stop_workers([index], sig, timeout)
+
+    def stop_workers(self, indices: Sequence[int], sig: int = signal.SIGTERM, timeout: float = 120) -> None:
+        """:meth:`stop_worker` for several at once. A warm shutdown signals Celery's main process only:
+        a SIGTERM to its pool child would end the run in flight, and Celery would start a new child
+        (importing everything again) only to stop it."""
+        _terminate([(self.workers[index], sig == signal.SIGKILL) for index in indices], sig, timeout)
 
     def wait_for_workers(self, timeout: float = 180) -> list[str]:
         """Block until every started worker answers a ping (through the instance's broker); returns
@@ -205,10 +213,10 @@ class LocalStack:
         return restarted
 
     def stop(self) -> None:
-        for index in range(len(self.workers)):
-            self.stop_worker(index)
-        for process in (self.watcher, self.webserver, self.daemon):
-            _terminate(process, signal.SIGTERM, 60)
+        """Everything at once: the workers finish their runs (warm shutdown) while the rest stops."""
+        _terminate([*((worker, False) for worker in self.workers),
+                    *((process, True) for process in (self.watcher, self.webserver, self.daemon))],
+                   signal.SIGTERM, 120)
         self.stop_services()
 
     def __enter__(self) -> LocalStack:
