@@ -147,7 +147,7 @@ def registry_problems(kinds: Sequence[Kind]) -> Iterator[str]:
     names: dict[str, Kind] = {}
     assets: dict[str, str] = {}
     roles: dict[str, str] = {}
-    sections: set[str] = set()
+    sections: dict[str, Any] = {}
     tiny_builders: dict[str, Any] = {}
     for kind in kinds:
         if not isinstance(kind, Kind):
@@ -159,10 +159,9 @@ def registry_problems(kinds: Sequence[Kind]) -> Iterator[str]:
             continue
         if kind.name in names:
             yield f"kind {kind.name!r}: name: another kind has this name"
-        for section in kind.sections:
-            if section in PromptBatch.model_fields or section in sections:
+        for section, declared in kind.sections.items():  # kinds may share one declaration (the image style)
+            if section in PromptBatch.model_fields or sections.setdefault(section, declared) is not declared:
                 yield f"kind {kind.name!r}: sections: {section!r} is a batch key already"
-            sections.add(section)
         names[kind.name] = kind
         for item_asset in kind.assets:
             if item_asset.name in assets:

@@ -158,24 +158,55 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def resolve_commit(spec: ModelSpec) -> str:
-    """The commit ``spec.revision`` points at, without downloading weights.
+    """The commit ``spec.revision`` points at, without downloading weights (see :func:`commit_of`)."""
+    return commit_of(spec.repo_id, spec.revision)
+
+
+def commit_of(repo_id: str, revision: str) -> str:
+    """The commit ``revision`` of ``repo_id`` points at, without downloading weights.
 
     A 40-hex revision is already a commit; offline the local cache's refs answer; online, the hub's
     model info does.
     """
-    if _COMMIT.match(spec.revision):
-        return spec.revision
+    if _COMMIT.match(revision):
+        return revision
     if settings.hub_offline():
-        return Path(_cached_folder(spec.repo_id, spec.revision)).name
+        return Path(_cached_folder(repo_id, revision)).name
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        return HfApi().model_info(spec.repo_id, revision=spec.revision).sha
+        return HfApi().model_info(repo_id, revision=revision).sha
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-        raise ModelUnavailableError(f"{spec.repo_id}@{spec.revision}: {type(exc).__name__}") from exc
+        raise ModelUnavailableError(f"{repo_id}@{revision}: {type(exc).__name__}") from exc
     except (HfHubHTTPError, OSError) as exc:
-        raise ModelDownloadError(f"could not resolve {spec.repo_id}@{spec.revision}: {exc}") from exc
+        raise ModelDownloadError(f"could not resolve {repo_id}@{revision}: {exc}") from exc
+
+
+def fetch_file(repo_id: str, commit: str, filename: str) -> Path:
+    """One file of ``repo_id`` at ``commit`` in the hub cache (an adapter's weights): from the cache
+    when offline, downloaded into it otherwise."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    offline = settings.hub_offline()
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=commit, local_files_only=offline))
+    except LocalEntryNotFoundError as exc:
+        if offline:
+            raise ModelNotCachedError(f"{repo_id}@{commit[:12]}: {filename} is not in the Hugging Face cache and the "
+                                      f"hub is offline; pre-fetch it with `hf download {repo_id} {filename}`") from exc
+        raise ModelDownloadError(f"could not fetch {filename} of {repo_id}@{commit[:12]}: {exc}") from exc
+    except (RepositoryNotFoundError, GatedRepoError, EntryNotFoundError) as exc:
+        raise ModelUnavailableError(f"{repo_id}@{commit[:12]} has no {filename}: {type(exc).__name__}") from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise ModelDownloadError(f"could not fetch {filename} of {repo_id}@{commit[:12]}: {exc}") from exc
 
 
 def fetch_snapshot(spec: ModelSpec, commit: str, dtype: str,

@@ -10,10 +10,13 @@ import warnings
 
 # Logger -> notices it drops. transformers' image processors fall back to their PIL implementations
 # without torchvision, which is what this project uses on purpose (torchvision is not a dependency);
-# the speech recognizer's token cap (max_new_tokens) is meant to win over Whisper's max_length.
+# the speech recognizer's token cap (max_new_tokens) is meant to win over Whisper's max_length; a style
+# LoRA that adapts the UNet only (most do) has no text-encoder part, which diffusers mentions every load.
 NOTICES = {
     "transformers.utils.import_utils": ("requires torchvision (not installed)",),
     "transformers.generation.utils": ("`max_new_tokens` will take precedence",),
+    "diffusers.loaders.lora_base": ("No LoRA keys associated to",),
+    "diffusers.loaders.peft": ("No LoRA keys associated to",),
 }
 
 

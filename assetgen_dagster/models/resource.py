@@ -28,8 +28,8 @@ from assetgen_dagster.locks import hold_one
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
 from assetgen_dagster.models.catalog import Catalog, ModelRoles, ModelSpec
 from assetgen_dagster.models.devices import detect_device, device_key, dtype_for
-from assetgen_dagster.models.downloads import fetch_snapshot, resolve_commit
-from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError
+from assetgen_dagster.models.downloads import commit_of, fetch_file, fetch_snapshot, resolve_commit
+from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError, UnsupportedModelError
 from assetgen_dagster.models.loading import TorchSettings, build_pipeline, companion_repos
 from assetgen_dagster.models.memory import (
     apply_memory_mode,
@@ -57,6 +57,16 @@ class ResolvedModel:
 
     def identity(self) -> dict[str, str]:
         return {"model": self.spec.repo_id, "revision": self.commit, "dtype": self.dtype, "device": self.device}
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """An adapter file pinned to a commit, in the hub cache."""
+
+    repo_id: str
+    commit: str
+    filename: str
+    path: Path
 
 
 @dataclass
@@ -271,6 +281,19 @@ class Models:
             device = detect_device(self.loader.device)
             resolved[key] = ResolvedModel(role=role, spec=spec, commit=resolve_commit(spec), device=device,
                                           dtype=dtype_for(device, spec.dtype))
+        return resolved[key]
+
+    def adapter(self, repo_id: str, revision: str, filename: str) -> Adapter:
+        """An adapter's weights file (a LoRA) through the same rules as a model: on the allow-list,
+        pinned to a commit, safetensors only, from the Hugging Face cache (downloaded into it when online)."""
+        self.check_allowed(repo_id)
+        if not filename.endswith(".safetensors"):
+            raise UnsupportedModelError(f"{repo_id}: {filename} is not a .safetensors file (only safetensors load)")
+        key = ("adapter", repo_id, revision, filename)
+        resolved = self.loader._resolved  # noqa: SLF001 - one resolution per run, as for models
+        if key not in resolved:
+            commit = commit_of(repo_id, revision)
+            resolved[key] = Adapter(repo_id, commit, filename, fetch_file(repo_id, commit, filename))
         return resolved[key]
 
     @contextmanager

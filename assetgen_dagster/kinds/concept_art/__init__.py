@@ -3,14 +3,14 @@
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from assetgen_dagster.batches import ImageItem
 from assetgen_dagster.engine import ItemCheck, ItemOutput
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array, style
 from assetgen_dagster.kinds.images.checks import not_blank, not_constant, size_as_asked
+from assetgen_dagster.kinds.images.style import StyledImageItem
 
 
-class ConceptArtItem(ImageItem):
+class ConceptArtItem(StyledImageItem):
     kind: Literal["concept_art"]
 
 
@@ -52,6 +52,7 @@ class ConceptArt(TextToImageAsset):
 
 KIND = Kind(
     name="concept_art",
+    sections=style.SECTION,
     item=ConceptArtItem,
     assets=(ConceptArt(),),
     pack=(PackTarget("concept_art", in_folder("concept_art")),),

@@ -8,18 +8,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from assetgen_dagster.batches import ImageItem
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
 from assetgen_dagster.engine.cards import Markup, files_of, image
 from assetgen_dagster.engine.preview import side_by_side
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array, style
 from assetgen_dagster.kinds.images.checks import has_transparency
+from assetgen_dagster.kinds.images.style import StyledImageItem
 
 IconSide = Annotated[int, Field(ge=16, le=1024)]
 
 
-class IconItem(ImageItem):
+class IconItem(StyledImageItem):
     """One generation keyed out and downscaled to every size in ``sizes`` (square, power of two)."""
 
     kind: Literal["icon"]
@@ -95,6 +95,7 @@ def review(card: Any) -> Any:
 
 KIND = Kind(
     name="icon",
+    sections=style.SECTION,
     item=IconItem,
     assets=(Icons(),),
     pack=(PackTarget("icons", in_folder("icons")),),

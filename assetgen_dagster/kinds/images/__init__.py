@@ -16,9 +16,12 @@ from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRej
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.generate import ImageRequest
+from assetgen_dagster.kinds.images.style import StyledImageItem, resolve_loras, style_of
 from assetgen_dagster.kinds.images.tiny import (
+    TINY_STYLE_LORA_REPO,
     TINY_TEXT_TO_IMAGE_REPO,
     TINY_TEXTURE_REPO,
+    build_tiny_style_lora,
     build_tiny_text_to_image,
     build_tiny_texture,
 )
@@ -53,9 +56,13 @@ TINY_IMAGE_ENTRY = {
     "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
     "license": "random weights built locally; test use only",
 }
-TINY_TEXT_TO_IMAGE = TinyModel(repo_id=TINY_TEXT_TO_IMAGE_REPO, build=build_tiny_text_to_image, entry=TINY_IMAGE_ENTRY)
+# The kit's style LoRA fits both tiny pipelines' UNet (one architecture).
+_TINY_STYLE = ((TINY_STYLE_LORA_REPO, build_tiny_style_lora),)
+TINY_TEXT_TO_IMAGE = TinyModel(repo_id=TINY_TEXT_TO_IMAGE_REPO, build=build_tiny_text_to_image, entry=TINY_IMAGE_ENTRY,
+                               companions=_TINY_STYLE)
 # The texture role's stand-in makes spatially smooth images, so a seam (or its absence) is measurable.
-TINY_TEXTURE = TinyModel(repo_id=TINY_TEXTURE_REPO, build=build_tiny_texture, entry=TINY_IMAGE_ENTRY)
+TINY_TEXTURE = TinyModel(repo_id=TINY_TEXTURE_REPO, build=build_tiny_texture, entry=TINY_IMAGE_ENTRY,
+                         companions=_TINY_STYLE)
 
 # Reviewed text-to-image models a studio may point a 2D role at (on the allow-list).
 IMAGE_ALTERNATIVES = (
@@ -79,6 +86,8 @@ class TextToImageAsset(ItemAsset):
 
     def request(self, ctx: BatchContext, item: Any) -> ImageRequest:
         params = ctx.generation_params(item, self.role(item))
+        style = style_of(ctx.batch, item) if isinstance(item, StyledImageItem) else None
+        loras, lora_files = resolve_loras(ctx.models, ctx.snapshot.path, item, style)
         return ImageRequest(
             prompt=self.prompt(item),
             negative_prompt=params.get("negative_prompt"),
@@ -87,6 +96,8 @@ class TextToImageAsset(ItemAsset):
             guidance=params["guidance"],
             width=params["width"],
             height=params["height"],
+            loras=loras,
+            lora_files=lora_files,
         )
 
     def prompt(self, item: Any) -> str:

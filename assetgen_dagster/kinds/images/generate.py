@@ -6,6 +6,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from assetgen_dagster.engine import runtime_input
+from assetgen_dagster.kinds.images.style import AppliedLora, apply_loras
 from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
 
@@ -21,10 +23,12 @@ class ImageRequest:
     height: int
     negative_prompt: str | None = None
     tile: str | None = None  # seamless axes ("both", "x", "y") for textures; None = ordinary image
+    loras: tuple[AppliedLora, ...] = ()  # the style's adapters and weights (kinds/images/style.py)
+    lora_files: Any = runtime_input(())  # (adapter name, weights file) per LoRA: where, not what
 
-    def shape_key(self) -> tuple[int, float, int, int, str]:
-        """Requests with the same key can share one pipeline call."""
-        return (self.steps, self.guidance, self.width, self.height, self.tile or "")
+    def shape_key(self) -> tuple[int, float, int, int, str, tuple[AppliedLora, ...]]:
+        """Requests with the same key can share one pipeline call (one set of adapters per call)."""
+        return (self.steps, self.guidance, self.width, self.height, self.tile or "", self.loras)
 
 
 class ShapedRequest(Protocol):
@@ -61,6 +65,7 @@ def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
     if any(request.shape_key() != first.shape_key() for request in requests):
         raise ValueError("one pipeline call takes requests of one shape (see plan_chunks)")
     negatives = [request.negative_prompt or "" for request in requests]
+    apply_loras(pipe, first.loras, dict(first.lora_files))
     with torch.inference_mode(), seamless_tiling(pipe, first.tile):
         result = pipe(
             prompt=[request.prompt for request in requests],

@@ -92,3 +92,36 @@ def tiny_text_to_image():
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+TINY_STYLE_LORA_REPO = "assetgen-tiny/style-lora"
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # the file name diffusers saves and loads by default
+
+
+SECOND_STYLE = "sketchy.safetensors"  # the repo's other style, for swapping adapters between batches
+
+
+def build_tiny_style_lora(target: Path) -> None:
+    """Two rank-4 LoRAs (their up-projections scaled x8, so the effect shows) for the tiny UNet's
+    attention projections, random and non-zero, saved as diffusers' training scripts save one: what
+    a studio's style LoRAs are to a real base model. The default file and ``sketchy.safetensors``."""
+    from diffusers import StableDiffusionPipeline
+
+    for seed, name in ((1, LORA_WEIGHTS), (2, SECOND_STYLE)):
+        StableDiffusionPipeline.save_lora_weights(target, unet_lora_layers=_random_lora(seed), weight_name=name,
+                                                  safe_serialization=True)
+    (target / "README.md").write_text("---\nlicense: other\nlicense_name: random weights built locally; test use only\n"
+                                      "---\nThe tiny kit's style LoRAs (assetgen-dagster).\n")
+
+
+def _random_lora(seed: int) -> dict:
+    import torch
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    unet = tiny_text_to_image().unet
+    torch.manual_seed(seed)
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    return {name: weight * 8 if "lora.up" in name or "lora_B" in name else weight for name, weight in layers.items()}

@@ -8,17 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from assetgen_dagster.batches import ImageItem
 from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict, fail, ok
 from assetgen_dagster.engine.cards import Markup, files_of, image
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
-from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images import ImageRequest, KeyedImageAsset, image_role, load_array, style
 from assetgen_dagster.kinds.images.checks import has_transparency, not_constant
+from assetgen_dagster.kinds.images.style import StyledImageItem
 
 KeyColour = Literal["green", "magenta", "blue"]
 
 
-class SpriteItem(ImageItem):
+class SpriteItem(StyledImageItem):
     """Generated on a flat ``background`` that is keyed out, then trimmed to ``margin`` px."""
 
     kind: Literal["sprite"]
@@ -97,6 +97,7 @@ def review(card: Any) -> Any:
 
 KIND = Kind(
     name="sprite",
+    sections=style.SECTION,
     item=SpriteItem,
     assets=(Sprites(),),
     pack=(PackTarget("sprites", in_folder("sprites"),

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from assetgen_dagster.batches import ImageItem, PromptBatch
+from assetgen_dagster.batches import PromptBatch
 from assetgen_dagster.engine import (
     BatchContext,
     ItemAsset,
@@ -25,8 +25,9 @@ from assetgen_dagster.engine.cards import Markup, files_of, image, tiled
 from assetgen_dagster.engine.preview import grid
 from assetgen_dagster.engine.preview import tiled as tiled_image
 from assetgen_dagster.kinds.base import Kind, PackTarget
-from assetgen_dagster.kinds.images import TINY_TEXTURE, ImageRequest, TextToImageAsset, image_role, load_array
+from assetgen_dagster.kinds.images import TINY_TEXTURE, ImageRequest, TextToImageAsset, image_role, load_array, style
 from assetgen_dagster.kinds.images.checks import not_constant
+from assetgen_dagster.kinds.images.style import StyledImageItem
 
 MAX_SEAM_RATIO = 1.5  # wrap-around edge difference / the neighbour differences next to the edges
 MAX_SEAM_GAP = 0.3  # interior neighbour lines' correlation - the wrap-around lines' correlation
@@ -34,7 +35,7 @@ NORMAL_TOLERANCE = 0.02  # |length - 1| of decoded 8-bit normals (quantisation a
 MAP_NAMES = ("height", "normal", "roughness", "ao")
 
 
-class TextureItem(ImageItem):
+class TextureItem(StyledImageItem):
     """Seamless along ``tile``; its PBR maps use ``normal_strength`` and ``normal_convention``."""
 
     kind: Literal["texture"]
@@ -274,6 +275,7 @@ def material_path(item_id: str, file_name: str) -> str:
 
 KIND = Kind(
     name="texture",
+    sections=style.SECTION,
     item=TextureItem,
     assets=(Textures(), PbrMaps()),
     pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
