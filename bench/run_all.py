@@ -15,7 +15,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 CPU_BENCHMARKS = ["overhead.py", "code_location.py", "batch_scaling.py", "model_loader.py", "regeneration.py",
-                  "scaling.py", "edit_latency.py", "asset_steps.py"]
+                  "scaling.py", "edit_latency.py", "asset_steps.py", "style.py"]
 
 
 def main() -> int:
