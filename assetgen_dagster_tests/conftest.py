@@ -208,15 +208,22 @@ DEMO_BATCHES = sorted(p.stem for p in (PROJECT_ROOT / "data" / "prompts").glob("
 
 
 @pytest.fixture(scope="session")
-def demo_packs(tiny_kit, tmp_path_factory) -> Path:
-    """The demo batches made once in process into a temporary output directory (its ``outputs``
-    folder); the review page and engine tests read it and must not change it."""
+def demo_runs(tiny_kit, tmp_path_factory) -> tuple[Path, dict]:
+    """The demo batches made once in process into a temporary output directory: (its ``outputs``
+    folder, batch id -> the run's result). The tests that read them must not change them."""
     from dagster import DagsterInstance
 
     with shared_workdir(tmp_path_factory, "demo") as work:
         shutil.copytree(PROJECT_ROOT / "data" / "prompts", work / "prompts", dirs_exist_ok=True)
         instance = DagsterInstance.ephemeral()
+        results = {}
         for batch in DEMO_BATCHES:
-            result, _ = materialize_batch([], batch, instance=instance)
-            assert result.success, batch
-    return work / "outputs"
+            results[batch], _ = materialize_batch([], batch, instance=instance)
+            assert results[batch].success, batch
+    return work / "outputs", results
+
+
+@pytest.fixture(scope="session")
+def demo_packs(demo_runs) -> Path:
+    """The demo batches' output directory (see ``demo_runs``); the review page and engine tests read it."""
+    return demo_runs[0]

@@ -12,10 +12,8 @@ from assetgen_dagster.kinds.audio.dsp import loop_jump, measure_loudness, typica
 from ...conftest import (
     PROJECT_ROOT,
     checks_of,
-    copy_demo_batch,
     materialize_batch,
     metadata_of,
-    shared_workdir,
     write_batch,
 )
 
@@ -39,11 +37,10 @@ def run(batch_id):
 
 
 @pytest.fixture(scope="module")
-def demo(tiny_kit, tmp_path_factory):
-    """The demo batch, materialized once for this module's tests."""
-    with shared_workdir(tmp_path_factory, "audio") as root:
-        copy_demo_batch("audio_demo", root / "prompts")
-        yield run("audio_demo"), root / "outputs" / "audio_demo"
+def demo(demo_runs):
+    """The demo batch as the session's demo run made it (read only)."""
+    outputs, results = demo_runs
+    return results["audio_demo"], outputs / "audio_demo"
 
 
 def decoded(path):
