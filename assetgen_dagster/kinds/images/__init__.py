@@ -56,7 +56,7 @@ TINY_IMAGE_ENTRY = {
     "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
     "license": "random weights built locally; test use only",
 }
-# The kit's style LoRA fits both tiny pipelines' UNet (one architecture).
+# The kit's style LoRAs fit both tiny pipelines' UNet (one architecture).
 _TINY_STYLE = ((TINY_STYLE_LORA_REPO, build_tiny_style_lora),)
 TINY_TEXT_TO_IMAGE = TinyModel(repo_id=TINY_TEXT_TO_IMAGE_REPO, build=build_tiny_text_to_image, entry=TINY_IMAGE_ENTRY,
                                companions=_TINY_STYLE)

@@ -100,7 +100,7 @@ def apply_loras(pipe: Any, loras: Sequence[AppliedLora], files: dict[str, Any]) 
     """Make ``loras`` (and only them) active in ``pipe`` with their weights: load the ones it lacks
     from ``files`` (adapter name -> weights file), delete the ones no longer asked for, and switch
     LoRA off for an unstyled call (the adapters stay loaded). The base weights are never reloaded."""
-    loaded = set(_loaded_adapters(pipe))
+    loaded = _loaded_adapters(pipe)
     if not loras:
         if loaded:
             pipe.disable_lora()  # kept loaded: the next styled call needs no reload
@@ -117,9 +117,9 @@ def apply_loras(pipe: Any, loras: Sequence[AppliedLora], files: dict[str, Any]) 
     pipe.set_adapters([lora.adapter_name for lora in loras], adapter_weights=[lora.weight for lora in loras])
 
 
-def _loaded_adapters(pipe: Any) -> list[str]:
+def _loaded_adapters(pipe: Any) -> set[str]:
     """The adapters loaded into any of the pipeline's components (none before the first LoRA)."""
     if not hasattr(pipe, "get_list_adapters"):
-        return []
-    return sorted({name for names in pipe.get_list_adapters().values() for name in names})
+        return set()
+    return {name for names in pipe.get_list_adapters().values() for name in names}
 

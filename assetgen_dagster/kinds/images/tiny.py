@@ -96,8 +96,6 @@ def tiny_text_to_image():
 
 TINY_STYLE_LORA_REPO = "assetgen-tiny/style-lora"
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # the file name diffusers saves and loads by default
-
-
 SECOND_STYLE = "sketchy.safetensors"  # the repo's other style, for swapping adapters between batches
 
 
