@@ -22,7 +22,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    AutomationCondition,
     BackfillPolicy,
     MetadataValue,
     asset,
@@ -32,7 +31,7 @@ from assetgen_dagster import __version__
 from assetgen_dagster.batches import digest
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.checks import CheckOutcome
-from assetgen_dagster.engine.common import DISK_FULL_ERRNOS, OWNERS, disk_full
+from assetgen_dagster.engine.common import DISK_FULL_ERRNOS, OWNERS, disk_full, follows_upstreams
 from assetgen_dagster.engine.definition import partitioned_asset_api
 from assetgen_dagster.engine.item_asset import asset_folder
 from assetgen_dagster.engine.manifest import Manifest, failed_blocking
@@ -211,7 +210,7 @@ def _pack_asset(registry: Registry, upstreams: list[str]) -> AssetsDefinition:
         partitions_def=prompt_batches,
         deps=upstreams,
         backfill_policy=BackfillPolicy.single_run(),
-        automation_condition=AutomationCondition.eager(),
+        automation_condition=follows_upstreams(),
         group_name="delivery",
         kinds={"folder", "json"},
         owners=OWNERS,

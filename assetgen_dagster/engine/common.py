@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import Backoff, Jitter, RetryPolicy
+from dagster import AutomationCondition, Backoff, Jitter, RetryPolicy
 
 from assetgen_dagster.batches import BatchError
 from assetgen_dagster.models.catalog import CatalogError
@@ -23,6 +23,20 @@ OWNERS = ["team:asset-pipeline"]
 GPU_POOL = "gpu"
 
 RETRY_DELAY_ENV = "ASSETGEN_RETRY_DELAY_SECONDS"
+
+
+def follows_upstreams() -> AutomationCondition:
+    """Dagster's ``eager()`` without its ``newly_missing`` trigger: a derived asset (and the pack) is
+    requested when an upstream was updated by a run that did not plan it, never for a partition a
+    batch run is building. ``eager()`` latches "newly missing" on the first tick that sees a new
+    batch mid-run, and a tick whose event cursor predates the run's pack materialization but whose
+    in-progress view is later (the run just finished) then launched a second, pack-only run."""
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("follows_upstreams")
 
 
 def model_retry_policy() -> RetryPolicy:

@@ -14,14 +14,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    AutomationCondition,
     BackfillPolicy,
     BetaWarning,
     PreviewWarning,
     asset,
 )
 
-from assetgen_dagster.engine.common import GPU_POOL, OWNERS, model_retry_policy
+from assetgen_dagster.engine.common import GPU_POOL, OWNERS, follows_upstreams, model_retry_policy
 from assetgen_dagster.engine.item_asset import ItemAsset, KindRegistry
 from assetgen_dagster.engine.runner import materialize
 from assetgen_dagster.models import ModelLoader
@@ -71,7 +70,7 @@ def asset_definition(item_asset: ItemAsset, registry: KindRegistry) -> AssetsDef
             return model_asset
 
         # Derived from upstream files: follows them. From the batch file: made by the batch's runs.
-        condition = None if item_asset.reads_batch_file else AutomationCondition.eager()
+        condition = None if item_asset.reads_batch_file else follows_upstreams()
 
         @asset(**common, automation_condition=condition)
         def derived_asset(context: AssetExecutionContext, project: ProjectSettings) -> Iterator[Any]:

@@ -173,7 +173,7 @@ class PbrMaps(ItemAsset):
         "PBR maps for every texture: height (luminance), normal (wrap-around Sobel; `normal_strength`, "
         "OpenGL or DirectX green channel per `normal_convention`), roughness and ambient-occlusion "
         "estimates, all tileable. `<output_dir>/<batch>/pbr_maps/<item>_<map>.png`. Follows `textures` "
-        "automatically (eager automation condition); a texture that failed a blocking check is skipped."
+        "automatically (automation condition); a texture that failed a blocking check is skipped."
     )
 
     def request(self, ctx: BatchContext, item: TextureItem) -> PbrRequest:
