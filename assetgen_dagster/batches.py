@@ -32,8 +32,10 @@ MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 64, 2048
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_SEED = 2**32 - 1
+MAX_VARIANTS = 16
 
 BATCH_SUFFIX = ".yaml"
+PICKS_SUFFIX = ".picks.yaml"  # ``<batch>.picks.yaml``: the person's picks and re-rolls, beside the batch
 
 
 class BatchError(ValueError):
@@ -56,6 +58,7 @@ Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
 Side = Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)]
 Guidance = Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Variants = Annotated[int, Field(ge=1, le=MAX_VARIANTS)]
 Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
 
 
@@ -67,6 +70,7 @@ class BatchDefaults(Strict):
     """Defaults for every item of the batch that has the field; an item's own value wins."""
 
     seed: Seed = 0
+    variants: Variants = 1  # candidates per item (kinds whose model makes the item); the pick is packed
     steps: Steps | None = None
     width: Side | None = None
     height: Side | None = None
@@ -76,7 +80,7 @@ class BatchDefaults(Strict):
 
 
 # Fields of BatchDefaults that fill an item's own field of the same name.
-DEFAULTABLE = tuple(name for name in BatchDefaults.model_fields if name != "seed")
+DEFAULTABLE = tuple(name for name in BatchDefaults.model_fields if name not in ("seed", "variants"))
 
 
 def _not_blank(value: str | None) -> str | None:
@@ -86,11 +90,13 @@ def _not_blank(value: str | None) -> str | None:
 
 
 class ItemBase(Strict):
-    """What every item has: a batch-unique id, its kind and an optional seed."""
+    """What every item has: a batch-unique id, its kind, an optional seed and how many candidates
+    (variants) to make of it."""
 
     id: str
     kind: str
     seed: Seed | None = None
+    variants: Variants | None = None
 
     @field_validator("id")
     @classmethod
@@ -222,23 +228,27 @@ class BatchSchema:
             **dict(sections or {}),
         )
 
-    def references(self, batch: PromptBatch) -> list[str]:
-        """The files in the prompts folder ``batch`` reads, relative to it, sorted."""
-        return sorted(set(self._references(batch))) if self._references else []
+    def references(self, batch: PromptBatch, batch_id: str | None = None) -> list[str]:
+        """The files in the prompts folder ``batch`` reads, relative to it, sorted; with its id, a batch
+        with variants also reads its picks file (present or not: creating or deleting it is an edit)."""
+        names = set(self._references(batch)) if self._references else set()
+        if batch_id is not None and any(item_variants(batch, item) > 1 for item in batch.items):
+            names.add(f"{batch_id}{PICKS_SUFFIX}")
+        return sorted(names)
 
-    def content_hash(self, batch: PromptBatch, prompts_dir: Path) -> str:
+    def content_hash(self, batch: PromptBatch, prompts_dir: Path, batch_id: str | None = None) -> str:
         """What the sensor, the watcher and a run call the batch's content: the validated batch and
-        the bytes of every file it references (editing a reference clip is an edit of the batch)."""
-        references = self.references(batch)
+        the bytes of every file it references (editing a reference clip, or a pick, is an edit of the batch)."""
+        references = self.references(batch, batch_id)
         if not references:
             return batch_hash(batch)
         return digest([batch_hash(batch), {name: _file_digest(prompts_dir, name) for name in references}])
 
-    def reference_stamps(self, batch: PromptBatch, prompts_dir: Path) -> list[list]:
+    def reference_stamps(self, batch: PromptBatch, prompts_dir: Path, batch_id: str | None = None) -> list[list]:
         """(name, mtime_ns, size) of each referenced file, None where it cannot be read: what tells the
         sensor a reference changed without reading it."""
         stamps = []
-        for name in self.references(batch):
+        for name in self.references(batch, batch_id):
             try:
                 stat = (prompts_dir / name).stat()
                 stamps.append([name, stat.st_mtime_ns, stat.st_size])
@@ -351,11 +361,16 @@ def batch_path(prompts_dir: Path, batch_id: str) -> Path:
     return prompts_dir / f"{batch_id}{BATCH_SUFFIX}"
 
 
+def is_batch_file(path: Path) -> bool:
+    """A ``*.yaml`` file that is not a batch's picks file (``<batch>.picks.yaml``)."""
+    return path.suffix == BATCH_SUFFIX and not path.name.endswith(PICKS_SUFFIX)
+
+
 def scan_batch_files(prompts_dir: Path) -> list[Path]:
-    """Every ``*.yaml`` file directly in ``prompts_dir``, sorted by name."""
+    """Every batch file (``*.yaml``, not ``*.picks.yaml``) directly in ``prompts_dir``, sorted by name."""
     if not prompts_dir.is_dir():
         return []
-    return sorted(p for p in prompts_dir.iterdir() if p.suffix == BATCH_SUFFIX)
+    return sorted(p for p in prompts_dir.iterdir() if is_batch_file(p))
 
 
 def read_batch_text(path: Path) -> str:
@@ -482,6 +497,20 @@ def item_seed(batch: PromptBatch, item: ItemBase) -> int:
     if item.seed is not None:
         return item.seed
     derived = hashlib.sha256(f"{batch.defaults.seed}/{item.id}".encode()).digest()
+    return int.from_bytes(derived[:4], "big")
+
+
+def item_variants(batch: PromptBatch, item: ItemBase) -> int:
+    """How many candidates of ``item`` to make: its own ``variants``, else the batch default (1)."""
+    return item.variants if item.variants is not None else batch.defaults.variants
+
+
+def variant_seed(seed: int, variant: int, rerolls: int = 0) -> int:
+    """The seed of candidate ``variant`` after ``rerolls`` re-rolls: the item's own seed for variant 0
+    never re-rolled (so the first candidate is what a one-variant batch makes), else derived from both."""
+    if variant == 0 and rerolls == 0:
+        return seed
+    derived = hashlib.sha256(f"{seed}/variant{variant}/reroll{rerolls}".encode()).digest()
     return int.from_bytes(derived[:4], "big")
 
 

@@ -99,7 +99,7 @@ def run_demo(project_root: Path) -> int:
         if new:
             instance.add_dynamic_partitions(PROMPT_BATCHES, new)
         runs = {batch_id: batch_run(instance, registry, batch_id, batch,
-                                    registry.schema.content_hash(batch, settings.prompts_dir()))
+                                    registry.schema.content_hash(batch, settings.prompts_dir(), batch_id))
                 for batch_id, (batch, _) in batches.items()}
     # Claimed before the daemon starts: its sensor then finds these launches made and adds none.
     claims = {batch_id: claim_launch(output_dir, batch_id, run.content_hash, DEMO_TRIGGER, batches[batch_id][1],

@@ -94,6 +94,19 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def atomic_link(source: Path, target: Path) -> os.stat_result:
+    """Publish ``source`` as ``target`` in one rename (a hard link, or a copy keeping its mtime, under a
+    temp name first): a reader sees the old file or the new one, never a half-copied one."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")  # swept by sweep_leftovers
+    try:
+        link_or_copy(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target.stat()
+
+
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 

@@ -91,9 +91,9 @@ def scan(context: SensorEvaluationContext, registry: Registry, project: ProjectS
             seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, _raw_hash(path), False, error[:MAX_ERROR_CHARS],
                                      []]
             continue
-        content_hash = registry.schema.content_hash(batch, prompts_dir)
+        content_hash = registry.schema.content_hash(batch, prompts_dir, batch_id)
         seen_files[path.name] = [stat.st_mtime_ns, stat.st_size, content_hash, True, "",
-                                 registry.schema.reference_stamps(batch, prompts_dir)]
+                                 registry.schema.reference_stamps(batch, prompts_dir, batch_id)]
         if batch_id not in known:
             new_partitions.append(batch_id)
         claim = claim_launch(output_dir, batch_id, content_hash, "sensor", still_read,

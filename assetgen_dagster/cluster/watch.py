@@ -18,7 +18,7 @@ import logging
 import urllib.request
 from pathlib import Path
 
-from assetgen_dagster.batches import BATCH_SUFFIX, BatchError, BatchSchema, batch_id_for, scan_batch_files
+from assetgen_dagster.batches import BatchError, BatchSchema, batch_id_for, is_batch_file, scan_batch_files
 from assetgen_dagster.jobs import JOB, BatchRun, batch_run
 from assetgen_dagster.launches import claim_launch, packed_hash, read_batch
 from assetgen_dagster.partitions import PROMPT_BATCHES
@@ -81,7 +81,7 @@ def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_
         return None
     if not instance.has_dynamic_partition(PROMPT_BATCHES, batch_id):
         return None
-    content_hash = registry.schema.content_hash(batch, path.parent)
+    content_hash = registry.schema.content_hash(batch, path.parent, batch_id)
     claim = claim_launch(output_dir, batch_id, content_hash, "watch", still_read, lambda: packed_hash(instance, batch_id))
     if claim is None:
         return None
@@ -97,7 +97,7 @@ def on_saved(path: Path, instance, graphql_url: str, registry: Registry, output_
 def batches_to_check(saved: set[Path], prompts_dir: Path, schema: BatchSchema) -> list[Path]:
     """The batch files a set of saved files concerns: those saved, and those that reference a saved
     file (a cast's reference clip), found by reading the folder's batches when a non-batch file changed."""
-    batches = {path for path in saved if path.suffix == BATCH_SUFFIX and path.parent == prompts_dir}
+    batches = {path for path in saved if is_batch_file(path) and path.parent == prompts_dir}
     others = {path.resolve() for path in saved if path not in batches}
     if others:
         for path in scan_batch_files(prompts_dir):
@@ -105,7 +105,7 @@ def batches_to_check(saved: set[Path], prompts_dir: Path, schema: BatchSchema) -
                 batch, _ = read_batch(path, schema)
             except (BatchError, OSError):
                 continue
-            if any((prompts_dir / name).resolve() in others for name in schema.references(batch)):
+            if any((prompts_dir / name).resolve() in others for name in schema.references(batch, path.stem)):
                 batches.add(path)
     return sorted(batches)
 

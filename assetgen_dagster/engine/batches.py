@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assetgen_dagster.batches import BatchError, BatchSchema, PromptBatch, batch_path, read_batch_text
+from assetgen_dagster.picks import Picks, load_picks
 
 BATCH_HASH_TAG = "assetgen/batch_hash"  # on sensor runs: the content hash the sensor validated
 PARTITION_TAG = "dagster/partition"
@@ -31,6 +32,7 @@ class BatchSnapshot:
     batch: PromptBatch
     hash: str
     requested_hash: str | None = None  # what the sensor saw, when it differs from what the run read
+    picks: Picks = Picks()  # the batch's picks file (which variant of each item ships)
 
 
 _snapshots: OrderedDict[tuple[str, str], BatchSnapshot | BatchError] = OrderedDict()
@@ -67,8 +69,10 @@ def _read(batch_id: str, tags: dict[str, str], prompts_dir: Path, schema: BatchS
         if not path.is_file():
             raise BatchError(path, [f"no batch file for partition {batch_id!r} (was it deleted or renamed?)"])
         batch = schema.parse(read_batch_text(path), path)
+        picks = load_picks(prompts_dir, batch_id, batch)
     except BatchError as exc:
         return exc
-    content = schema.content_hash(batch, prompts_dir)
+    content = schema.content_hash(batch, prompts_dir, batch_id)
     requested = tags.get(BATCH_HASH_TAG) if tags.get(PARTITION_TAG) == batch_id else None
-    return BatchSnapshot(batch_id, path, batch, content, requested if requested not in (None, content) else None)
+    return BatchSnapshot(batch_id, path, batch, content, requested if requested not in (None, content) else None,
+                         picks)

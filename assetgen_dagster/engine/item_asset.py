@@ -85,11 +85,21 @@ def asset_folder(output_dir: Path, batch_id: str, asset_name: str) -> Path:
     return item_output_path(output_dir, batch_id, asset_name, "manifest", ".json").parent
 
 
-class ItemOutput:
-    """One item's files in its asset's folder, and the provenance each file carries."""
+VARIANTS_FOLDER = "variants"  # an item's candidates: ``variants/<item>.v<k><suffix>`` in its asset's folder
 
-    def __init__(self, folder: Path, item_id: str, provenance: dict[str, Any], files: Sequence[str] = ()):
-        self.folder, self.item_id, self.provenance = folder, item_id, provenance
+
+def variant_key(item_id: str, variant: int) -> str:
+    """A candidate's name in file names and manifest keys, ``<item>.v<k>`` (never an item id: no dots)."""
+    return f"{item_id}.v{variant}"
+
+
+class ItemOutput:
+    """One item's files in its asset's folder (or one of its variants' files, in ``variants/``), and
+    the provenance each file carries."""
+
+    def __init__(self, folder: Path, item_id: str, provenance: dict[str, Any], files: Sequence[str] = (),
+                 variant: int | None = None):
+        self.folder, self.item_id, self.provenance, self.variant = folder, item_id, provenance, variant
         self.files: list[Path] = [folder / name for name in files]  # existing files (reused items)
         self.written: list[Path] = []
         # File name (relative to the folder: ``<item>/px.png`` for one in the item's folder) -> sha256,
@@ -102,6 +112,8 @@ class ItemOutput:
         here without touching the file system."""
         if not is_valid_id(self.item_id) or not _SUFFIX.match(suffix):
             raise OutputPathError(f"{self.item_id!r} + {suffix!r} is not a valid output file name")
+        if self.variant is not None:
+            return self.folder / VARIANTS_FOLDER / f"{variant_key(self.item_id, self.variant)}{suffix}"
         return self.folder / f"{self.item_id}{suffix}"
 
     def write_png(self, image: Any, suffix: str = ".png", **extra: Any) -> Path:
@@ -216,11 +228,17 @@ class ItemAsset:
     batch_files: tuple[str, str] | None = None  # (folder, file stem) of batch-level files, if any
     covers: tuple[str, ...] = ()  # other kinds whose items it also takes (an asset over several kinds)
     reads_batch_file: bool = False  # makes items from the batch file alone, without a model
+    makes_candidates: bool = False  # its model makes its kind's items from a seed: ``variants`` apply
 
     def relations(self, registry: KindRegistry) -> Relations:
         """Whose items it takes and which assets it reads, given every registered kind; by default
         its own kind plus ``covers``, and ``deps``. The registry checks that each name exists."""
         return Relations((self.kind, *self.covers), self.deps)
+
+    def varies(self, item: Any) -> bool:
+        """Whether it makes ``variants`` candidates of ``item`` (each from its own seed): an asset whose
+        model makes items of its own kind from a seed; derived assets follow the picked candidate."""
+        return self.makes_candidates and item.kind == self.kind
 
     def takes(self, item: Any) -> bool:
         """Whether it makes an output for ``item`` of one of its kinds (voice lines only for a dialogue

@@ -54,12 +54,19 @@ class BatchOutcome:
         return self.snapshot.batch_id
 
     def add(self, plan: Any, entry: dict[str, Any], generated: bool) -> None:
+        """An output made or reused: an item's (its entry is the item's), or one of its candidates'
+        (counted; the item's entry is the picked one's, see :meth:`pick`)."""
+        (self.generated if generated else self.reused).append(plan.key)
+        if plan.variant is None:
+            self.pick(plan, entry)
+
+    def pick(self, plan: Any, entry: dict[str, Any]) -> None:
+        """The item's entry: its own, or its picked candidate's (``plan`` is that candidate's)."""
         item_id = plan.item.id
         self.entries[item_id] = entry
         self.item_objects[item_id] = plan.item
         self.requests[item_id] = plan.request
         self.roles[item_id] = plan.model.role if plan.model is not None else None
-        (self.generated if generated else self.reused).append(item_id)
 
     def record_model_use(self, role: str | None, model: Any, generate_seconds: float, write_seconds: float) -> None:
         for key, value in (("generate_seconds", generate_seconds), ("write_seconds", write_seconds)):
@@ -152,7 +159,8 @@ class BatchOutcome:
         if folder is None:
             return None
         pictures, labels = [], []
-        for item_id in itertools.chain(self.generated, self.reused):
+        # outputs are item ids or candidates' ``<item>.v<k>`` (ids have no dots): each item once, made ones first
+        for item_id in dict.fromkeys(key.partition(".")[0] for key in itertools.chain(self.generated, self.reused)):
             entry = self.entries[item_id]
             if "files" not in entry or len(pictures) >= MAX_PREVIEW_ITEMS:
                 continue

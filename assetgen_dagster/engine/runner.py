@@ -26,7 +26,7 @@ from typing import Any
 from dagster import AssetExecutionContext
 
 from assetgen_dagster import __version__
-from assetgen_dagster.batches import digest, item_options
+from assetgen_dagster.batches import digest, item_options, item_variants, variant_seed
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.common import (
     DISK_FULL_ERRNOS,
@@ -37,30 +37,39 @@ from assetgen_dagster.engine.common import (
     throttled,
 )
 from assetgen_dagster.engine.item_asset import (
+    VARIANTS_FOLDER,
     BatchContext,
     ItemAsset,
     ItemOutput,
     KindRegistry,
     asset_folder,
     identity_fields,
+    variant_key,
 )
 from assetgen_dagster.engine.manifest import Manifest, files_verify
 from assetgen_dagster.engine.outcome import BatchOutcome
 from assetgen_dagster.engine.report import materialize_batches
 from assetgen_dagster.models import ModelLoader, Models
 from assetgen_dagster.models.resource import ResolvedModel
+from assetgen_dagster.outputs import atomic_link
 from assetgen_dagster.settings import ProjectSettings
 
 
 @dataclass
 class Plan:
-    """One item to make: its request, identity and the model that makes it."""
+    """One item (or one candidate of an item) to make: its request, identity and the model that makes it."""
 
-    item: Any
+    item: Any  # for a candidate: the item with the candidate's seed
     request: Any
     identity: str
     model: ResolvedModel | None
     fields: dict[str, Any]  # the request as JSON-able fields (hashed into the identity, and provenance)
+    variant: int | None = None  # which candidate (items with ``variants`` > 1), None for a plain item
+
+    @property
+    def key(self) -> str:
+        """Its manifest key: the item id, or ``<item>.v<k>`` for a candidate."""
+        return self.item.id if self.variant is None else variant_key(self.item.id, self.variant)
 
 
 class StepDevices:
@@ -106,26 +115,33 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
 
     todo: dict[str | None, list[Plan]] = {}
     missing: list[str] = []
+    candidates: dict[str, list[Plan]] = {}  # item id -> its candidates' plans (items with variants)
     for item in items:
-        try:
-            request = asset.request(ctx, item)
-        except Blocked as exc:
-            outcome.blocked[item.id] = str(exc)
-            continue
-        except UpstreamMissing as exc:
-            missing.append(str(exc))
-            continue
-        role = asset.role(item)
-        resolved = models.resolve(role) if role else None
-        fields = identity_fields(request)
-        identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
-                           "model": resolved.identity() if resolved else None})
-        plan = Plan(item, request, identity, resolved, fields)
-        entry = manifest.current(item.id, identity)
-        if entry is None:
-            todo.setdefault(role, []).append(plan)
-        else:
-            outcome.add(plan, entry, generated=False)
+        count = item_variants(snapshot.batch, item) if asset.varies(item) else 1
+        for variant in range(count) if count > 1 else [None]:
+            subject = item if variant is None else item.model_copy(
+                update={"seed": variant_seed(ctx.seed(item), variant, snapshot.picks.rerolls(item.id, variant))})
+            try:
+                request = asset.request(ctx, subject)
+            except Blocked as exc:
+                outcome.blocked[item.id] = str(exc)
+                break
+            except UpstreamMissing as exc:
+                missing.append(str(exc))
+                break
+            role = asset.role(item)
+            resolved = models.resolve(role) if role else None
+            fields = identity_fields(request)
+            identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
+                               "model": resolved.identity() if resolved else None})
+            plan = Plan(subject, request, identity, resolved, fields, variant)
+            if variant is not None:
+                candidates.setdefault(item.id, []).append(plan)
+            entry = manifest.current(plan.key, identity)
+            if entry is None:
+                todo.setdefault(role, []).append(plan)
+            else:
+                outcome.add(plan, entry, generated=False)
     if missing:
         raise UpstreamMissing("\n".join(missing))
 
@@ -134,9 +150,14 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
             if plans[0].model is not None:
                 devices.claim(plans[0].model.device)
             _generate(asset, context, models, manifest, snapshot, plans, outcome)
+        for note in snapshot.picks.notes if candidates else ():
+            context.log.warning(note)
+        for item_id, plans in candidates.items():
+            _publish_pick(manifest, plans, snapshot.picks.pick(item_id), outcome)
         _verdicts_for_reused(asset, manifest, items, outcome)
         batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
-        manifest.compact([item.id for item in items], batch_entry)
+        keys = [key for item in items for key in [*(plan.key for plan in candidates.get(item.id, [])), item.id]]
+        manifest.compact(keys, batch_entry)
     except OSError as exc:
         if exc.errno not in DISK_FULL_ERRNOS:
             raise
@@ -214,6 +235,7 @@ def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, made_by: d
         "identity": plan.identity,
         **plan.fields,
         **item_options(plan.item),
+        **({"variant": plan.variant} if plan.variant is not None else {}),
         **(made_by or {}),
     }
 
@@ -221,7 +243,7 @@ def provenance(asset: ItemAsset, snapshot: BatchSnapshot, plan: Plan, made_by: d
 def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: Plan, raw: Any,
            made_by: dict[str, Any] | None, outcome: BatchOutcome) -> None:
     item = plan.item
-    out = ItemOutput(manifest.folder, item.id, provenance(asset, snapshot, plan, made_by))
+    out = ItemOutput(manifest.folder, item.id, provenance(asset, snapshot, plan, made_by), variant=plan.variant)
     try:
         artifact = asset.write(out, item, plan.request, raw)
     except ItemRejected as exc:
@@ -233,8 +255,39 @@ def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: 
         stats = asset.stats(item, artifact)
         if stats is not None:
             entry["stats"] = stats
-    manifest.record(item.id, entry, durable=False)
+    manifest.record(plan.key, entry, durable=False)
     outcome.add(plan, entry, generated=True)
+
+
+def _publish_pick(manifest: Manifest, plans: list[Plan], pick: int, outcome: BatchOutcome) -> None:
+    """Make the picked candidate the item's output: its files linked under the item's own names
+    (``variants/lamp.v2.png`` -> ``lamp.png``, atomically), and the item's entry (what derived assets,
+    the pack and the review page read) a copy of the candidate's. Its identity covers every candidate
+    and the pick, so a new pick or a re-roll is a new version of the item; the model makes nothing here."""
+    chosen = plans[pick]
+    item_id = chosen.item.id
+    identity = digest({"candidates": [plan.identity for plan in plans], "pick": pick})
+    entry = manifest.current(item_id, identity)
+    if entry is None:
+        picked = manifest.entry(chosen.key)
+        entry = {key: value for key, value in picked.items() if key != "files"}
+        entry.update(identity=identity, variant=pick, variants={str(plan.variant): plan.key for plan in plans})
+        if "files" in picked:
+            prefix = f"{VARIANTS_FOLDER}/{chosen.key}"
+            entry["files"] = {}
+            for name, record in picked["files"].items():
+                own = item_id + name[len(prefix):]
+                stat = atomic_link(manifest.folder / name, manifest.folder / own)
+                entry["files"][own] = {**record, "mtime_ns": stat.st_mtime_ns}
+            previous = manifest.entry(item_id) or {}
+            for stale in set(previous.get("files", {})) - set(entry["files"]):
+                (manifest.folder / stale).unlink(missing_ok=True)
+        manifest.record(item_id, entry)
+    current = {plan.key for plan in plans}
+    for key in [key for key in manifest.entries if key.startswith(f"{item_id}.v") and key not in current]:
+        for name in manifest.entries[key].get("files", {}):  # candidates beyond a lowered count
+            (manifest.folder / name).unlink(missing_ok=True)
+    outcome.pick(chosen, entry)
 
 
 def _run_checks(asset: ItemAsset, item: Any, artifact: Any) -> dict[str, dict[str, Any]]:

@@ -1,23 +1,16 @@
 """Per-batch metadata stays bounded for 1,000-item batches (the full record is the manifest)."""
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from assetgen_dagster.batches import batch_hash
 from assetgen_dagster.engine.batches import BatchSnapshot
 from assetgen_dagster.engine.outcome import MAX_LISTED_ITEMS, BatchOutcome
+from assetgen_dagster.engine.runner import Plan
 from assetgen_dagster.kinds import texture
 from assetgen_dagster.kinds.images.generate import ImageRequest
 
 from ..conftest import parse_batch
-
-
-@dataclass
-class Plan:
-    item: object
-    request: object
-    model: object = None
 
 
 def outcome_of(count: int) -> BatchOutcome:
@@ -31,7 +24,8 @@ def outcome_of(count: int) -> BatchOutcome:
                                "figures": {"seam_ratio": 2.1 if failing else 1.0}, "blocking": True}}
         entry = {"identity": f"{n:064d}", "files": {f"t{n}.png": {"sha256": "0" * 64, "bytes": 12_000}},
                  "provenance": {"prompt": item.prompt}, "checks": checks, "stats": {"size": "64x64"}}
-        outcome.add(Plan(item, ImageRequest(item.prompt, n, 2, 0.0, 64, 64, tile="both")), entry, generated=n % 2 == 0)
+        outcome.add(Plan(item, ImageRequest(item.prompt, n, 2, 0.0, 64, 64, tile="both"), f"identity{n}", None, {}), entry,
+                    generated=n % 2 == 0)
     return outcome
 
 

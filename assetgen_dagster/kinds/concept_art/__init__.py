@@ -25,6 +25,7 @@ class Picture:
 class ConceptArt(TextToImageAsset):
     name = kind = "concept_art"
     roles = ("concept_art",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "concept art"
     description = (
         "Concept art: one text-to-image PNG per `concept_art` item of the prompt batch, written to "

@@ -96,6 +96,7 @@ def unique_lines(item: Any, artifact: TextArtifact) -> Verdict:
 class Dialogue(TextAsset):
     name = kind = "dialogue"
     roles = ("dialogue",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "dialogue"
     ui_kinds = ("json", "yarn", "llm")
     description = (

@@ -52,6 +52,7 @@ class Icons(KeyedImageAsset):
     name = "icons"
     kind = "icon"
     roles = ("icon",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "icons"
     checks = (
         ItemCheck("exact_sizes", "Every requested size exists and is exactly size x size.", exact_sizes),

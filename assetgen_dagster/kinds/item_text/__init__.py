@@ -68,6 +68,7 @@ def schema_valid(item: ItemTextItem, artifact: TextArtifact) -> Verdict:
 class ItemText(TextAsset):
     name = kind = "item_text"
     roles = ("item_text",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "item texts"
     ui_kinds = ("json", "llm")
     description = (

@@ -236,6 +236,7 @@ class Meshes(ItemAsset):
     group = "meshes_3d"
     deps = (CONCEPT_KIND,)  # the concept_art asset (named like its kind)
     roles = ("mesh", "image_to_3d", "depth")
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     ui_kinds = ("pytorch", "3d")
     title = "meshes"
     checks = (

@@ -58,6 +58,7 @@ class MusicRequest:
 class Music(AudioAsset):
     name = kind = "music"
     roles = ("music",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "music"
     code_version = "1"
     checks = audio_checks(duration=True, loop=True)

@@ -52,6 +52,7 @@ def quiet_sde_warnings() -> None:
 class SoundEffects(AudioAsset):
     name = kind = "sfx"
     roles = ("sfx",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "sound effects"
     code_version = "1"
     checks = audio_checks(duration=True)

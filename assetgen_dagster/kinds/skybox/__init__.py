@@ -147,6 +147,7 @@ def shapes(item: SkyboxItem, sky: Sky) -> Verdict:
 class Skyboxes(TextToImageAsset):
     name = kind = "skybox"
     roles = ("skybox",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     group = "environment"
     title = "skyboxes"
     checks = (

@@ -51,6 +51,7 @@ class Sprites(KeyedImageAsset):
     name = "sprites"
     kind = "sprite"
     roles = ("sprite",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "sprites"
     batch_files = ("sprites_atlas", "atlas")
     checks = (

@@ -159,6 +159,7 @@ class SpriteAnimations(ItemAsset):
     name = "sprite_animations"
     kind = "sprite_animation"
     roles = ("sprite_animation",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     group = "images_2d"
     ui_kinds = ("pytorch", "image")
     title = "sprite animations"

@@ -107,6 +107,7 @@ class Textures(TextToImageAsset):
     name = "textures"
     kind = "texture"
     roles = ("texture",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     group = "materials"
     title = "textures"
     checks = (

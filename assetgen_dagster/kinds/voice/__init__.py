@@ -52,6 +52,7 @@ class VoiceItem(ItemBase, AudioFields):
 class VoiceLines(AudioAsset):
     name = kind = "voice"
     roles = ("voice",)
+    makes_candidates = True  # `variants`: N candidates, each from its own seed
     title = "voice lines"
     code_version = "2"
     checks = audio_checks(duration=False)
