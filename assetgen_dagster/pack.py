@@ -101,6 +101,10 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
                             {name: manifest_of(name).folder for name in assets})
+        for name, entry in review.entries.items():
+            if "variants" in entry:  # an item with candidates: the page shows them all, the pack the pick
+                review.candidates[name] = [(int(variant), manifest_of(name).entry(key) or {})
+                                           for variant, key in sorted(entry["variants"].items(), key=lambda v: int(v[0]))]
         gaps: list[str] = []
         for declaring, targets in registry.pack_groups(item):
             # A kind's targets: copied, or built by its `assemble` when all of them are there.

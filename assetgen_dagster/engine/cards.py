@@ -25,6 +25,8 @@ class ReviewItem:
     folders: dict[str, Path]  # asset -> its output folder (to copy files shown only on the page)
     missing: str | None = None
     extra: dict[Path, str] = field(default_factory=dict)  # source file -> path under review/ to copy
+    # asset -> its candidates of the item (``variants``): (variant, manifest entry), in order
+    candidates: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
     def review_file(self, source: Path, name: str) -> str:
         """Copy ``source`` next to the page as ``review/<name>`` and return its path on the page."""
@@ -100,6 +102,28 @@ def generic_card(review: ReviewItem) -> Markup:
     return Markup("").join(parts)
 
 
+def candidates(review: ReviewItem) -> Markup:
+    """Every candidate of an item with ``variants``, the picked one marked: images as thumbnails,
+    other files as links (copied next to the page, they are not in the pack)."""
+    strips = []
+    for asset, variants in review.candidates.items():
+        picked = review.entries[asset].get("variant")
+        shown = []
+        for variant, entry in variants:
+            label = f"v{variant}" + (" · picked" if variant == picked else "")
+            parts = []
+            for name in sorted(entry.get("files", {})):
+                source = review.folders[asset] / name
+                src = review.review_file(source, f"candidates/{asset}/{Path(name).name}")
+                parts.append(image(src, source, label) if name.endswith(".png") else link(src, f"{label}: {Path(name).name}"))
+                if name.endswith(".png"):
+                    break  # one picture per candidate
+            shown.append(Markup('<div class="candidate{}" data-item="{}" data-asset="{}" data-variant="{}">{}</div>').format(
+                " picked" if variant == picked else "", review.item.id, asset, variant, Markup("").join(parts)))
+        strips.append(Markup('<div class="candidates"><h4>{} candidates</h4>{}</div>').format(asset, Markup("").join(shown)))
+    return Markup("").join(strips)
+
+
 def check_list(review: ReviewItem) -> Markup:
     rows = []
     for asset, entry in review.entries.items():
@@ -130,5 +154,5 @@ def options_of(review: ReviewItem) -> str:
     return ", ".join(f"{key}: {value}" for key, value in item_options(review.item).items())
 
 
-__all__ = ["REVIEW_DIR", "Markup", "ReviewItem", "check_list", "escape", "files_of", "generic_card", "image", "link",
+__all__ = ["REVIEW_DIR", "Markup", "ReviewItem", "candidates", "check_list", "escape", "files_of", "generic_card", "image", "link",
            "options_of", "prompt_of", "provenance", "tiled", "viewer"]

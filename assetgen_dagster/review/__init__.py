@@ -42,12 +42,15 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: Sequence[Kind]
         members = [review for review in items if review.item.kind == kind.name]
         if members:
             draw = kind.review or generic_card
-            sections.append({"kind": kind, "cards": [(review, draw(review)) for review in members],
+            # drawn before the copies below: cards name the files they show under review/
+            sections.append({"kind": kind, "cards": [(review, draw(review), cards.candidates(review))
+                                                     for review in members],
                              "batch_files": sorted(path for path in manifest["extra_files"]
                                                    if any(t.batch_path(path.rsplit("/", 1)[-1]) == path
                                                           for t in kind.pack))})
-    uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card in section["cards"])
-    plays_animations = any('class="sprite-animation' in str(card) for section in sections for _, card in section["cards"])
+    uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card, _ in section["cards"])
+    plays_animations = any('class="sprite-animation' in str(card) for section in sections
+                           for _, card, _ in section["cards"])
     review_dir = pack_dir / REVIEW_DIR
     for review in items:
         for source, name in review.extra.items():

@@ -60,7 +60,8 @@ def test_each_candidate_has_its_own_seed_file_and_provenance_and_variant_0_ships
     assert files["lamp.png"][1] == files["variants/lamp.v0.png"][1]
     pack = workdir / "outputs" / "props" / "asset_pack"
     assert sha(pack / "concept_art" / "lamp.png") == files["lamp.png"][1]
-    assert not list(pack.rglob("*.v[0-9].png"))  # the pack ships the pick only
+    shipped = [p for p in pack.rglob("*.png") if p.relative_to(pack).parts[0] != "review"]
+    assert sorted(p.name for p in shipped) == ["lamp.png", "rock.png"]  # the pick only (the page shows all)
 
 
 def test_variant_0_is_what_a_one_variant_batch_makes(first, tiny_kit, tmp_path, monkeypatch):
@@ -198,3 +199,18 @@ def test_every_kind_that_generates_from_a_seed_makes_different_candidates(tiny_k
             assert sha(outputs / asset / f"{item}.{name}") == digest
     # derived from the picked candidate: LODs of the crate that ships
     assert metadata_of(result, "mesh_lods")["generated"] == 1
+
+
+def test_the_review_page_shows_every_candidate_and_marks_the_pick(first, workdir):
+    _, instance, folder, before = first
+    pick(workdir, "lamp: {pick: 3}\n")
+    materialize_batch(ASSETS, "props", instance=instance)
+    pack = workdir / "outputs" / "props" / "asset_pack"
+    html = (pack / "index.html").read_text()
+    for k in range(4):
+        shown = pack / "review" / "candidates" / "concept_art" / f"lamp.v{k}.png"
+        assert f'data-item="lamp" data-asset="concept_art" data-variant="{k}"' in html
+        assert shown.is_file() and sha(shown) == before[f"variants/lamp.v{k}.png"][1]
+    assert html.count('class="candidate picked"') == 1
+    assert 'class="candidate picked" data-item="lamp" data-asset="concept_art" data-variant="3"' in html
+    assert 'data-item="rock" data-asset' not in html  # a one-variant item shows no candidates
