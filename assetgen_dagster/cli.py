@@ -109,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                            args.redis_port)
     if args.command == "review":
         from assetgen_dagster import settings
-        from assetgen_dagster.review.serve import pack_folder, serve
+        from assetgen_dagster.registry import build_registry
+        from assetgen_dagster.review.serve import ReviewActions, pack_folder, serve
 
-        serve(pack_folder(settings.output_dir(), args.batch), args.port, not args.no_open)
+        output_dir = settings.output_dir()
+        actions = ReviewActions(settings.prompts_dir(), output_dir, args.batch, build_registry().schema)
+        serve(pack_folder(output_dir, args.batch), actions, args.port, not args.no_open)
         return 0
     return 2
 

@@ -18,14 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import (
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetsDefinition,
-    BackfillPolicy,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetsDefinition, BackfillPolicy, MetadataValue, asset
 
 from assetgen_dagster import __version__
 from assetgen_dagster.batches import digest
@@ -152,7 +145,10 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         "items": items, "missing": missing,
         "extra_files": sorted(path for _, path in extra),
     }
-    version = digest([CODE_VERSION, manifest])[:16]
+    # the review page also shows every candidate of items with variants: a re-rolled one is a new version
+    shown = {review.item.id: {asset: [(variant, entry.get("files")) for variant, entry in variants]
+                              for asset, variants in review.candidates.items()} for review in reviews if review.candidates}
+    version = digest([CODE_VERSION, manifest, shown] if shown else [CODE_VERSION, manifest])[:16]
     link = _publish(batch_dir, version, files + extra, built, manifest,
                     lambda staging: write_review(staging, manifest, kinds, reviews))
     return PackOutcome(link, manifest, time.perf_counter() - started, snapshot.hash, missing)

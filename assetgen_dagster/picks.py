@@ -13,6 +13,7 @@ no longer has, or for variants beyond an item's current count, are left out with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,8 @@ from assetgen_dagster.batches import (
     item_variants,
     plain_yaml_error,
 )
+from assetgen_dagster.locks import hold_one
+from assetgen_dagster.outputs import atomic_write_bytes
 
 Variant = Annotated[int, Field(ge=0, lt=MAX_VARIANTS)]
 Rerolls = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -113,3 +116,35 @@ def parse_picks(text: str, path: Path | str, batch: PromptBatch) -> Picks:
     if problems:
         raise BatchError(path, problems)
     return Picks(items, tuple(notes))
+
+
+class PickRefused(ValueError):
+    """A pick or re-roll that names no item with candidates, or a variant it does not have."""
+
+
+def change_picks(prompts_dir: Path, batch_id: str, batch: PromptBatch, item_id: str, variant: int,
+                 reroll: bool, locks: Path) -> ItemPicks:
+    """Pick ``variant`` of ``item_id`` (or re-roll it: its seed offset counted up) in the batch's picks
+    file, read and written back atomically while holding ``locks/<batch>.picks.lock`` (two clicks at
+    once are applied one after the other). Returns the item's picks as written. The file is rewritten
+    in a canonical form (comments are not kept)."""
+    counts = {item.id: item_variants(batch, item) for item in batch.items}
+    if item_id not in counts:
+        raise PickRefused(f"batch {batch_id!r} has no item {item_id!r}")
+    if counts[item_id] < 2:
+        raise PickRefused(f"item {item_id!r} has one variant: nothing to pick")
+    if not 0 <= variant < counts[item_id]:
+        raise PickRefused(f"item {item_id!r} has variants 0-{counts[item_id] - 1}, not {variant}")
+    with hold_one([locks / f"{batch_id}.picks.lock"], f"pid {os.getpid()}", lambda _: None, "picks"):
+        picks = load_picks(prompts_dir, batch_id, batch)
+        current = picks.items.get(item_id, ItemPicks())
+        if reroll:
+            rerolled = {**current.rerolled, variant: current.rerolled.get(variant, 0) + 1}
+            current = current.model_copy(update={"rerolled": rerolled})
+        else:
+            current = current.model_copy(update={"pick": variant})
+        items = {**picks.items, item_id: current}
+        text = yaml.safe_dump({key: value.model_dump(exclude_defaults=True) for key, value in sorted(items.items())},
+                              sort_keys=True, default_flow_style=False)
+        atomic_write_bytes(picks_path(prompts_dir, batch_id), text.encode())
+    return current
