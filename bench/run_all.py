@@ -1,7 +1,8 @@
 """The one benchmark entry point: every CPU benchmark in turn (tiny kit, offline), or GPU mode.
 
     .venv/bin/python bench/run_all.py          # CPU: overhead, code location, batch scaling, model loader, regeneration, scaling,
-                                               # edit latency (starts Redis and PostgreSQL), asset steps
+                                               # edit latency (starts Redis and PostgreSQL), asset steps, style,
+                                               # picks latency (make cluster and Chromium)
     .venv/bin/python bench/run_all.py --gpu    # on a CUDA machine: bench/gpu.py at full scale
 
 Each prints its table and writes bench/results/<name>.json and .md.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 CPU_BENCHMARKS = ["overhead.py", "code_location.py", "batch_scaling.py", "model_loader.py", "regeneration.py",
-                  "scaling.py", "edit_latency.py", "asset_steps.py", "style.py"]
+                  "scaling.py", "edit_latency.py", "asset_steps.py", "style.py", "picks_latency.py"]
 
 
 def main() -> int:
