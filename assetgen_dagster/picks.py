@@ -3,7 +3,7 @@
 The batch file stays as the person wrote it; the picks live beside it, human-editable::
 
     lamp:                # item id
-      pick: 2            # the variant the pack ships (default 0)
+      pick: 2            # the variant the pack ships (default: the best scored one, else 0)
       rerolled: {1: 2}   # variant 1 has been re-rolled twice (its seed offset)
 
 A malformed file is a :class:`BatchError` naming the file, item and field. Entries for items the batch
@@ -52,9 +52,10 @@ class Picks:
     items: dict[str, ItemPicks] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
-    def pick(self, item_id: str) -> int:
+    def pick(self, item_id: str) -> int | None:
+        """The variant the person picked, or None (the best scored one ships, else variant 0)."""
         chosen = self.items.get(item_id)
-        return chosen.pick if chosen is not None and chosen.pick is not None else 0
+        return chosen.pick if chosen is not None else None
 
     def rerolls(self, item_id: str, variant: int) -> int:
         chosen = self.items.get(item_id)
@@ -66,7 +67,7 @@ def picks_path(prompts_dir: Path, batch_id: str) -> Path:
 
 
 def load_picks(prompts_dir: Path, batch_id: str, batch: PromptBatch) -> Picks:
-    """The batch's picks file validated against the batch; no file: no picks (every item ships variant 0)."""
+    """The batch's picks file validated against the batch; no file: no picks (every item ships its default)."""
     path = picks_path(prompts_dir, batch_id)
     try:
         if path.is_symlink() and not path.resolve().is_relative_to(prompts_dir.resolve()):

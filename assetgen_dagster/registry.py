@@ -199,7 +199,7 @@ def _relation_problems(kind: Kind, kinds: Mapping[str, Kind], assets: Mapping[st
         for covered in item_asset.covers:
             if covered not in kinds:
                 yield f"{where}: covers: no kind {covered!r} is registered"
-        for role in item_asset.roles:
+        for role in (*item_asset.roles, *([item_asset.scorer] if item_asset.scorer else [])):
             if role not in roles:
                 yield f"{where}: roles: no kind declares model role {role!r}"
     translatable = next((a for a in kind.assets if a.name == kind.translatable), None)

@@ -110,7 +110,8 @@ def candidates(review: ReviewItem) -> Markup:
         picked = review.entries[asset].get("variant")
         shown = []
         for variant, entry in variants:
-            label = f"v{variant}" + (" · picked" if variant == picked else "")
+            score = f" · score {entry['score']:.1f}" if "score" in entry else ""
+            label = f"v{variant}{score}" + (" · picked" if variant == picked else "")
             parts = []
             for name in sorted(entry.get("files", {})):
                 source = review.folders[asset] / name

@@ -229,6 +229,7 @@ class ItemAsset:
     covers: tuple[str, ...] = ()  # other kinds whose items it also takes (an asset over several kinds)
     reads_batch_file: bool = False  # makes items from the batch file alone, without a model
     makes_candidates: bool = False  # its model makes its kind's items from a seed: ``variants`` apply
+    scorer: str | None = None  # the model role that scores candidates (``score``); the best is the default pick
 
     def relations(self, registry: KindRegistry) -> Relations:
         """Whose items it takes and which assets it reads, given every registered kind; by default
@@ -239,6 +240,10 @@ class ItemAsset:
         """Whether it makes ``variants`` candidates of ``item`` (each from its own seed): an asset whose
         model makes items of its own kind from a seed; derived assets follow the picked candidate."""
         return self.makes_candidates and item.kind == self.kind
+
+    def score(self, model: Any, candidates: Sequence[tuple[Any, ItemOutput]]) -> list[float]:
+        """A score per candidate (item, its files) from the ``scorer`` role's model: higher is better."""
+        raise NotImplementedError(f"{self.name} names a scorer, so it must say how to score a candidate")
 
     def takes(self, item: Any) -> bool:
         """Whether it makes an output for ``item`` of one of its kinds (voice lines only for a dialogue

@@ -131,6 +131,10 @@ class BatchOutcome:
             "steps": MetadataValue.json(_bounded(self._request_field("steps"))),
             "item_stats": MetadataValue.json(_bounded({item: entry["stats"] for item, entry in self.entries.items()
                                                         if "stats" in entry})),
+            # items with variants: the candidate that ships, who chose it (person, score, default) and the scores
+            "candidates": MetadataValue.json(_bounded({
+                item: {"pick": entry["variant"], "picked_by": entry.get("picked_by"), "scores": entry.get("scores")}
+                for item, entry in self.entries.items() if "variants" in entry})),
             "outputs": MetadataValue.json([str(p) for p in files[:MAX_LISTED_ITEMS]]),
             "output_count": len(files),
             "output_dir": MetadataValue.path(str(folder)),

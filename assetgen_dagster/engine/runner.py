@@ -152,6 +152,9 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
             _generate(asset, context, models, manifest, snapshot, plans, outcome)
         for note in snapshot.picks.notes if candidates else ():
             context.log.warning(note)
+        if asset.scorer and candidates:
+            _score_candidates(asset, context, models, manifest, [p for plans in candidates.values() for p in plans],
+                              devices)
         for item_id, plans in candidates.items():
             _publish_pick(manifest, plans, snapshot.picks.pick(item_id), outcome)
         _verdicts_for_reused(asset, manifest, items, outcome)
@@ -259,19 +262,55 @@ def _write(asset: ItemAsset, manifest: Manifest, snapshot: BatchSnapshot, plan: 
     outcome.add(plan, entry, generated=True)
 
 
-def _publish_pick(manifest: Manifest, plans: list[Plan], pick: int, outcome: BatchOutcome) -> None:
-    """Make the picked candidate the item's output: its files linked under the item's own names
-    (``variants/lamp.v2.png`` -> ``lamp.png``, atomically), and the item's entry (what derived assets,
-    the pack and the review page read) a copy of the candidate's. Its identity covers every candidate
-    and the pick, so a new pick or a re-roll is a new version of the item; the model makes nothing here."""
+def _score_candidates(asset: ItemAsset, context: AssetExecutionContext, models: Models, manifest: Manifest,
+                      plans: list[Plan], devices: StepDevices) -> None:
+    """Score the candidates that have no score yet (new ones) with the asset's scorer role, in batches
+    of its ``batch_size``, and record the score in each candidate's entry. The scorer is loaded only
+    when there is something to score (a new pick loads nothing)."""
+    unscored = [(plan, entry) for plan in plans
+                if "files" in (entry := manifest.entry(plan.key) or {}) and "score" not in entry]
+    if not unscored:
+        return
+    resolved = models.resolve(asset.scorer)
+    devices.claim(resolved.device)
+    with models.use(resolved, on_progress=context.log.info) as model:
+        size = model.spec.params.batch_size
+        for start in range(0, len(unscored), size):
+            part = unscored[start:start + size]
+            outputs = [(plan.item, ItemOutput(manifest.folder, plan.item.id, entry["provenance"], entry["files"]))
+                       for plan, entry in part]
+            for (plan, entry), score in zip(part, asset.score(model, outputs), strict=True):
+                manifest.record(plan.key, {**entry, "score": score, "scored_by": f"{model.spec.repo_id}@{model.commit}"})
+    context.log.info(f"{asset.name}: scored {len(unscored)} candidate(s) with {resolved.role} "
+                     f"({model.spec.repo_id}@{model.commit[:12]})")
+
+
+def _default_pick(manifest: Manifest, plans: list[Plan]) -> int:
+    """The best scored candidate (the first of equals), or variant 0 when none has a score."""
+    scores = [(manifest.entry(plan.key) or {}).get("score") for plan in plans]
+    if any(score is None for score in scores):
+        return 0
+    return max(range(len(plans)), key=lambda index: (scores[index], -index))
+
+
+def _publish_pick(manifest: Manifest, plans: list[Plan], chosen_pick: int | None, outcome: BatchOutcome) -> None:
+    """Make the picked candidate (the person's, else the default) the item's output: its files linked
+    under the item's own names (``variants/lamp.v2.png`` -> ``lamp.png``, atomically), and the item's
+    entry (what derived assets, the pack and the review page read) a copy of the candidate's. Its
+    identity covers every candidate and the pick, so a new pick or a re-roll is a new version of the
+    item; the model makes nothing here."""
+    pick = _default_pick(manifest, plans) if chosen_pick is None else chosen_pick
     chosen = plans[pick]
     item_id = chosen.item.id
-    identity = digest({"candidates": [plan.identity for plan in plans], "pick": pick})
+    scores = {str(plan.variant): (manifest.entry(plan.key) or {}).get("score") for plan in plans}
+    by = "person" if chosen_pick is not None else "score" if None not in scores.values() else "default"
+    identity = digest({"candidates": [plan.identity for plan in plans], "pick": pick, "by": by, "scores": scores})
     entry = manifest.current(item_id, identity)
     if entry is None:
         picked = manifest.entry(chosen.key)
         entry = {key: value for key, value in picked.items() if key != "files"}
-        entry.update(identity=identity, variant=pick, variants={str(plan.variant): plan.key for plan in plans})
+        entry.update(identity=identity, variant=pick, picked_by=by, scores=scores,
+                     variants={str(plan.variant): plan.key for plan in plans})
         if "files" in picked:
             prefix = f"{VARIANTS_FOLDER}/{chosen.key}"
             entry["files"] = {}

@@ -48,16 +48,33 @@ def first(tiny_kit, workdir):
     return result, instance, folder, state(folder)
 
 
-def test_each_candidate_has_its_own_seed_file_and_provenance_and_variant_0_ships(first, workdir):
+def entries(folder):
+    """The concept_art manifest's entries by key (items and their candidates)."""
+    return json.loads((folder / "manifest.json").read_text())["items"]
+
+
+def test_each_candidate_has_its_own_seed_file_provenance_and_score_and_the_best_ships(first, workdir):
     result, _, folder, files = first
     assert sorted(files) == ["lamp.png", "rock.png", *(f"variants/lamp.v{k}.png" for k in range(4))]
-    assert metadata_of(result, "concept_art")["generated"] == 5  # four candidates and the plain item
+    meta = metadata_of(result, "concept_art")
+    assert meta["generated"] == 5  # four candidates and the plain item
     seeds = [provenance(folder / f"variants/lamp.v{k}.png")["seed"] for k in range(4)]
-    assert seeds[0] == provenance(folder / "lamp.png")["seed"] and len(set(seeds)) == 4
-    assert seeds == [variant_seed(seeds[0], k) for k in range(4)]
+    assert seeds == [variant_seed(seeds[0], k) for k in range(4)] and len(set(seeds)) == 4
     assert [provenance(folder / f"variants/lamp.v{k}.png")["variant"] for k in range(4)] == [0, 1, 2, 3]
     assert len({files[f"variants/lamp.v{k}.png"][1] for k in range(4)}) == 4  # four different images
-    assert files["lamp.png"][1] == files["variants/lamp.v0.png"][1]
+
+    recorded = entries(folder)
+    scores = [recorded[f"lamp.v{k}"]["score"] for k in range(4)]
+    assert all(-100 <= score <= 100 for score in scores) and len(set(scores)) == 4
+    assert recorded["lamp.v0"]["scored_by"].startswith("assetgen-tiny/image-score@")
+    best = scores.index(max(scores))
+    assert best != 0  # (this batch's seeds: so shipping variant 0 regardless of scores would fail here)
+    assert (recorded["lamp"]["variant"], recorded["lamp"]["picked_by"]) == (best, "score")
+    assert files["lamp.png"][1] == files[f"variants/lamp.v{best}.png"][1]
+    assert provenance(folder / "lamp.png")["seed"] == seeds[best]
+    assert meta["candidates"] == {"lamp": {"pick": best, "picked_by": "score",
+                                           "scores": {str(k): score for k, score in enumerate(scores)}}}
+    assert "score" not in recorded["rock"]  # one variant: nothing to choose from, nothing scored
     pack = workdir / "outputs" / "props" / "asset_pack"
     assert sha(pack / "concept_art" / "lamp.png") == files["lamp.png"][1]
     shipped = [p for p in pack.rglob("*.png") if p.relative_to(pack).parts[0] != "review"]
@@ -97,9 +114,10 @@ def test_a_new_pick_makes_nothing_and_ships_that_candidate(first, workdir):
     [lamp] = [entry for entry in manifest["items"] if entry["id"] == "lamp"]
     assert lamp["provenance"]["concept_art"]["variant"] == 2
 
-    (workdir / "prompts" / "props.picks.yaml").unlink()  # no picks file: back to the default
-    materialize_batch(ASSETS, "props", instance=instance)
-    assert sha(folder / "lamp.png") == before["variants/lamp.v0.png"][1]
+    (workdir / "prompts" / "props.picks.yaml").unlink()  # no picks file: back to the best scored
+    result, _ = materialize_batch(ASSETS, "props", instance=instance)
+    best = metadata_of(result, "concept_art")["candidates"]["lamp"]["pick"]
+    assert best != 2 and sha(folder / "lamp.png") == before[f"variants/lamp.v{best}.png"][1]
 
 
 def test_a_reroll_remakes_exactly_that_candidate(first, workdir):
@@ -125,9 +143,11 @@ def test_fewer_variants_keep_the_first_ones_and_their_pick(first, workdir):
     assert sorted(after) == ["lamp.png", "rock.png", "variants/lamp.v0.png", "variants/lamp.v1.png"]
     assert after["lamp.png"][1] == before["variants/lamp.v1.png"][1]
 
-    pick(workdir, "lamp: {pick: 3}\n")  # beyond the count now: left out with a note, the default ships
+    pick(workdir, "lamp: {pick: 3}\n")  # beyond the count now: left out with a note, the best of 0-1 ships
     result, _ = materialize_batch(ASSETS, "props", instance=instance)
-    assert sha(folder / "lamp.png") == before["variants/lamp.v0.png"][1]
+    candidates = metadata_of(result, "concept_art")["candidates"]["lamp"]
+    assert candidates["picked_by"] == "score" and set(candidates["scores"]) == {"0", "1"}
+    assert sha(folder / "lamp.png") == before[f"variants/lamp.v{candidates['pick']}.png"][1]
     assert any("pick 3 is ignored" in record.user_message for record in instance.all_logs(result.run_id))
 
 
@@ -151,7 +171,7 @@ def test_picks_are_parsed_against_the_batch():
     batch = REGISTRY.schema.parse("items:\n  - {id: lamp, kind: concept_art, prompt: p, variants: 3}\n")
     picks = parse_picks("lamp: {pick: 2, rerolled: {0: 4}}\ngone: {pick: 1}\n", "b.picks.yaml", batch)
     assert (picks.pick("lamp"), picks.rerolls("lamp", 0), picks.rerolls("lamp", 1)) == (2, 4, 0)
-    assert picks.pick("gone") == 0 and "'gone' is not in the batch" in picks.notes[0]
+    assert picks.pick("gone") is None and "'gone' is not in the batch" in picks.notes[0]
     with pytest.raises(BatchError, match="variants"):
         REGISTRY.schema.parse("items:\n  - {id: lamp, kind: concept_art, prompt: p, variants: 17}\n")
 
@@ -195,7 +215,9 @@ def test_every_kind_that_generates_from_a_seed_makes_different_candidates(tiny_k
                       for k in range(2)}
         assert by_variant[0] and by_variant[0].keys() == by_variant[1].keys(), (asset, candidates)
         assert by_variant[0] != by_variant[1], f"{asset}: both candidates are the same"
-        for name, digest in by_variant[0].items():  # variant 0 ships by default, under the item's own name
+        shipped = entries(outputs / asset)[item]["variant"]  # the best scored (images), else variant 0
+        assert shipped == 0 or asset == "sprites"
+        for name, digest in by_variant[shipped].items():  # under the item's own name
             assert sha(outputs / asset / f"{item}.{name}") == digest
     # derived from the picked candidate: LODs of the crate that ships
     assert metadata_of(result, "mesh_lods")["generated"] == 1

@@ -74,31 +74,34 @@ def test_pick_and_reroll_from_the_page(served):
         errors = watch_console(page)
         page.goto(f"{base}/index.html")
         assert page.locator('button[data-action="pick"]').count() == 6  # lamp's 4 and rock's 2 candidates
-        assert page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant") == "0"
+        best = int(page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant"))
+        assert f"v{best} · score" in page.locator('.candidate.picked[data-item="lamp"]').inner_text()
+        chosen = 2 if best != 2 else 1  # another candidate than the one the score picked
+        rerolled = 3 - chosen  # neither
 
         page.evaluate("window.beforeThePick = true")
-        page.click('button[data-action="pick"][data-item="lamp"][data-variant="2"]')
+        page.click(f'button[data-action="pick"][data-item="lamp"][data-variant="{chosen}"]')
         page.wait_for_selector('#assetgen-status[data-state="saved"]')
-        assert picks(workdir) == {"lamp": {"pick": 2}}
+        assert picks(workdir) == {"lamp": {"pick": chosen}}
         run, _ = materialize_batch(ASSETS, "props", instance=instance)  # the run the watcher launches on that save
         assert metadata_of(run, "concept_art")["generated"] == 0  # a pick generates nothing
         page.wait_for_function("() => window.beforeThePick === undefined", timeout=15_000)  # reloaded
-        assert page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant") == "2"
-        assert sha(pack / "concept_art" / "lamp.png") == candidates[2]
+        assert page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant") == str(chosen)
+        assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]
 
         before = {p.name: sha(p) for p in (folder / "variants").iterdir()}
         page.evaluate("window.beforeTheReroll = true")
-        page.click('button[data-action="reroll"][data-item="lamp"][data-variant="1"]')
+        page.click(f'button[data-action="reroll"][data-item="lamp"][data-variant="{rerolled}"]')
         page.wait_for_selector('#assetgen-status[data-state="saved"]')
-        assert picks(workdir) == {"lamp": {"pick": 2, "rerolled": {1: 1}}}
+        assert picks(workdir) == {"lamp": {"pick": chosen, "rerolled": {rerolled: 1}}}
         run, _ = materialize_batch(ASSETS, "props", instance=instance)
         assert metadata_of(run, "concept_art")["generated"] == 1
         after = {p.name: sha(p) for p in (folder / "variants").iterdir()}
-        assert {name for name in after if after[name] != before[name]} == {"lamp.v1.png"}
+        assert {name for name in after if after[name] != before[name]} == {f"lamp.v{rerolled}.png"}
         page.wait_for_function("() => window.beforeTheReroll === undefined", timeout=15_000)
-        shown = page.locator('.candidate[data-item="lamp"][data-variant="1"] img').first.get_attribute("src")
-        assert sha(pack / shown) == after["lamp.v1.png"]  # the page shows the new candidate
-        assert sha(pack / "concept_art" / "lamp.png") == candidates[2]  # the pick stays
+        shown = page.locator(f'.candidate[data-item="lamp"][data-variant="{rerolled}"] img').first.get_attribute("src")
+        assert sha(pack / shown) == after[f"lamp.v{rerolled}.png"]  # the page shows the new candidate
+        assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]  # the pick stays
         SCREENSHOTS.mkdir(exist_ok=True)
         page.locator('section[data-item="lamp"]').screenshot(path=str(SCREENSHOTS / "picks.png"))
     assert errors == []

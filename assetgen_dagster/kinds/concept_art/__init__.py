@@ -7,6 +7,7 @@ from assetgen_dagster.engine import ItemCheck, ItemOutput
 from assetgen_dagster.kinds.base import Kind, PackTarget, in_folder
 from assetgen_dagster.kinds.images import ImageRequest, TextToImageAsset, image_role, load_array, style
 from assetgen_dagster.kinds.images.checks import not_blank, not_constant, size_as_asked
+from assetgen_dagster.kinds.images.score import IMAGE_SCORE_ROLE
 from assetgen_dagster.kinds.images.style import StyledImageItem
 
 
@@ -57,6 +58,7 @@ KIND = Kind(
     item=ConceptArtItem,
     assets=(ConceptArt(),),
     pack=(PackTarget("concept_art", in_folder("concept_art")),),
-    models=(image_role("concept_art"),),
+    # the candidates' score is declared here, once, and used by every text-to-image kind
+    models=(image_role("concept_art"), IMAGE_SCORE_ROLE),
     summary="Concept art: one image per prompt.",
 )

@@ -83,6 +83,14 @@ class TextToImageAsset(ItemAsset):
 
     group = "images_2d"
     ui_kinds = ("pytorch", "image")
+    scorer = "image_score"  # candidates (``variants``) get a CLIP prompt-adherence score
+
+    def score(self, model: Any, candidates: Sequence[tuple[Any, ItemOutput]]) -> list[float]:
+        """The CLIP score of each candidate's image against the item's prompt (the person's words)."""
+        from assetgen_dagster.kinds.images.score import clip_scores
+
+        images = [self.preview(out, item) for item, out in candidates]
+        return clip_scores(model.pipeline, [item.prompt for item, _ in candidates], images)
 
     def request(self, ctx: BatchContext, item: Any) -> ImageRequest:
         params = ctx.generation_params(item, self.role(item))
