@@ -12,6 +12,7 @@ from assetgen_dagster.models.catalog import Catalog, CatalogError
 AUDIO_REPOS = ("assetgen-tiny/sound-effects", "assetgen-tiny/music", "assetgen-tiny/voice",
                "assetgen-tiny/speech-recognition")
 IMAGE_TO_3D_REPO = "assetgen-tiny/shap-e-img2img"
+IMAGE_SCORE_REPO = "assetgen-tiny/image-score"
 
 
 def load_catalog(profile=None, override_path=None):
@@ -37,11 +38,12 @@ def test_builtin_profiles_are_valid():
     assert all(spec.license for spec in default.entries.values())
     tiny = load_catalog("tiny", override_path=None)
     assert {spec.repo_id for spec in tiny.entries.values()} == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, DEPTH_REPO,
-                                                                TEXT_LLM_REPO, IMAGE_TO_3D_REPO, VIDEO_REPO, *AUDIO_REPOS}
+                                                                TEXT_LLM_REPO, IMAGE_TO_3D_REPO, VIDEO_REPO, *AUDIO_REPOS,
+                                                                IMAGE_SCORE_REPO}
     assert set(default.entries) == set(tiny.entries) == {"concept_art", "sprite", "icon", "texture", "mesh",
                                                          "image_to_3d", "depth", "skybox", "sprite_animation",
                                                          "item_text", "dialogue", "localization", "sfx", "music",
-                                                         "voice", "speech_recognition"}
+                                                         "voice", "speech_recognition", "image_score"}
     assert default.spec("localization").repo_id == "Qwen/Qwen2.5-1.5B-Instruct"
     assert (default.spec("sprite_animation").repo_id, default.spec("sprite_animation").license) == (
         "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Apache-2.0")

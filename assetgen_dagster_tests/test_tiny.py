@@ -2,6 +2,7 @@ import hashlib
 
 from assetgen_dagster import tiny
 from assetgen_dagster.kinds.audio import tiny as audio
+from assetgen_dagster.kinds.images.score import TINY_IMAGE_SCORE_REPO
 from assetgen_dagster.kinds.images.tiny import TINY_STYLE_LORA_REPO
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.images.tiny import TINY_TEXTURE_REPO as TEXTURE_REPO
@@ -61,7 +62,7 @@ def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit
     repos = {role.tiny.repo_id for role in ROLES.values()}
     assert repos == {TEXT_TO_IMAGE_REPO, TEXTURE_REPO, SHAP_E_REPO, SHAP_E_IMG2IMG_REPO, DEPTH_REPO, TEXT_LLM_REPO,
                      VIDEO_REPO, audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO,
-                     TINY_SPEECH_RECOGNITION_REPO}
+                     TINY_SPEECH_RECOGNITION_REPO, TINY_IMAGE_SCORE_REPO}
     # the voice model's codec and the image models' style LoRAs, built beside them
     assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO, TINY_STYLE_LORA_REPO}
     assert all(tiny.snapshot_commit(repo) in str(path)
