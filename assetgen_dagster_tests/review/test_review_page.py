@@ -53,8 +53,14 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
         SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{batch}.png"), full_page=True)
 
-        shown = sorted(page.locator("[data-item]").evaluate_all("cards => cards.map(c => c.dataset.item)"))
+        shown = sorted(page.locator("section[data-item]").evaluate_all("cards => cards.map(c => c.dataset.item)"))
         assert shown == sorted(item["id"] for item in manifest["items"])
+        with_variants = [item for item in manifest["items"] if "variant" in next(iter(item["provenance"].values()), {})]
+        assert [item["id"] for item in with_variants] == (["lantern"] if batch == "starter_props" else [])
+        for item in with_variants:  # (the demo's lantern) every candidate shown, the shipped one framed
+            candidates = page.locator(f".candidate[data-item='{item['id']}']")
+            picked = page.locator(f".candidate.picked[data-item='{item['id']}']").get_attribute("data-variant")
+            assert candidates.count() >= 2 and picked == str(next(iter(item["provenance"].values()))["variant"])
         images = page.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])")
         assert all(width for _, width in images), [src for src, width in images if not width]
         drawn = [item for item in manifest["items"] if item["kind"] not in TEXT_KINDS]
