@@ -32,6 +32,8 @@ follow_upstreams = AutomationConditionSensorDefinition(
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=10,
     description="Rebuilds derived assets (PBR maps, LODs, collision, the pack) after their upstreams change.",
+    # Evaluated where the code is loaded: follows_upstreams has a condition of this project's own.
+    use_user_code_server=True,
 )
 
 

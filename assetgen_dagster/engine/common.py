@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dagster import AutomationCondition, Backoff, Jitter, RetryPolicy
 
@@ -25,14 +26,59 @@ GPU_POOL = "gpu"
 RETRY_DELAY_ENV = "ASSETGEN_RETRY_DELAY_SECONDS"
 
 
+class DepsUpdatedByOtherRuns(AutomationCondition):
+    """True for a batch (partition) one of whose upstreams was materialized, since the previous tick,
+    by a run that did not plan this asset (a run of ``textures`` alone, from the UI or the CLI).
+
+    Dagster's ``any_deps_updated`` asks whether the upstream's *latest materialization across all
+    partitions* came from a run that planned this asset; with batches running at once that is often
+    another batch's run, so it fired for a batch while the batch's own run was building it, and a
+    tick whose event cursor predated that run's pack but whose in-progress view came after it then
+    launched a second, pack-only run. This looks at each batch's own upstream materializations."""
+
+    @property
+    def name(self) -> str:
+        return "deps_updated_by_other_runs"
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    def evaluate(self, context: Any) -> Any:
+        from dagster import AssetRecordsFilter, AutomationResult
+
+        candidates = context.candidate_subset
+        if context.previous_temporal_context is None or candidates.is_empty or context.partitions_def is None:
+            return AutomationResult(context, context.get_empty_subset())  # the first tick: nothing is new
+        previous, latest = context.previous_max_storage_id or 0, context.max_storage_id  # None: no event then
+        instance, wanted = context.asset_graph_view.instance, candidates.expensively_compute_partition_keys()
+        planned_it: dict[str, bool] = {}  # run id -> whether the run planned this asset
+        updated: set[str] = set()
+        for dep in context.asset_graph.get(context.key).parent_entity_keys:
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=dep, after_storage_id=previous,
+                                   before_storage_id=None if latest is None else latest + 1), limit=10_000).records
+            for record in records:
+                if record.partition_key not in wanted or record.partition_key in updated:
+                    continue
+                if record.run_id not in planned_it:
+                    run = instance.get_run_by_id(record.run_id)
+                    # a run without an asset selection ran its whole job: count it as planning this asset
+                    planned_it[record.run_id] = run is None or run.asset_selection is None or \
+                        context.key in run.asset_selection
+                if not planned_it[record.run_id]:
+                    updated.add(record.partition_key)
+        return AutomationResult(context, context.asset_graph_view.get_subset_from_partition_keys(
+            context.key, context.partitions_def, updated))
+
+
 def follows_upstreams() -> AutomationCondition:
-    """Dagster's ``eager()`` without its ``newly_missing`` trigger: a derived asset (and the pack) is
-    requested when an upstream was updated by a run that did not plan it, never for a partition a
-    batch run is building. ``eager()`` latches "newly missing" on the first tick that sees a new
-    batch mid-run, and a tick whose event cursor predates the run's pack materialization but whose
-    in-progress view is later (the run just finished) then launched a second, pack-only run."""
+    """A derived asset (and the pack) follows an upstream made by a run that did not plan it (a UI or
+    CLI run of ``textures`` alone, say) for the batches that run touched; never a batch run, which
+    makes them itself (see :class:`DepsUpdatedByOtherRuns`). Otherwise like Dagster's ``eager()``:
+    once, when nothing upstream is missing or in progress and it is not in progress itself."""
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
+        DepsUpdatedByOtherRuns().since_last_handled()
         & ~AutomationCondition.any_deps_missing()
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
