@@ -174,6 +174,10 @@ def test_picks_are_parsed_against_the_batch():
     assert picks.pick("gone") is None and "'gone' is not in the batch" in picks.notes[0]
     with pytest.raises(BatchError, match="variants"):
         REGISTRY.schema.parse("items:\n  - {id: lamp, kind: concept_art, prompt: p, variants: 17}\n")
+    with pytest.raises(BatchError, match="item 'menu' .*field 'variants': strings are written by hand"):
+        REGISTRY.schema.parse("items:\n  - {id: menu, kind: strings, strings: {start: Start}, variants: 2}\n")
+    # a batch default applies to the items that can have candidates; strings items just have none
+    REGISTRY.schema.parse("defaults: {variants: 2}\nitems:\n  - {id: menu, kind: strings, strings: {start: Start}}\n")
 
 
 def test_the_sensor_treats_the_picks_file_as_part_of_the_batch(tiny_kit, workdir):

@@ -3,7 +3,7 @@ the batch's ``localization`` asset, which translates every text kind's strings i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -25,6 +25,10 @@ class StringsItem(ItemBase):
     kind: Literal["strings"]
     strings: Annotated[dict[Key, Annotated[str, Field(min_length=1, max_length=2000)]],
                        Field(min_length=1, max_length=500)]
+
+    def batch_problems(self, batch: Any) -> Iterable[tuple[str, str]]:
+        if self.variants not in (None, 1):
+            yield "variants", "strings are written by hand, not generated: there are no candidates to make"
 
     @field_validator("strings")
     @classmethod
