@@ -118,35 +118,27 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
     candidates: dict[str, list[Plan]] = {}  # item id -> its candidates' plans (items with variants)
     for item in items:
         count = item_variants(snapshot.batch, item) if asset.varies(item) else 1
-        for variant in range(count) if count > 1 else [None]:
-            subject = item if variant is None else item.model_copy(
-                update={"seed": variant_seed(ctx.seed(item), variant, snapshot.picks.rerolls(item.id, variant))})
-            try:
-                request = asset.request(ctx, subject)
-            except Blocked as exc:
-                outcome.blocked[item.id] = str(exc)
-                break
-            except UpstreamMissing as exc:
-                missing.append(str(exc))
-                break
-            role = asset.role(item)
-            resolved = models.resolve(role) if role else None
-            fields = identity_fields(request)
-            identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
-                               "model": resolved.identity() if resolved else None})
-            plan = Plan(subject, request, identity, resolved, fields, variant)
-            if variant is not None:
-                candidates.setdefault(item.id, []).append(plan)
-            entry = manifest.current(plan.key, identity)
+        try:
+            plans = [_plan(asset, ctx, item, variant) for variant in (range(count) if count > 1 else [None])]
+        except Blocked as exc:
+            outcome.blocked[item.id] = str(exc)
+            continue
+        except UpstreamMissing as exc:
+            missing.append(str(exc))
+            continue
+        if count > 1:
+            candidates[item.id] = plans
+        for plan in plans:
+            entry = manifest.current(plan.key, plan.identity)
             if entry is None:
-                todo.setdefault(role, []).append(plan)
+                todo.setdefault(asset.role(item), []).append(plan)
             else:
                 outcome.add(plan, entry, generated=False)
     if missing:
         raise UpstreamMissing("\n".join(missing))
 
     try:
-        for role, plans in todo.items():
+        for plans in todo.values():
             if plans[0].model is not None:
                 devices.claim(plans[0].model.device)
             _generate(asset, context, models, manifest, snapshot, plans, outcome)
@@ -169,6 +161,20 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
                         outcome.average_bytes() * max(left, 1)) from exc
     outcome.finish(manifest)
     return outcome
+
+
+def _plan(asset: ItemAsset, ctx: BatchContext, item: Any, variant: int | None) -> Plan:
+    """The plan of an item, or of its candidate ``variant``: the same item with the candidate's seed
+    (derived from the item's, the variant and its re-rolls). Raises what ``asset.request`` raises."""
+    subject = item if variant is None else item.model_copy(update={
+        "seed": variant_seed(ctx.seed(item), variant, ctx.snapshot.picks.rerolls(item.id, variant))})
+    request = asset.request(ctx, subject)
+    role = asset.role(item)
+    resolved = ctx.models.resolve(role) if role else None
+    fields = identity_fields(request)
+    identity = digest({"asset": f"{asset.name}/{asset.code_version}", "request": fields,
+                       "model": resolved.identity() if resolved else None})
+    return Plan(subject, request, identity, resolved, fields, variant)
 
 
 def _generate(asset: ItemAsset, context: AssetExecutionContext, models: Models | None, manifest: Manifest,
