@@ -167,6 +167,9 @@ def _progress_line(batch_id: str, entry, elapsed: float) -> str:
     asset = materialization.asset_key.to_user_string()
     if not metadata.get("items"):
         done = "no items of its kind"
+    elif metadata.get("candidates"):  # made and reused count each candidate of an item with variants
+        done = f"{metadata['items']} items ({metadata['generated']} made, {metadata['reused']} reused, " \
+               f"{len(metadata['candidates'])} picked from candidates)"
     elif "generated" in metadata:
         done = f"{metadata['generated'] + metadata['reused']}/{metadata['items']} items ({metadata['generated']} made, " \
                f"{metadata['reused']} reused)"
