@@ -27,7 +27,7 @@ from typing import Any
 from assetgen_dagster.batches import BatchError, BatchSchema, batch_path, is_valid_id
 from assetgen_dagster.engine.locks import locks_dir
 from assetgen_dagster.outputs import batch_output_dir
-from assetgen_dagster.picks import PickRefused, change_picks, load_picks
+from assetgen_dagster.picks import PickRefused, change_picks
 from assetgen_dagster.review import PAGE
 
 ACTIONS_JS = Path(__file__).resolve().parent / "actions.js"
@@ -78,19 +78,14 @@ class ReviewActions:
             return 409, {"error": str(exc)}
         return 200, {"item": item, "pick": picks.pick, "rerolled": picks.rerolled}
 
-    def state(self, pack: Path) -> dict[str, Any]:
-        """The published pack version (the page reloads when it changes) and the current picks."""
-        try:
-            version = os.readlink(pack)
-        except OSError:
-            version = ""
-        try:
-            batch = self.schema.load(batch_path(self.prompts_dir, self.batch_id))
-            picks = {item: value.model_dump(mode="json") for item, value in
-                     load_picks(self.prompts_dir, self.batch_id, batch).items.items()}
-        except BatchError as exc:
-            picks = {"error": str(exc)}
-        return {"version": version, "picks": picks}
+
+def pack_version(pack: Path) -> str:
+    """The version folder the pack link points at ("" before the first pack): the page polls it and
+    reloads when it changes."""
+    try:
+        return os.readlink(pack)
+    except OSError:
+        return ""
 
 
 class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
@@ -104,13 +99,15 @@ class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")  # a reload after a rebuild shows the new pack
         super().end_headers()
 
-    def _answer(self, status: int, value: dict[str, Any]) -> None:
-        data = json.dumps(value).encode()
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _answer(self, status: int, value: dict[str, Any]) -> None:
+        self._send(status, "application/json", json.dumps(value).encode())
 
     def _local_host(self) -> bool:
         """Only pages served from this server (a name another site could rebind is refused)."""
@@ -120,15 +117,9 @@ class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if self.actions is not None and path == f"{API}state":
-            return self._answer(200, self.actions.state(self.pack))
+            return self._answer(200, {"version": pack_version(self.pack)})
         if self.actions is not None and path == f"{API}actions.js":
-            data = ACTIONS_JS.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/javascript")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return None
+            return self._send(200, "text/javascript", ACTIONS_JS.read_bytes())
         if self.actions is not None and path in ("/", f"/{PAGE}"):
             return self._page()
         return super().do_GET()
@@ -138,12 +129,7 @@ class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
         html = (self.pack / PAGE).read_text(encoding="utf-8")
         extra = (f'<meta name="assetgen-token" content="{self.actions.token}">'
                  f'<script src="{API}actions.js" defer></script>')
-        data = html.replace("</head>", extra + "</head>", 1).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send(200, "text/html; charset=utf-8", html.replace("</head>", extra + "</head>", 1).encode())
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
