@@ -291,12 +291,11 @@ def _score_candidates(asset: ItemAsset, context: AssetExecutionContext, models: 
                      f"({model.spec.repo_id}@{model.commit[:12]})")
 
 
-def _default_pick(manifest: Manifest, plans: list[Plan]) -> int:
-    """The best scored candidate (the first of equals), or variant 0 when none has a score."""
-    scores = [(manifest.entry(plan.key) or {}).get("score") for plan in plans]
-    if any(score is None for score in scores):
+def _default_pick(scores: list[float | None]) -> int:
+    """The best scored candidate (the first of equals), or variant 0 unless every one has a score."""
+    if None in scores:
         return 0
-    return max(range(len(plans)), key=lambda index: (scores[index], -index))
+    return max(range(len(scores)), key=lambda index: (scores[index], -index))
 
 
 def _publish_pick(manifest: Manifest, plans: list[Plan], chosen_pick: int | None, outcome: BatchOutcome) -> None:
@@ -305,11 +304,12 @@ def _publish_pick(manifest: Manifest, plans: list[Plan], chosen_pick: int | None
     entry (what derived assets, the pack and the review page read) a copy of the candidate's. Its
     identity covers every candidate and the pick, so a new pick or a re-roll is a new version of the
     item; the model makes nothing here."""
-    pick = _default_pick(manifest, plans) if chosen_pick is None else chosen_pick
+    scored = [(manifest.entry(plan.key) or {}).get("score") for plan in plans]
+    pick = _default_pick(scored) if chosen_pick is None else chosen_pick
     chosen = plans[pick]
     item_id = chosen.item.id
-    scores = {str(plan.variant): (manifest.entry(plan.key) or {}).get("score") for plan in plans}
-    by = "person" if chosen_pick is not None else "score" if None not in scores.values() else "default"
+    scores = {str(plan.variant): score for plan, score in zip(plans, scored, strict=True)}
+    by = "person" if chosen_pick is not None else "score" if None not in scored else "default"
     identity = digest({"candidates": [plan.identity for plan in plans], "pick": pick, "by": by, "scores": scores})
     entry = manifest.current(item_id, identity)
     if entry is None:
