@@ -374,9 +374,17 @@ def scan_batch_files(prompts_dir: Path) -> list[Path]:
 
 
 def read_batch_text(path: Path) -> str:
-    """The text of a batch file, refusing what no batch can be (symlinks out, huge, not UTF-8)."""
+    """The text of a batch file, refusing what no batch can be (a bad name, symlinks out, huge, not UTF-8)."""
     path = Path(path)
     batch_id_for(path)
+    return read_prompts_text(path)
+
+
+def read_prompts_text(path: Path, missing_ok: bool = False) -> str | None:
+    """The text of a file in the prompts folder that is read as YAML (a batch, its picks file), refusing
+    a symlink out of the folder, more than MAX_FILE_BYTES and anything but UTF-8 (a BatchError).
+    With ``missing_ok``, a file that is not there is None (a missing picks file is no picks)."""
+    path = Path(path)
     if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
         raise BatchError(path, ["is a symlink to a file outside the prompts directory"])
     try:
@@ -387,6 +395,8 @@ def read_batch_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise BatchError(path, [f"is not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except OSError as exc:
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return None
         raise BatchError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
 
 

@@ -22,7 +22,6 @@ import yaml
 from pydantic import Field, ValidationError
 
 from assetgen_dagster.batches import (
-    MAX_FILE_BYTES,
     MAX_VARIANTS,
     PICKS_SUFFIX,
     BatchError,
@@ -30,6 +29,7 @@ from assetgen_dagster.batches import (
     Strict,
     item_variants,
     plain_yaml_error,
+    read_prompts_text,
 )
 from assetgen_dagster.locks import hold_one
 from assetgen_dagster.outputs import atomic_write_bytes
@@ -69,17 +69,8 @@ def picks_path(prompts_dir: Path, batch_id: str) -> Path:
 def load_picks(prompts_dir: Path, batch_id: str, batch: PromptBatch) -> Picks:
     """The batch's picks file validated against the batch; no file: no picks (every item ships its default)."""
     path = picks_path(prompts_dir, batch_id)
-    try:
-        if path.is_symlink() and not path.resolve().is_relative_to(prompts_dir.resolve()):
-            raise BatchError(path, ["is a symlink to a file outside the prompts directory"])
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise BatchError(path, [f"file is larger than {MAX_FILE_BYTES} bytes"])
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Picks()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError(path, [f"cannot be read: {exc}"]) from None
-    return parse_picks(text, path, batch)
+    text = read_prompts_text(path, missing_ok=True)
+    return Picks() if text is None else parse_picks(text, path, batch)
 
 
 def parse_picks(text: str, path: Path | str, batch: PromptBatch) -> Picks:
