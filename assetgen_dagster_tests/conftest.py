@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated offline Hugging Face cache with the tiny kit, built once per session."""
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -105,6 +106,11 @@ def copy_demo_batch(batch_id: str, prompts_dir: Path) -> Path:
     """One of data/prompts' demo batches into ``prompts_dir``, with the reference clips its cast names."""
     shutil.copytree(PROJECT_ROOT / "data" / "prompts" / "voices", prompts_dir / "voices", dirs_exist_ok=True)
     return Path(shutil.copy(PROJECT_ROOT / "data" / "prompts" / f"{batch_id}.yaml", prompts_dir))
+
+
+def sha(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_batch(prompts_dir: Path, batch_id: str, text: str) -> Path:

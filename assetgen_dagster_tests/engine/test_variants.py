@@ -1,6 +1,5 @@
 """Candidates per item (``variants``), the picks file beside the batch, re-rolls, and what the pack ships."""
 
-import hashlib
 import json
 
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image
 from assetgen_dagster.batches import BatchError, variant_seed
 from assetgen_dagster.picks import parse_picks
 
-from ..conftest import REGISTRY, materialize_batch, metadata_of, sensor_tick, step_failure, write_batch
+from ..conftest import REGISTRY, materialize_batch, metadata_of, sensor_tick, sha, step_failure, write_batch
 
 BATCH = """\
     defaults: {seed: 5}
@@ -19,10 +18,6 @@ BATCH = """\
       - {id: rock, kind: concept_art, prompt: "a mossy rock"}
     """
 ASSETS = ["concept_art", "asset_pack"]
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def state(folder):
@@ -228,7 +223,7 @@ def test_every_kind_that_generates_from_a_seed_makes_different_candidates(tiny_k
 
 
 def test_the_review_page_shows_every_candidate_and_marks_the_pick(first, workdir):
-    _, instance, folder, before = first
+    _, instance, _, before = first
     pick(workdir, "lamp: {pick: 3}\n")
     materialize_batch(ASSETS, "props", instance=instance)
     pack = workdir / "outputs" / "props" / "asset_pack"

@@ -2,7 +2,6 @@
 server writes the batch's picks file, a real run (what the watcher launches on that save) publishes the
 new pack, and the page reloads showing it. Forged and bad requests change nothing."""
 
-import hashlib
 import json
 import threading
 import urllib.error
@@ -12,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from assetgen_dagster.cluster.servers import wait_until
 from assetgen_dagster.review.serve import ReviewActions, review_server
 
 from ..browser import browser, watch_console
-from ..conftest import REGISTRY, materialize_batch, metadata_of, write_batch
+from ..conftest import REGISTRY, materialize_batch, metadata_of, sha, write_batch
 from .test_review_page import SCREENSHOTS
 
 BATCH = """\
@@ -27,10 +25,6 @@ BATCH = """\
       - {id: coin, kind: concept_art, prompt: "a gold coin"}
     """
 ASSETS = ["concept_art", "asset_pack"]
-
-
-def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
