@@ -1,13 +1,17 @@
 """The worker's and launcher's own logic, without servers: device pinning, --preload names, the
-broker default, the instance config the cluster writes."""
+broker default, the instance config the cluster writes, how a stop treats busy and idle workers."""
 
 import os
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from assetgen_dagster.cluster.launcher import DEFAULT_BROKER_URL, WorkerCheckingCeleryRunLauncher
-from assetgen_dagster.cluster.local import instance_yaml_for
+from assetgen_dagster.cluster.local import LocalStack, instance_yaml_for
+from assetgen_dagster.cluster.servers import wait_until as wait_for
 from assetgen_dagster.cluster.worker import pin_device, preload_roles
 
 from ..conftest import PROJECT_ROOT, REGISTRY
@@ -44,3 +48,24 @@ def test_the_cluster_config_admits_one_run_per_worker():
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 3
     assert config["run_launcher"]["class"] == "WorkerCheckingCeleryRunLauncher"
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
+
+
+def test_a_stop_waits_for_the_workers_only_while_a_run_is_in_flight(tmp_path, monkeypatch):
+    """Workers get Celery's warm shutdown (SIGTERM: finish the run) while a run is handed out, and are
+    stopped at once when none is (stand-ins that record a SIGTERM play the workers)."""
+    from dagster import DagsterRun, DagsterRunStatus
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the stack exports its home; put ours back after
+    stopped = {}
+    for case, status in (("busy", DagsterRunStatus.STARTED), ("idle", DagsterRunStatus.SUCCESS)):
+        stack = LocalStack(PROJECT_ROOT, tmp_path / case, tmp_path / case / "logs", ["cpu"], dict(os.environ))
+        (tmp_path / case).mkdir()
+        with stack.instance() as instance:
+            instance.add_run(DagsterRun(job_name="generate_batch", status=status))
+        marker = tmp_path / f"{case}.term"
+        script = 'trap "touch $0; exit 0" TERM; touch $0.ready; while :; do sleep 0.05; done'
+        stack.workers = [subprocess.Popen(["bash", "-c", script, str(marker)], start_new_session=True)]
+        wait_for(lambda: Path(f"{marker}.ready").exists(), 10, "the stand-in's trap")  # noqa: B023
+        stack.stop()
+        stopped[case] = (marker.exists(), stack.workers[0].returncode)
+    assert stopped == {"busy": (True, 0), "idle": (False, -signal.SIGKILL)}
