@@ -9,7 +9,7 @@ import trimesh
 from assetgen_dagster.kinds.mesh.geometry import glb_meshes, solid
 
 from ...clients import gltf_problems
-from ...conftest import checks_of, materialize_batch, metadata_of, step_failure, write_batch
+from ...conftest import checks_of, materialize_batch, metadata_of, shared_workdir, step_failure, write_batch
 
 BATCH = """\
     defaults: {seed: 4}
@@ -30,12 +30,14 @@ def run(names, instance=None):
 meta = metadata_of
 
 
-@pytest.fixture
-def built(tiny_kit, workdir):
-    write_batch(workdir / "prompts", "props", BATCH)
-    result, instance = run(ALL)
-    assert result.success
-    return workdir / "outputs" / "props", result, instance
+@pytest.fixture(scope="module")
+def built(tiny_kit, tmp_path_factory):
+    """The batch made once for the tests that read it (and one that re-runs it, which changes nothing)."""
+    with shared_workdir(tmp_path_factory, "props") as root:
+        write_batch(root / "prompts", "props", BATCH)
+        result, instance = run(ALL)
+        assert result.success
+        yield root / "outputs" / "props", result, instance
 
 
 def test_meshes_by_both_routes_are_game_ready(built):

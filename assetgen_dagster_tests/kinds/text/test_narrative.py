@@ -56,18 +56,20 @@ def run(batch_id, names=ASSETS):
 
 
 @pytest.fixture
-def demo(tiny_kit, workdir):
-    """The demo batch made in this test's own folders (for a test that edits it)."""
+def demo(demo_runs, workdir):
+    """The demo batch in this test's own folders (for a test that edits it): its file, and a copy of
+    what the session's demo run made of it, which a run here must find current."""
     copy_demo_batch("narrative_demo", workdir / "prompts")
-    return run("narrative_demo"), workdir / "outputs" / "narrative_demo"
+    outputs, results = demo_runs
+    shutil.copytree(outputs / "narrative_demo", workdir / "outputs" / "narrative_demo", symlinks=True)
+    return results["narrative_demo"], workdir / "outputs" / "narrative_demo"
 
 
 @pytest.fixture(scope="module")
-def shared_demo(tiny_kit, tmp_path_factory):
-    """The demo batch made once for the tests that only read it."""
-    with shared_workdir(tmp_path_factory, "narrative") as root:
-        copy_demo_batch("narrative_demo", root / "prompts")
-        yield run("narrative_demo"), root / "outputs" / "narrative_demo"
+def shared_demo(demo_runs):
+    """The demo batch as the session's demo run made it (read only)."""
+    outputs, results = demo_runs
+    return results["narrative_demo"], outputs / "narrative_demo"
 
 
 def test_the_demo_batch_passes_every_check_and_writes_valid_files(shared_demo):
@@ -106,10 +108,10 @@ def test_the_demo_batch_passes_every_check_and_writes_valid_files(shared_demo):
     assert (pack / "text" / "dialogue" / "smith_greeting.yarn").is_file() and (pack / "text" / "items" / "rusty_sword.json").is_file()
 
 
-def test_every_translatable_item_has_its_translations_in_the_pack_and_on_the_page(shared_demo):
+def test_every_translatable_item_has_its_translations_in_the_pack_and_on_the_page(demo):
     """Item texts and dialogue, not only source strings, ship their per-item translation records;
     the pack's `complete` check notices one that is missing."""
-    result, out = shared_demo
+    result, out = demo
     pack = json.loads((out / "asset_pack" / "manifest.json").read_text())
     translated = {item["id"]: [f["path"] for f in item["files"] if f["path"].startswith("localization/")]
                   for item in pack["items"]}

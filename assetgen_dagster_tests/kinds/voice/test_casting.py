@@ -62,9 +62,15 @@ def make_cast(root):
 
 
 @pytest.fixture
-def cast(tiny_kit, workdir):
-    """The cast batch made in this test's own folders (for a test that edits it or its references)."""
-    return make_cast(workdir)
+def cast(shared_cast, workdir):
+    """The cast batch in this test's own folders (for a test that edits it or its references): a copy
+    of the shared one's batch, references and outputs, which a run here must find current."""
+    from dagster import DagsterInstance
+
+    result, _, out, _ = shared_cast
+    shutil.copytree(out.parent.parent / "prompts", workdir / "prompts", dirs_exist_ok=True)
+    shutil.copytree(out, workdir / "outputs" / "cast", symlinks=True)
+    return result, DagsterInstance.ephemeral(), workdir / "outputs" / "cast", workdir / "prompts" / "refs"
 
 
 @pytest.fixture(scope="module")
