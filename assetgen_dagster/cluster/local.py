@@ -232,11 +232,15 @@ class LocalStack:
         from dagster import DagsterRunStatus, RunsFilter
 
         handed = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+        environment = dict(os.environ)  # instance() exports the stack's variables; a stop leaves none behind
         try:
             with self.instance() as instance:
                 return instance.get_runs_count(RunsFilter(statuses=handed)) > 0
         except Exception:  # noqa: BLE001 - any storage error: keep the safe stop
             return True
+        finally:
+            os.environ.clear()
+            os.environ.update(environment)
 
     def __enter__(self) -> LocalStack:
         try:

@@ -50,17 +50,17 @@ def test_the_cluster_config_admits_one_run_per_worker():
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
 
 
-def test_a_stop_waits_for_the_workers_only_while_a_run_is_in_flight(tmp_path, monkeypatch):
+def test_a_stop_waits_for_the_workers_only_while_a_run_is_in_flight(tmp_path):
     """Workers get Celery's warm shutdown (SIGTERM: finish the run) while a run is handed out, and are
     stopped at once when none is (stand-ins that record a SIGTERM play the workers)."""
-    from dagster import DagsterRun, DagsterRunStatus
+    from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the stack exports its home; put ours back after
+    before = dict(os.environ)
     stopped = {}
     for case, status in (("busy", DagsterRunStatus.STARTED), ("idle", DagsterRunStatus.SUCCESS)):
         stack = LocalStack(PROJECT_ROOT, tmp_path / case, tmp_path / case / "logs", ["cpu"], dict(os.environ))
         (tmp_path / case).mkdir()
-        with stack.instance() as instance:
+        with DagsterInstance.from_config(str(tmp_path / case)) as instance:
             instance.add_run(DagsterRun(job_name="generate_batch", status=status))
         marker = tmp_path / f"{case}.term"
         script = 'trap "touch $0; exit 0" TERM; touch $0.ready; while :; do sleep 0.05; done'
@@ -69,3 +69,4 @@ def test_a_stop_waits_for_the_workers_only_while_a_run_is_in_flight(tmp_path, mo
         stack.stop()
         stopped[case] = (marker.exists(), stack.workers[0].returncode)
     assert stopped == {"busy": (True, 0), "idle": (False, -signal.SIGKILL)}
+    assert dict(os.environ) == before  # the stop exported nothing (a later test would find a stale DAGSTER_HOME)
