@@ -28,6 +28,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 from assetgen_dagster.registry import build_registry  # noqa: E402 - after HF_HOME is set
 
+from .browser import chromium, new_page  # noqa: F401 - fixtures for the browser tests
+
 # The registry the tests hand to the code under test: the built-in kinds, no installed plugins (the
 # plugin tests build their own).
 REGISTRY = build_registry(plugins=False)

@@ -27,7 +27,7 @@ from assetgen_dagster.cluster.servers import wait_until as wait_for
 from assetgen_dagster.cluster.watch import graphql, launch_run
 from assetgen_dagster.jobs import BatchRun
 
-from .browser import browser, watch_console
+from .browser import watch_console
 from .conftest import PROJECT_ROOT, load_batch, sensor_tick_starts, wait_for_a_tick, write_batch
 
 BATCHES = {
@@ -180,7 +180,7 @@ def test_an_edit_lands_a_revert_brings_the_pixels_back_and_a_touch_launches_noth
     assert triggers == ["watch", "watch"]  # launched at once by the watcher, the sensor did not repeat them
 
 
-def test_an_invalid_file_fails_a_check_on_the_batch_files_until_it_is_fixed(ui):
+def test_an_invalid_file_fails_a_check_on_the_batch_files_until_it_is_fixed(ui, new_page):
     home, prompts = ui["home"], ui["work"] / "prompts"
     check = AssetCheckKey(AssetKey("prompt_batch_files"), "valid_batch_files")
 
@@ -192,56 +192,54 @@ def test_an_invalid_file_fails_a_check_on_the_batch_files_until_it_is_fixed(ui):
     (prompts / "broken.yaml").write_text("items:\n  - {id: rock, kind: concept_art, prompt: x\n")
     failed = wait_for(lambda: (found := latest()) is not None and not found.passed and found, 60, "the failed check")
     assert "broken.yaml: invalid YAML at line 3, column 1: expected ',' or '}'" in failed.description
-    with browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1400, "height": 900})
-        page.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
-        page.goto(f"{ui['base']}/assets/prompt_batch_files?view=checks")
-        page.get_by_text("valid_batch_files").first.wait_for(timeout=30_000)
-        page.get_by_text("broken.yaml").first.wait_for(timeout=30_000)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "invalid_file.png"))
-        page.goto(f"{ui['base']}/assets/prompt_batch_files")  # the asset's overview: latest check results, red
-        page.get_by_text("Latest check results").first.wait_for(timeout=30_000)
-        page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(SCREENSHOTS / "invalid_file_overview.png"))
+    page = new_page(viewport={"width": 1400, "height": 900})
+    page.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
+    page.goto(f"{ui['base']}/assets/prompt_batch_files?view=checks")
+    page.get_by_text("valid_batch_files").first.wait_for(timeout=30_000)
+    page.get_by_text("broken.yaml").first.wait_for(timeout=30_000)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "invalid_file.png"))
+    page.goto(f"{ui['base']}/assets/prompt_batch_files")  # the asset's overview: latest check results, red
+    page.get_by_text("Latest check results").first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(SCREENSHOTS / "invalid_file_overview.png"))
     (prompts / "broken.yaml").unlink()
     wait_for(lambda: (found := latest()) is not None and found.passed, 60, "the check to pass again")
 
 
-def test_the_asset_page_shows_the_same_metadata_keys_and_a_preview(ui):
-    with browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-        # The UI opens a first-visit community dialog about a second after load, over whatever
-        # is clicked then; mark it dismissed in local storage, as a "Skip" click would.
-        page.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
-        errors = watch_console(page)
-        page.goto(f"{ui['base']}/asset-groups")
-        page.wait_for_load_state("networkidle")
-        for group in ("inputs", "images_2d", "materials", "meshes_3d", "delivery"):  # the lineage's groups
-            page.get_by_text(group, exact=True).first.wait_for(timeout=30_000)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        # Every asset materialized for every batch, kinds it lacks too: no asset shows partitions missing.
-        for group, assets in (("images_2d", 3), ("meshes_3d", 3)):
-            page.goto(f"{ui['base']}/locations/assetgen_dagster/asset-groups/{group}")
-            page.get_by_text("100% filled").nth(assets - 1).wait_for(timeout=60_000)
-            page.screenshot(path=str(SCREENSHOTS / f"asset_graph_{group}.png"))
-        page.goto(f"{ui['base']}/assets/textures?partition=mats")
-        page.wait_for_load_state("networkidle")
-        page.get_by_text("prompt_batch_files").first.wait_for(timeout=30_000)  # the batch files are upstream
-        for key in ("models", "items", "generated", "reused", "batch_hash", "blocked", "preview"):
-            page.locator("tr", has_text=key).first.wait_for(timeout=30_000)
-        assert "assetgen-tiny/texture" in page.locator("tr", has_text="models").first.inner_text()
-        page.locator("tr", has_text="models").first.scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOTS / "textures_models.png"))
-        page.locator("tr", has_text="preview").first.get_by_text("Show Markdown").click()
-        sheet = page.locator("img[src^='data:image']").first
-        sheet.wait_for(timeout=10_000)
-        assert sheet.evaluate("image => image.naturalWidth") >= 128
-        row = page.get_by_role("dialog").locator("tr", has_text="floor").first  # the item table under the sheet
-        assert "a stone floor" in row.inner_text() and ("all pass" in row.inner_text() or "tileable" in row.inner_text())
-        page.wait_for_timeout(500)  # the dialog's open animation, for a readable screenshot
-        page.screenshot(path=str(SCREENSHOTS / "textures_metadata.png"))
-        assert errors == [], errors
+def test_the_asset_page_shows_the_same_metadata_keys_and_a_preview(ui, new_page):
+    page = new_page(viewport={"width": 1400, "height": 1000})
+    # The UI opens a first-visit community dialog about a second after load, over whatever
+    # is clicked then; mark it dismissed in local storage, as a "Skip" click would.
+    page.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
+    errors = watch_console(page)
+    page.goto(f"{ui['base']}/asset-groups")
+    page.wait_for_load_state("networkidle")
+    for group in ("inputs", "images_2d", "materials", "meshes_3d", "delivery"):  # the lineage's groups
+        page.get_by_text(group, exact=True).first.wait_for(timeout=30_000)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    # Every asset materialized for every batch, kinds it lacks too: no asset shows partitions missing.
+    for group, assets in (("images_2d", 3), ("meshes_3d", 3)):
+        page.goto(f"{ui['base']}/locations/assetgen_dagster/asset-groups/{group}")
+        page.get_by_text("100% filled").nth(assets - 1).wait_for(timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / f"asset_graph_{group}.png"))
+    page.goto(f"{ui['base']}/assets/textures?partition=mats")
+    page.wait_for_load_state("networkidle")
+    page.get_by_text("prompt_batch_files").first.wait_for(timeout=30_000)  # the batch files are upstream
+    for key in ("models", "items", "generated", "reused", "batch_hash", "blocked", "preview"):
+        page.locator("tr", has_text=key).first.wait_for(timeout=30_000)
+    assert "assetgen-tiny/texture" in page.locator("tr", has_text="models").first.inner_text()
+    page.locator("tr", has_text="models").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "textures_models.png"))
+    page.locator("tr", has_text="preview").first.get_by_text("Show Markdown").click()
+    sheet = page.locator("img[src^='data:image']").first
+    sheet.wait_for(timeout=10_000)
+    assert sheet.evaluate("image => image.naturalWidth") >= 128
+    row = page.get_by_role("dialog").locator("tr", has_text="floor").first  # the item table under the sheet
+    assert "a stone floor" in row.inner_text() and ("all pass" in row.inner_text() or "tileable" in row.inner_text())
+    page.wait_for_timeout(500)  # the dialog's open animation, for a readable screenshot
+    page.screenshot(path=str(SCREENSHOTS / "textures_metadata.png"))
+    assert errors == [], errors
 
 
 def test_the_automation_sensor_follows_a_textures_run(ui):

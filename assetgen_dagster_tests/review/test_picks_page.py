@@ -13,7 +13,7 @@ import yaml
 
 from assetgen_dagster.review.serve import ReviewActions, review_server
 
-from ..browser import browser, watch_console
+from ..browser import watch_console
 from ..conftest import REGISTRY, materialize_batch, metadata_of, sha, write_batch
 from .test_review_page import SCREENSHOTS
 
@@ -59,45 +59,44 @@ def post(base, action, body, token=None, content_type="application/json", host=N
         return error.code, json.loads(error.read())
 
 
-def test_pick_and_reroll_from_the_page(served):
+def test_pick_and_reroll_from_the_page(served, new_page):
     base, _, instance, workdir = served
     folder, pack = workdir / "outputs" / "props" / "concept_art", workdir / "outputs" / "props" / "asset_pack"
     candidates = {k: sha(folder / f"variants/lamp.v{k}.png") for k in range(4)}
-    with browser() as chromium:
-        page = chromium.new_page()
-        errors = watch_console(page)
-        page.goto(f"{base}/index.html")
-        assert page.locator('button[data-action="pick"]').count() == 6  # lamp's 4 and rock's 2 candidates
-        best = int(page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant"))
-        assert f"v{best} · score" in page.locator('.candidate.picked[data-item="lamp"]').inner_text()
-        chosen = 2 if best != 2 else 1  # another candidate than the one the score picked
-        rerolled = 3 - chosen  # neither
+    page = new_page()
+    errors = watch_console(page)
+    page.goto(f"{base}/index.html")
+    assert page.locator('button[data-action="pick"]').count() == 6  # lamp's 4 and rock's 2 candidates
+    best = int(page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant"))
+    assert f"v{best} · score" in page.locator('.candidate.picked[data-item="lamp"]').inner_text()
+    chosen = 2 if best != 2 else 1  # another candidate than the one the score picked
+    rerolled = 3 - chosen  # neither
 
-        page.evaluate("window.beforeThePick = true")
-        page.click(f'button[data-action="pick"][data-item="lamp"][data-variant="{chosen}"]')
-        page.wait_for_selector('#assetgen-status[data-state="saved"]')
-        assert picks(workdir) == {"lamp": {"pick": chosen}}
-        run, _ = materialize_batch(ASSETS, "props", instance=instance)  # the run the watcher launches on that save
-        assert metadata_of(run, "concept_art")["generated"] == 0  # a pick generates nothing
-        page.wait_for_function("() => window.beforeThePick === undefined", timeout=15_000)  # reloaded
-        assert page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant") == str(chosen)
-        assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]
+    page.evaluate("window.beforeThePick = true")
+    page.click(f'button[data-action="pick"][data-item="lamp"][data-variant="{chosen}"]')
+    page.wait_for_selector('#assetgen-status[data-state="saved"]')
+    assert picks(workdir) == {"lamp": {"pick": chosen}}
+    run, _ = materialize_batch(ASSETS, "props", instance=instance)  # the run the watcher launches on that save
+    assert metadata_of(run, "concept_art")["generated"] == 0  # a pick generates nothing
+    page.wait_for_function("() => window.beforeThePick === undefined", timeout=15_000)  # reloaded
+    assert page.locator('.candidate.picked[data-item="lamp"]').get_attribute("data-variant") == str(chosen)
+    assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]
 
-        before = {p.name: sha(p) for p in (folder / "variants").iterdir()}
-        page.evaluate("window.beforeTheReroll = true")
-        page.click(f'button[data-action="reroll"][data-item="lamp"][data-variant="{rerolled}"]')
-        page.wait_for_selector('#assetgen-status[data-state="saved"]')
-        assert picks(workdir) == {"lamp": {"pick": chosen, "rerolled": {rerolled: 1}}}
-        run, _ = materialize_batch(ASSETS, "props", instance=instance)
-        assert metadata_of(run, "concept_art")["generated"] == 1
-        after = {p.name: sha(p) for p in (folder / "variants").iterdir()}
-        assert {name for name in after if after[name] != before[name]} == {f"lamp.v{rerolled}.png"}
-        page.wait_for_function("() => window.beforeTheReroll === undefined", timeout=15_000)
-        shown = page.locator(f'.candidate[data-item="lamp"][data-variant="{rerolled}"] img').first.get_attribute("src")
-        assert sha(pack / shown) == after[f"lamp.v{rerolled}.png"]  # the page shows the new candidate
-        assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]  # the pick stays
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.locator('section[data-item="lamp"]').screenshot(path=str(SCREENSHOTS / "picks.png"))
+    before = {p.name: sha(p) for p in (folder / "variants").iterdir()}
+    page.evaluate("window.beforeTheReroll = true")
+    page.click(f'button[data-action="reroll"][data-item="lamp"][data-variant="{rerolled}"]')
+    page.wait_for_selector('#assetgen-status[data-state="saved"]')
+    assert picks(workdir) == {"lamp": {"pick": chosen, "rerolled": {rerolled: 1}}}
+    run, _ = materialize_batch(ASSETS, "props", instance=instance)
+    assert metadata_of(run, "concept_art")["generated"] == 1
+    after = {p.name: sha(p) for p in (folder / "variants").iterdir()}
+    assert {name for name in after if after[name] != before[name]} == {f"lamp.v{rerolled}.png"}
+    page.wait_for_function("() => window.beforeTheReroll === undefined", timeout=15_000)
+    shown = page.locator(f'.candidate[data-item="lamp"][data-variant="{rerolled}"] img').first.get_attribute("src")
+    assert sha(pack / shown) == after[f"lamp.v{rerolled}.png"]  # the page shows the new candidate
+    assert sha(pack / "concept_art" / "lamp.png") == candidates[chosen]  # the pick stays
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.locator('section[data-item="lamp"]').screenshot(path=str(SCREENSHOTS / "picks.png"))
     assert errors == []
 
 

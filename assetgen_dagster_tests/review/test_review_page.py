@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..browser import browser, serving, watch_console
+from ..browser import serving, watch_console
 from ..conftest import DEMO_BATCHES
 
 TEXT_KINDS = {"item_text", "dialogue", "strings"}
@@ -39,11 +39,11 @@ def test_the_validator_reports_a_broken_glb(tmp_path):
 
 
 @pytest.mark.parametrize("batch", DEMO_BATCHES)
-def test_the_review_page_of_every_demo_pack(demo_packs, batch):
+def test_the_review_page_of_every_demo_pack(demo_packs, batch, new_page):
     pack = demo_packs / batch / "asset_pack"
     manifest = json.loads((pack / "manifest.json").read_text())
-    with serving(pack) as base, browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    with serving(pack) as base:
+        page = new_page(viewport={"width": 1280, "height": 900})
         errors = watch_console(page)
         page.goto(f"{base}/index.html")
         page.wait_for_load_state("networkidle")
@@ -93,10 +93,10 @@ def test_the_review_page_of_every_demo_pack(demo_packs, batch):
         assert errors == [], errors
 
 
-def test_skies_show_as_a_strip_and_a_cube_cross_and_animations_play_at_their_fps(demo_packs):
+def test_skies_show_as_a_strip_and_a_cube_cross_and_animations_play_at_their_fps(demo_packs, new_page):
     pack = demo_packs / "sky_and_motion" / "asset_pack"
-    with serving(pack) as base, browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    with serving(pack) as base:
+        page = new_page(viewport={"width": 1280, "height": 900})
         errors = watch_console(page)
         page.goto(f"{base}/index.html")
         page.wait_for_load_state("networkidle")
