@@ -101,9 +101,10 @@ def atomic_link(source: Path, target: Path) -> os.stat_result:
     try:
         link_or_copy(source, tmp)
         os.replace(tmp, target)
-    except BaseException:
+    finally:
+        # Gone after a rename, except where ``target`` already was ``source``'s inode: renaming one
+        # hard link over another of the same file does nothing (POSIX) and leaves the temp name.
         tmp.unlink(missing_ok=True)
-        raise
     return target.stat()
 
 
