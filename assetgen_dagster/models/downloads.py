@@ -209,6 +209,23 @@ def fetch_file(repo_id: str, commit: str, filename: str) -> Path:
         raise ModelDownloadError(f"could not fetch {filename} of {repo_id}@{commit[:12]}: {exc}") from exc
 
 
+def card_license(repo_id: str, commit: str) -> str:
+    """The license the repo's model card (README.md front matter) declares at ``commit``, for the
+    provenance of what is made with it; a card that is absent or names none says so."""
+    from huggingface_hub import ModelCard
+
+    try:
+        card = ModelCard(fetch_file(repo_id, commit, "README.md").read_text(encoding="utf-8"))
+    except (ModelNotCachedError, ModelUnavailableError, ModelDownloadError):
+        return "unknown (no model card)"
+    except (ValueError, UnicodeDecodeError):
+        return "unknown (the model card cannot be read)"
+    declared, name = card.data.license, card.data.to_dict().get("license_name")
+    if not declared:
+        return "unknown (the model card names none)"
+    return f"{declared}: {name}" if declared == "other" and name else str(declared)
+
+
 def fetch_snapshot(spec: ModelSpec, commit: str, dtype: str,
                    on_progress: Callable[[str], None] | None = None) -> Snapshot:
     """Make the needed files of ``spec`` at ``commit`` present in the hub cache.

@@ -28,7 +28,7 @@ from assetgen_dagster.locks import hold_one
 from assetgen_dagster.models.cache import MODEL_CACHE, CachedModel
 from assetgen_dagster.models.catalog import Catalog, ModelRoles, ModelSpec
 from assetgen_dagster.models.devices import detect_device, device_key, dtype_for
-from assetgen_dagster.models.downloads import commit_of, fetch_file, fetch_snapshot, resolve_commit
+from assetgen_dagster.models.downloads import card_license, commit_of, fetch_file, fetch_snapshot, resolve_commit
 from assetgen_dagster.models.errors import ModelNotAllowedError, ModelTooLargeError, UnsupportedModelError
 from assetgen_dagster.models.loading import TorchSettings, build_pipeline, companion_repos
 from assetgen_dagster.models.memory import (
@@ -67,6 +67,7 @@ class Adapter:
     commit: str
     filename: str
     path: Path
+    license: str  # as the repo's model card declares it
 
 
 @dataclass
@@ -285,7 +286,8 @@ class Models:
 
     def adapter(self, repo_id: str, revision: str, filename: str) -> Adapter:
         """An adapter's weights file (a LoRA) through the same rules as a model: on the allow-list,
-        pinned to a commit, safetensors only, from the Hugging Face cache (downloaded into it when online)."""
+        pinned to a commit, safetensors only, from the Hugging Face cache (downloaded into it when
+        online); with the license its model card declares."""
         self.check_allowed(repo_id)
         if not filename.endswith(".safetensors"):
             raise UnsupportedModelError(f"{repo_id}: {filename} is not a .safetensors file (only safetensors load)")
@@ -293,7 +295,8 @@ class Models:
         resolved = self.loader._resolved  # noqa: SLF001 - one resolution per run, as for models
         if key not in resolved:
             commit = commit_of(repo_id, revision)
-            resolved[key] = Adapter(repo_id, commit, filename, fetch_file(repo_id, commit, filename))
+            resolved[key] = Adapter(repo_id, commit, filename, fetch_file(repo_id, commit, filename),
+                                    card_license(repo_id, commit))
         return resolved[key]
 
     @contextmanager

@@ -100,3 +100,23 @@ def test_offline_revision_resolution_through_refs(tiny_kit):
         resolve_commit(replace(spec, revision="no-such-branch"))
     with pytest.raises(ModelNotCachedError, match="tiny-kit"):
         fetch_snapshot(spec, "c" * 40, "float32")
+
+
+@pytest.mark.parametrize(("card", "says"), [
+    ("---\nlicense: apache-2.0\n---\nAn adapter.\n", "apache-2.0"),
+    ("---\nlicense: other\nlicense_name: studio-internal\n---\n", "other: studio-internal"),
+    ("---\ntags: [lora]\n---\nNo license here.\n", "unknown (the model card names none)"),
+    (None, "unknown (no model card)"),
+])
+def test_an_adapter_license_is_what_its_model_card_declares(tmp_path, monkeypatch, card, says):
+    from assetgen_dagster.models import downloads
+
+    def fetch(repo_id, commit, filename):
+        assert filename == "README.md"
+        if card is None:
+            raise ModelNotCachedError(f"{repo_id}: {filename} is not in the cache")
+        (tmp_path / filename).write_text(card)
+        return tmp_path / filename
+
+    monkeypatch.setattr(downloads, "fetch_file", fetch)
+    assert downloads.card_license("studio/style", "0" * 40) == says

@@ -69,6 +69,7 @@ class AppliedLora:
     commit: str
     weight_name: str
     weight: float
+    license: str  # the model card's, for provenance (fixed by repo and commit, so it moves no identity on its own)
 
     @property
     def adapter_name(self) -> str:
@@ -91,7 +92,7 @@ def resolve_loras(models: Any, batch_file: Any, item: Any,
         except (ModelNotAllowedError, ModelNotCachedError, ModelUnavailableError, UnsupportedModelError) as exc:
             # refused or absent: bad input, not retried (a download that failed is, by the retry policy)
             raise BatchError(batch_file, [f"item {item.id!r}, field '{field}.loras[{index}].repo': {exc}"]) from None
-        applied.append(AppliedLora(lora.repo, adapter.commit, lora.weight_name, lora.weight))
+        applied.append(AppliedLora(lora.repo, adapter.commit, lora.weight_name, lora.weight, adapter.license))
         files.append((applied[-1].adapter_name, adapter.path))
     return tuple(applied), tuple(files)
 

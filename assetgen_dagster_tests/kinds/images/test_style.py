@@ -47,8 +47,9 @@ def test_a_style_changes_the_pixels_and_weight_zero_gives_the_unstyled_ones(tiny
     assert np.abs(styled - plain).mean() > 2.0  # the same seed and prompt, another look
     assert np.abs(zero - plain).max() <= 1  # weight 0: the base model's own pixels, within 1 LSB
     recorded = provenance(workdir, "styled", "styled")["loras"]
-    assert [(lora["repo"], lora["weight"], lora["weight_name"]) for lora in recorded] == \
-        [(TINY_STYLE_LORA_REPO, 1.0, "pytorch_lora_weights.safetensors")]
+    assert [(lora["repo"], lora["weight"], lora["weight_name"], lora["license"]) for lora in recorded] == \
+        [(TINY_STYLE_LORA_REPO, 1.0, "pytorch_lora_weights.safetensors",
+          "other: random weights built locally; test use only")]  # as its model card declares
     assert re.fullmatch(r"[0-9a-f]{40}", recorded[0]["commit"])
     assert provenance(workdir, "styled", "plain")["loras"] == []
     assert metadata_of(result, "icons")["generated"] == 1  # the batch style reaches every image kind
