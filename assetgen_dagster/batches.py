@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Union
 
 import yaml
@@ -484,11 +484,37 @@ def batch_hash(batch: PromptBatch) -> str:
     return digest(batch.model_dump(mode="json"))
 
 
+def relative_file(value: str, suffixes: tuple[str, ...], what: str) -> str:
+    """``value`` if it names a file inside the prompts folder, relative to it, with one of
+    ``suffixes`` (a batch's reference clip or image); else ValueError saying what is wrong."""
+    path = PurePosixPath(value)
+    if path.is_absolute() or "\\" in value or any(part in ("..", "") for part in value.split("/")):
+        raise ValueError("must be a path inside the prompts folder, relative to it (no '..', not absolute)")
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"must be {what} ({', '.join(suffixes)}), not {path.suffix or 'no suffix'}")
+    return value
+
+
 def referenced_path(prompts_dir: Path, name: str) -> Path | None:
     """A file a batch references, resolved (links followed); None when it lies outside the prompts folder."""
     root = prompts_dir.resolve()
     path = (root / name).resolve()
     return path if path.is_relative_to(root) else None
+
+
+def read_referenced(prompts_dir: Path, name: str, limit: int) -> bytes:
+    """The bytes of a file a batch references (a reference clip or image), or ValueError saying why
+    they cannot be used: outside the prompts folder, unreadable, larger than ``limit``."""
+    path = referenced_path(prompts_dir, name)
+    if path is None:
+        raise ValueError("resolves outside the prompts folder (a link?)")
+    try:
+        data = path.read_bytes() if path.stat().st_size <= limit else None
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if data is None:
+        raise ValueError(f"is larger than {limit // 1_000_000} MB")
+    return data
 
 
 def _file_digest(prompts_dir: Path, name: str) -> str:

@@ -93,7 +93,7 @@ def build_pack(snapshot: BatchSnapshot, registry: Registry, output_dir: Path) ->
         assets = registry.assets_of_item(item)
         review = ReviewItem(item, {}, {name: manifest_of(name).entry(item.id) for name in assets
                                        if manifest_of(name).entry(item.id)},
-                            {name: manifest_of(name).folder for name in assets})
+                            {name: manifest_of(name).folder for name in assets}, prompts_dir=snapshot.path.parent)
         for name, entry in review.entries.items():
             if "variants" in entry:  # an item with candidates: the page shows them all, the pack the pick
                 review.candidates[name] = [(int(variant), manifest_of(name).entry(key) or {})

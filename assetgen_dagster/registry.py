@@ -79,7 +79,7 @@ class Registry:
         self.origins: Mapping[str, str] = dict(origins or {kind.name: BUILTIN for kind in kinds})
         self.refused: tuple[RefusedPlugin, ...] = tuple(refused)
         self.roles = ModelRoles([role for kind in kinds for role in kind.models])
-        referencing = [kind.references for kind in kinds if kind.references]
+        referencing = list(dict.fromkeys(kind.references for kind in kinds if kind.references))  # shared ones once
         self.schema = BatchSchema({kind.name: kind.item for kind in kinds},
                                   {name: section for kind in kinds for name, section in kind.sections.items()},
                                   lambda batch: [name for references in referencing for name in references(batch)])

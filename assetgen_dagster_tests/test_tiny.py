@@ -3,7 +3,7 @@ import hashlib
 from assetgen_dagster import tiny
 from assetgen_dagster.kinds.audio import tiny as audio
 from assetgen_dagster.kinds.images.score import TINY_IMAGE_SCORE_REPO
-from assetgen_dagster.kinds.images.tiny import TINY_STYLE_LORA_REPO
+from assetgen_dagster.kinds.images.tiny import TINY_IP_ADAPTER_REPO, TINY_STYLE_LORA_REPO
 from assetgen_dagster.kinds.images.tiny import TINY_TEXT_TO_IMAGE_REPO as TEXT_TO_IMAGE_REPO
 from assetgen_dagster.kinds.images.tiny import TINY_TEXTURE_REPO as TEXTURE_REPO
 from assetgen_dagster.kinds.mesh.tiny import TINY_DEPTH_REPO as DEPTH_REPO
@@ -64,7 +64,7 @@ def test_the_kit_builds_one_model_per_tiny_repo_of_the_registered_roles(tiny_kit
                      VIDEO_REPO, audio.TINY_SFX_REPO, audio.TINY_MUSIC_REPO, audio.TINY_VOICE_REPO,
                      TINY_SPEECH_RECOGNITION_REPO, TINY_IMAGE_SCORE_REPO}
     # the voice model's codec and the image models' style LoRAs, built beside them
-    assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO, TINY_STYLE_LORA_REPO}
+    assert set(tiny.builders(ROLES)) == repos | {audio.TINY_CODEC_REPO, TINY_STYLE_LORA_REPO, TINY_IP_ADAPTER_REPO}
     assert all(tiny.snapshot_commit(repo) in str(path)
                for repo, path in zip(tiny.builders(ROLES), tiny.ensure_tiny_kit(ROLES)))
 

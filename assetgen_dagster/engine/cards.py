@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from assetgen_dagster.batches import item_options
+from assetgen_dagster.batches import item_options, referenced_path
 
 REVIEW_DIR = "review"  # inside the pack: the viewer script and files shown only on the page
 
@@ -27,10 +27,16 @@ class ReviewItem:
     extra: dict[Path, str] = field(default_factory=dict)  # source file -> path under review/ to copy
     # asset -> its candidates of the item (``variants``): (variant, manifest entry), in order
     candidates: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    prompts_dir: Path | None = None  # where the batch's reference files are (style references)
+    copied: set[Path] = field(default_factory=set)  # sources of ``extra`` to copy, never hard-link
 
-    def review_file(self, source: Path, name: str) -> str:
-        """Copy ``source`` next to the page as ``review/<name>`` and return its path on the page."""
+    def review_file(self, source: Path, name: str, copy: bool = False) -> str:
+        """Put ``source`` next to the page as ``review/<name>`` (a hard link; a copy with ``copy``, for
+        a file its owner may rewrite in place, such as a reference in the prompts folder) and return
+        its path on the page."""
         self.extra[source] = name
+        if copy:
+            self.copied.add(source)
         return f"{REVIEW_DIR}/{name}"
 
 MIN_SHOWN = 128  # small (tiny-kit) images are enlarged, pixelated, to at least this many pixels
@@ -125,6 +131,30 @@ def candidates(review: ReviewItem) -> Markup:
     return Markup("").join(strips)
 
 
+def references(review: ReviewItem) -> Markup:
+    """The style reference images the item was made with, from its provenance, beside it (copied
+    next to the page, not into the pack); one edited since is marked so."""
+    import hashlib
+
+    shown, seen = [], set()
+    for entry in review.entries.values():
+        for name, sha in ((entry.get("provenance") or {}).get("style_reference") or {}).get("images", []):
+            if name in seen or review.prompts_dir is None:
+                continue
+            seen.add(name)
+            source = referenced_path(review.prompts_dir, name)
+            if source is None or not source.is_file():
+                shown.append(Markup('<p class="reference gone">{}: no longer in the prompts folder</p>').format(name))
+                continue
+            current = hashlib.sha256(source.read_bytes()).hexdigest() == sha
+            label = f"{name}" + ("" if current else " (edited since: a run applies it)")
+            src = review.review_file(source, f"references/{sha[:16]}{Path(name).suffix}", copy=True)
+            shown.append(image(src, source, label))
+    if not shown:
+        return Markup("")
+    return Markup('<div class="references"><h4>style references</h4>{}</div>').format(Markup("").join(shown))
+
+
 def check_list(review: ReviewItem) -> Markup:
     rows = []
     for asset, entry in review.entries.items():
@@ -156,4 +186,4 @@ def options_of(review: ReviewItem) -> str:
 
 
 __all__ = ["REVIEW_DIR", "Markup", "ReviewItem", "candidates", "check_list", "escape", "files_of", "generic_card", "image", "link",
-           "options_of", "prompt_of", "provenance", "tiled", "viewer"]
+           "options_of", "prompt_of", "provenance", "references", "tiled", "viewer"]

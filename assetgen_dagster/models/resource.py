@@ -284,19 +284,23 @@ class Models:
                                           dtype=dtype_for(device, spec.dtype))
         return resolved[key]
 
-    def adapter(self, repo_id: str, revision: str, filename: str) -> Adapter:
-        """An adapter's weights file (a LoRA) through the same rules as a model: on the allow-list,
-        pinned to a commit, safetensors only, from the Hugging Face cache (downloaded into it when
-        online); with the license its model card declares."""
+    def adapter(self, repo_id: str, revision: str, filename: str, companions: tuple[str, ...] = ()) -> Adapter:
+        """An adapter's weights file (a LoRA, an IP-Adapter) through the same rules as a model: on the
+        allow-list, pinned to a commit, safetensors only, from the Hugging Face cache (downloaded into
+        it when online); with the license its model card declares. ``companions``: files of the same
+        commit it loads with (an IP-Adapter's image encoder: safetensors weights, JSON configs)."""
         self.check_allowed(repo_id)
-        if not filename.endswith(".safetensors"):
-            raise UnsupportedModelError(f"{repo_id}: {filename} is not a .safetensors file (only safetensors load)")
-        key = ("adapter", repo_id, revision, filename)
+        for name in (filename, *companions):
+            if not name.endswith(".safetensors") and not (name in companions and name.endswith(".json")):
+                raise UnsupportedModelError(f"{repo_id}: {name} is not a .safetensors file (only safetensors load)")
+        key = ("adapter", repo_id, revision, filename, companions)
         resolved = self.loader._resolved  # noqa: SLF001 - one resolution per run, as for models
         if key not in resolved:
             commit = commit_of(repo_id, revision)
-            resolved[key] = Adapter(repo_id, commit, filename, fetch_file(repo_id, commit, filename),
-                                    card_license(repo_id, commit))
+            path = fetch_file(repo_id, commit, filename)
+            for name in companions:
+                fetch_file(repo_id, commit, name)
+            resolved[key] = Adapter(repo_id, commit, filename, path, card_license(repo_id, commit))
         return resolved[key]
 
     @contextmanager

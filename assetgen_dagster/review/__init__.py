@@ -10,6 +10,7 @@ provenance. GLBs are fetched by the viewer, so open the page over HTTP: ``assetg
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,18 +44,25 @@ def write_review(pack_dir: Path, manifest: dict[str, Any], kinds: Sequence[Kind]
         if members:
             draw = kind.review or generic_card
             # drawn before the copies below: cards name the files they show under review/
-            sections.append({"kind": kind, "cards": [(review, draw(review), cards.candidates(review))
-                                                     for review in members],
+            sections.append({"kind": kind, "cards": [(review, draw(review), cards.candidates(review),
+                                                      cards.references(review)) for review in members],
                              "batch_files": sorted(path for path in manifest["extra_files"]
                                                    if any(t.batch_path(path.rsplit("/", 1)[-1]) == path
                                                           for t in kind.pack))})
-    uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card, _ in section["cards"])
+    uses_viewer = any("<model-viewer" in str(card) for section in sections for _, card, *_ in section["cards"])
     plays_animations = any('class="sprite-animation' in str(card) for section in sections
-                           for _, card, _ in section["cards"])
+                           for _, card, *_ in section["cards"])
     review_dir = pack_dir / REVIEW_DIR
     for review in items:
         for source, name in review.extra.items():
-            link_or_copy(source, review_dir / name)
+            target = review_dir / name
+            if target.exists():  # shown for another item too (a shared reference): names are unique per file
+                continue
+            if source in review.copied:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+            else:
+                link_or_copy(source, target)
     if uses_viewer:
         link_or_copy(VENDOR / VIEWER, review_dir / VIEWER)
     html = _environment().get_template("page.html.j2").render(

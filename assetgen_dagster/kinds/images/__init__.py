@@ -16,11 +16,21 @@ from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRej
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.generate import ImageRequest
-from assetgen_dagster.kinds.images.style import StyledImageItem, resolve_loras, style_of
+from assetgen_dagster.kinds.images.style import (
+    REPO_ID,
+    WEIGHT_FILE,
+    StyledImageItem,
+    resolve_loras,
+    resolve_reference,
+    style_of,
+)
 from assetgen_dagster.kinds.images.tiny import (
+    IP_ADAPTER_WEIGHTS,
+    TINY_IP_ADAPTER_REPO,
     TINY_STYLE_LORA_REPO,
     TINY_TEXT_TO_IMAGE_REPO,
     TINY_TEXTURE_REPO,
+    build_tiny_ip_adapter,
     build_tiny_style_lora,
     build_tiny_text_to_image,
     build_tiny_texture,
@@ -38,6 +48,12 @@ class ImageParams(ModelParams):
     guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 0.0
     width: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
     height: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
+    # The IP-Adapter made for this base model (a batch style's reference images need one): h94/IP-Adapter
+    # for SD 1.5 (ip-adapter_sd15.safetensors) or SDXL (sdxl_models/: set the weight accordingly); none
+    # exists for SD 2.1 / SD-Turbo, the default, where a reference is refused.
+    ip_adapter: Annotated[str, Field(pattern=REPO_ID)] | None = None
+    ip_adapter_weight: Annotated[str, Field(pattern=WEIGHT_FILE)] = IP_ADAPTER_WEIGHTS
+    ip_adapter_revision: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "main"
 
 
 SD_TURBO = {
@@ -53,11 +69,12 @@ TINY_IMAGE_ENTRY = {
     "revision": "main",
     "pipeline": "StableDiffusionPipeline",
     "dtype": "float32",
-    "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4},
+    "params": {"steps": 2, "guidance": 0.0, "width": 64, "height": 64, "batch_size": 4,
+               "ip_adapter": TINY_IP_ADAPTER_REPO},
     "license": "random weights built locally; test use only",
 }
-# The kit's style LoRAs fit both tiny pipelines' UNet (one architecture).
-_TINY_STYLE = ((TINY_STYLE_LORA_REPO, build_tiny_style_lora),)
+# The kit's style LoRAs and IP-Adapter fit both tiny pipelines' UNet (one architecture).
+_TINY_STYLE = ((TINY_STYLE_LORA_REPO, build_tiny_style_lora), (TINY_IP_ADAPTER_REPO, build_tiny_ip_adapter))
 TINY_TEXT_TO_IMAGE = TinyModel(repo_id=TINY_TEXT_TO_IMAGE_REPO, build=build_tiny_text_to_image, entry=TINY_IMAGE_ENTRY,
                                companions=_TINY_STYLE)
 # The texture role's stand-in makes spatially smooth images, so a seam (or its absence) is measurable.
@@ -96,6 +113,7 @@ class TextToImageAsset(ItemAsset):
         params = ctx.generation_params(item, self.role(item))
         style = style_of(ctx.batch, item) if isinstance(item, StyledImageItem) else None
         loras, lora_files = resolve_loras(ctx.models, ctx.snapshot.path, item, style)
+        reference, reference_inputs = resolve_reference(ctx.models, ctx.snapshot.path, item, style, self.role(item), params)
         return ImageRequest(
             prompt=self.prompt(item),
             negative_prompt=params.get("negative_prompt"),
@@ -106,6 +124,8 @@ class TextToImageAsset(ItemAsset):
             height=params["height"],
             loras=loras,
             lora_files=lora_files,
+            style_reference=reference,
+            style_reference_inputs=reference_inputs,
         )
 
     def prompt(self, item: Any) -> str:

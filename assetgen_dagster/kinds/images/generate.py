@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assetgen_dagster.engine import runtime_input
-from assetgen_dagster.kinds.images.style import AppliedLora, apply_loras
+from assetgen_dagster.kinds.images.style import AppliedLora, AppliedReference, apply_loras, apply_reference
 from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
 
@@ -25,10 +25,12 @@ class ImageRequest:
     tile: str | None = None  # seamless axes ("both", "x", "y") for textures; None = ordinary image
     loras: tuple[AppliedLora, ...] = ()  # the style's adapters and weights (kinds/images/style.py)
     lora_files: Any = runtime_input(())  # (adapter name, weights file) per LoRA: where, not what
+    style_reference: AppliedReference | None = None  # the style's reference images and their IP-Adapter
+    style_reference_inputs: Any = runtime_input(None)  # the adapter's folder and the images' bytes
 
-    def shape_key(self) -> tuple[int, float, int, int, str, tuple[AppliedLora, ...]]:
-        """Requests with the same key can share one pipeline call (one set of adapters per call)."""
-        return (self.steps, self.guidance, self.width, self.height, self.tile or "", self.loras)
+    def shape_key(self) -> tuple[int, float, int, int, str, tuple[AppliedLora, ...], AppliedReference | None]:
+        """Requests with the same key can share one pipeline call (one set of adapters and references per call)."""
+        return (self.steps, self.guidance, self.width, self.height, self.tile or "", self.loras, self.style_reference)
 
 
 class ShapedRequest(Protocol):
@@ -66,6 +68,7 @@ def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
         raise ValueError("one pipeline call takes requests of one shape (see plan_chunks)")
     negatives = [request.negative_prompt or "" for request in requests]
     apply_loras(pipe, first.loras, dict(first.lora_files))
+    referenced = apply_reference(pipe, first.style_reference, first.style_reference_inputs)
     with torch.inference_mode(), seamless_tiling(pipe, first.tile):
         result = pipe(
             prompt=[request.prompt for request in requests],
@@ -76,6 +79,7 @@ def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
             height=first.height,
             generator=[torch.Generator("cpu").manual_seed(request.seed) for request in requests],
             output_type="pil",
+            **referenced,
         )
     return list(result.images)
 

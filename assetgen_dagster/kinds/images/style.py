@@ -1,24 +1,33 @@
-"""A batch's art style: LoRA adapters applied to every text-to-image item, so forty props look like
-one game's. Top-level ``style:`` in a batch, replaced per item by the item's own ``style:``.
+"""A batch's art style: LoRA adapters and reference images (through an IP-Adapter) applied to every
+text-to-image item, so forty props look like one game's. Top-level ``style:`` in a batch, replaced
+per item by the item's own ``style:``.
 
 A LoRA goes through the same rules as a model (allow-list, revision pinned to a commit, safetensors
 only, the Hugging Face cache); its repo, commit, file and weight are part of each item's identity and
 provenance. Adapters are loaded into the already loaded pipeline (peft, through diffusers'
 ``load_lora_weights``) and stay there: the next batch that asks for another set swaps them
 (``set_adapters``, ``delete_adapters``) without reloading the base weights.
+
+A reference is an image in the prompts folder; the role's base model names the IP-Adapter made for it
+(catalog ``params.ip_adapter``: one exists for SD 1.5 and SDXL bases, none for SD 2.1 / SD-Turbo,
+where a reference is refused). Each reference's content hash, the adapter's repo, commit and license
+and the scale are identity and provenance; the adapter and its image encoder are loaded into the
+loaded pipeline (``load_ip_adapter``) and unloaded for a call without one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from assetgen_dagster.batches import BatchError, ImageItem, Strict
-from assetgen_dagster.kinds.images.tiny import LORA_WEIGHTS
+from assetgen_dagster.batches import BatchError, ImageItem, Strict, read_referenced, relative_file
+from assetgen_dagster.kinds.images.tiny import IP_ADAPTER_FOLDER, LORA_WEIGHTS
 from assetgen_dagster.models import (
     ModelNotAllowedError,
     ModelNotCachedError,
@@ -29,6 +38,10 @@ from assetgen_dagster.models import (
 REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"
 WEIGHT_FILE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors$"  # a file at the repo's top level, safetensors only
 MAX_LORAS = 8
+MAX_REFERENCES = 4
+REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MAX_REFERENCE_BYTES = 20_000_000
+ReferencePath = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class LoraRef(Strict):
@@ -44,6 +57,20 @@ class Style(Strict):
     """What makes a batch's images look alike."""
 
     loras: Annotated[list[LoraRef], Field(max_length=MAX_LORAS)] = []
+    reference: ReferencePath | Annotated[list[ReferencePath], Field(min_length=1, max_length=MAX_REFERENCES)] | None = None
+    scale: Annotated[float, Field(ge=0.0, le=1.5)] = 0.6  # how strongly the references steer (IP-Adapter scale)
+
+    @field_validator("reference")
+    @classmethod
+    def _images_in_the_prompts_folder(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for name in [value] if isinstance(value, str) else value or []:
+            relative_file(name, REFERENCE_SUFFIXES, "an image")
+        return value
+
+    @property
+    def references(self) -> list[str]:
+        """The reference images, relative to the prompts folder (none, one or a list)."""
+        return [self.reference] if isinstance(self.reference, str) else list(self.reference or [])
 
 
 SECTION = {"style": (Style | None, None)}  # the top-level batch key, shared by every image kind
@@ -53,6 +80,12 @@ class StyledImageItem(ImageItem):
     """An image item that takes the batch's style, or its own (``style: {loras: []}`` for none)."""
 
     style: Style | None = None
+
+
+def style_references(batch: Any) -> list[str]:
+    """Every reference image the batch's styles read (its own and its items'): part of its content."""
+    styles = [getattr(batch, "style", None), *(getattr(item, "style", None) for item in batch.items)]
+    return sorted({name for style in styles if style is not None for name in style.references})
 
 
 def style_of(batch: Any, item: Any) -> Style | None:
@@ -124,3 +157,101 @@ def _loaded_adapters(pipe: Any) -> set[str]:
         return set()
     return {name for names in pipe.get_list_adapters().values() for name in names}
 
+
+
+@dataclass(frozen=True)
+class AppliedReference:
+    """A style's reference images as one item's request records them (identity and provenance)."""
+
+    adapter: str  # the IP-Adapter's repo
+    commit: str
+    weight_name: str  # its file under the repo's models/ folder
+    license: str  # the adapter's model card's
+    images: tuple[tuple[str, str], ...]  # (path relative to the prompts folder, sha256 of its bytes)
+    scale: float
+
+
+@dataclass(frozen=True)
+class ReferenceInputs:
+    """Where a reference's adapter is and what its images hold: what a call loads, not identity."""
+
+    snapshot: Any  # the adapter's snapshot folder in the hub cache
+    data: tuple[bytes, ...]  # the images' bytes, as hashed
+
+
+def resolve_reference(models: Any, batch_file: Any, item: Any, style: Style | None, role: str,
+                      params: dict[str, Any]) -> tuple[AppliedReference | None, ReferenceInputs | None]:
+    """The item's reference images, read and hashed, with the IP-Adapter of the role's base model
+    pinned to a commit and present (before any model loads); None without references. A base with no
+    IP-Adapter, a refused adapter or an unusable image is a :class:`BatchError` naming the file, the
+    item and the field."""
+    if style is None or not style.references:
+        return None, None
+    field = "style.reference" if getattr(item, "style", None) is not None else "style (the batch's).reference"
+
+    def refuse(problem: str) -> BatchError:
+        return BatchError(batch_file, [f"item {item.id!r}, field '{field}': {problem}"])
+
+    repo = params.get("ip_adapter")
+    if not repo:
+        raise refuse(f"the {role!r} role's base model {models.resolve(role).spec.repo_id} has no IP-Adapter "
+                     "(IP-Adapter weights exist for SD 1.5 and SDXL bases, not for SD 2.1 / SD-Turbo): point the role "
+                     "at such a base in your catalog and name its adapter in params.ip_adapter")
+    weight_name = params["ip_adapter_weight"]
+    try:
+        adapter = models.adapter(repo, params["ip_adapter_revision"], f"{IP_ADAPTER_FOLDER}/{weight_name}",
+                                 companions=IMAGE_ENCODER_FILES)
+    except (ModelNotAllowedError, ModelNotCachedError, ModelUnavailableError, UnsupportedModelError) as exc:
+        raise refuse(f"its IP-Adapter: {exc}") from None
+    prompts_dir = batch_file.parent
+    images, data = [], []
+    for name in style.references:
+        try:
+            data.append(_image_bytes(prompts_dir, name))
+        except ValueError as exc:
+            raise refuse(f"{name}: {exc}") from None
+        images.append((name, hashlib.sha256(data[-1]).hexdigest()))
+    return (AppliedReference(repo, adapter.commit, weight_name, adapter.license, tuple(images), style.scale),
+            ReferenceInputs(adapter.path.parent.parent, tuple(data)))
+
+
+IMAGE_ENCODER_FILES = (f"{IP_ADAPTER_FOLDER}/image_encoder/config.json",
+                       f"{IP_ADAPTER_FOLDER}/image_encoder/model.safetensors")
+
+
+def _image_bytes(prompts_dir: Any, name: str) -> bytes:
+    """A reference image's bytes, checked to open as an image; ValueError saying why not."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_referenced(prompts_dir, name, MAX_REFERENCE_BYTES)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"is not an image Pillow can read ({type(exc).__name__})") from None
+    return data
+
+
+def apply_reference(pipe: Any, reference: AppliedReference | None, inputs: ReferenceInputs | None) -> dict[str, Any]:
+    """Load ``reference``'s IP-Adapter into ``pipe`` (unless it is the one loaded) with its scale, or
+    unload one for a call without references; returns the pipeline call's extra arguments. The base
+    weights are never reloaded."""
+    loaded = getattr(pipe, "_assetgen_ip_adapter", None)
+    wanted = None if reference is None else (reference.adapter, reference.commit, reference.weight_name)
+    if loaded is not None and loaded != wanted:
+        pipe.unload_ip_adapter()  # its attention processors and image encoder go; the UNet's stay
+        pipe._assetgen_ip_adapter = None
+    if reference is None:
+        return {}
+    if loaded != wanted:
+        pipe.load_ip_adapter(str(inputs.snapshot), subfolder=IP_ADAPTER_FOLDER, weight_name=reference.weight_name,
+                             image_encoder_folder="image_encoder")
+        pipe._assetgen_ip_adapter = wanted
+    pipe.set_ip_adapter_scale(reference.scale)
+    from PIL import Image
+
+    images = []
+    for data in inputs.data:
+        with Image.open(io.BytesIO(data)) as image:
+            images.append(image.convert("RGB"))
+    return {"ip_adapter_image": [images]}  # one adapter; its images' tokens side by side

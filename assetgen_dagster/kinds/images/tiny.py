@@ -112,6 +112,44 @@ def build_tiny_style_lora(target: Path) -> None:
                                       "---\nThe tiny kit's style LoRAs (assetgen-dagster).\n")
 
 
+TINY_IP_ADAPTER_REPO = "assetgen-tiny/ip-adapter"
+IP_ADAPTER_FOLDER = "models"  # h94/IP-Adapter's layout: models/<weights> and models/image_encoder/
+IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
+
+
+def build_tiny_ip_adapter(target: Path) -> None:
+    """An IP-Adapter for the tiny UNet in h94/IP-Adapter's layout: a tiny CLIP vision encoder with a
+    projection (``models/image_encoder``) and the adapter (``models/ip-adapter_sd15.safetensors``:
+    the image projection to four tokens and a key/value projection beside every cross-attention),
+    random weights scaled so a reference visibly moves the pixels."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    unet = tiny_text_to_image().unet
+    cross = unet.config.cross_attention_dim
+    torch.manual_seed(3)
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        patch_size=8, projection_dim=32))
+    encoder.save_pretrained(target / IP_ADAPTER_FOLDER / "image_encoder", safe_serialization=True)
+    tensors = {"image_proj.proj.weight": torch.randn(cross * 4, encoder.config.projection_dim) * 0.5,
+               "image_proj.proj.bias": torch.zeros(cross * 4),
+               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
+    key = 1  # diffusers numbers the cross-attentions 1, 3, 5... in the order of the UNet's processors
+    for name in unet.attn_processors:
+        if name.endswith("attn2.processor"):
+            attention = unet.get_submodule(name.removesuffix(".processor"))
+            for projection in ("to_k", "to_v"):
+                shape = getattr(attention, projection).weight.shape
+                tensors[f"ip_adapter.{key}.{projection}_ip.weight"] = torch.randn(shape) * 4.0 / shape[1] ** 0.5
+            key += 2
+    save_file({name: tensor.contiguous() for name, tensor in tensors.items()},
+              target / IP_ADAPTER_FOLDER / IP_ADAPTER_WEIGHTS)
+    (target / "README.md").write_text("---\nlicense: other\nlicense_name: random weights built locally; test use only\n"
+                                      "---\nThe tiny kit's IP-Adapter (assetgen-dagster), laid out as h94/IP-Adapter.\n")
+
+
 def _random_lora(seed: int) -> dict:
     import torch
     from diffusers.utils import convert_state_dict_to_diffusers

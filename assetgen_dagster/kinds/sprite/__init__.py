@@ -99,6 +99,7 @@ def review(card: Any) -> Any:
 KIND = Kind(
     name="sprite",
     sections=style.SECTION,
+    references=style.style_references,
     item=SpriteItem,
     assets=(Sprites(),),
     pack=(PackTarget("sprites", in_folder("sprites"),

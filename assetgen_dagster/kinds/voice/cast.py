@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from assetgen_dagster.batches import BatchError, Strict, referenced_path
+from assetgen_dagster.batches import BatchError, Strict, read_referenced, relative_file
 
 SPEAKER_TAGS = ("S1", "S2")  # Dia's two speakers
 CAST_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"  # as a dialogue's speaker ids, so a speaker names its voice
@@ -37,14 +37,7 @@ class CastEntry(Strict):
     @field_validator("reference")
     @classmethod
     def _relative_audio_path(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        path = PurePosixPath(value)
-        if path.is_absolute() or "\\" in value or any(part in ("..", "") for part in value.split("/")):
-            raise ValueError("must be a path inside the prompts folder, relative to it (no '..', not absolute)")
-        if path.suffix.lower() not in REFERENCE_SUFFIXES:
-            raise ValueError(f"must be an audio file ({', '.join(REFERENCE_SUFFIXES)}), not {path.suffix or 'no suffix'}")
-        return value
+        return value if value is None else relative_file(value, REFERENCE_SUFFIXES, "an audio file")
 
     @model_validator(mode="after")
     def _reference_needs_transcript(self) -> CastEntry:
@@ -103,15 +96,10 @@ def read_reference(prompts_dir: Path, batch_file: Path, item_id: str, name: str,
     def refuse(problem: str) -> BatchError:
         return BatchError(batch_file, [f"{where}: {entry.reference}: {problem}"])
 
-    path = referenced_path(prompts_dir, entry.reference)
-    if path is None:
-        raise refuse("resolves outside the prompts folder (a link?)")
     try:
-        data = path.read_bytes() if path.stat().st_size <= MAX_REFERENCE_BYTES else None
-    except OSError as exc:
-        raise refuse(f"cannot be read ({exc.strerror or exc})") from None
-    if data is None:
-        raise refuse(f"is larger than {MAX_REFERENCE_BYTES // 1_000_000} MB")
+        data = read_referenced(prompts_dir, entry.reference, MAX_REFERENCE_BYTES)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
     try:
         decoded = files.decode(data)
     except Exception as exc:  # noqa: BLE001 - whatever the decoder says, the file is not audio we can read
