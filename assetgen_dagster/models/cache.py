@@ -91,6 +91,8 @@ class ModelCache:
         finally:
             with self._lock:
                 entry.leases -= 1
+                if not entry.leases:  # what the borrower loaded into it (LoRAs, an IP-Adapter) counts from now on
+                    entry.size_bytes = self._measure(entry.pipeline)
 
     def _measure(self, pipeline: Any) -> int:
         if self._sizer is not None:

@@ -128,6 +128,36 @@ def test_a_reference_on_a_base_model_without_an_ip_adapter_is_refused_naming_ite
     assert "'concept_art' role's base model stabilityai/sd-turbo has no IP-Adapter" in text
 
 
+def test_the_model_cache_counts_a_loaded_ip_adapter_and_its_image_encoder(tiny_kit, workdir):
+    """The budget's accounting follows the pipeline: loading the adapter grows the cached model by its
+    weights and the image encoder's; an unstyled call, which unloads them, shrinks it back."""
+    from huggingface_hub import snapshot_download
+    from safetensors import safe_open
+
+    from assetgen_dagster.models.cache import MODEL_CACHE
+
+    noise(workdir / "prompts" / "refs" / "house.png", 1)
+    plain, styled = 'items:\n  - {id: rock, kind: concept_art, prompt: "a rock"}\n', "style: {reference: refs/house.png}\n"
+    write_batch(workdir / "prompts", "bare", plain)
+    write_batch(workdir / "prompts", "styled", styled + plain)
+    result, instance = materialize_batch(["concept_art"], "bare")
+    unstyled = MODEL_CACHE.used_bytes("cpu")
+    assert materialize_batch(["concept_art"], "styled", instance=instance)[0].success
+    with_adapter = MODEL_CACHE.used_bytes("cpu")
+
+    commit = provenance(png(workdir, "styled", "rock"))["style_reference"]["commit"]
+    snapshot = snapshot_download(TINY_IP_ADAPTER_REPO, revision=commit, local_files_only=True)
+    weights = 0
+    for name in ("models/ip-adapter_sd15.safetensors", "models/image_encoder/model.safetensors"):
+        with safe_open(f"{snapshot}/{name}", "pt") as tensors:
+            weights += sum(tensors.get_tensor(key).nbytes for key in tensors.keys())  # noqa: SIM118 - not a dict
+    assert with_adapter - unstyled >= weights > 0
+
+    write_batch(workdir / "prompts", "bare", plain.replace("rock", "tree"))  # an unstyled call unloads it
+    assert materialize_batch(["concept_art"], "bare", instance=instance)[0].success
+    assert MODEL_CACHE.used_bytes("cpu") == unstyled
+
+
 @pytest.mark.parametrize(("reference", "problem"), [
     ("/etc/passwd.png", "must be a path inside the prompts folder"),
     ("../outside.png", "must be a path inside the prompts folder"),
