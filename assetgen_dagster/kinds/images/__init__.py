@@ -17,8 +17,8 @@ from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.generate import ImageRequest
 from assetgen_dagster.kinds.images.style import (
+    ADAPTER_FILE,
     REPO_ID,
-    WEIGHT_FILE,
     StyledImageItem,
     resolve_loras,
     resolve_reference,
@@ -49,10 +49,11 @@ class ImageParams(ModelParams):
     width: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
     height: Annotated[int, Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE, multiple_of=8)] = 512
     # The IP-Adapter made for this base model (a batch style's reference images need one): h94/IP-Adapter
-    # for SD 1.5 (ip-adapter_sd15.safetensors) or SDXL (sdxl_models/: set the weight accordingly); none
-    # exists for SD 2.1 / SD-Turbo, the default, where a reference is refused.
+    # for SD 1.5 (models/ip-adapter_sd15.safetensors) or SDXL (sdxl_models/ip-adapter_sdxl.safetensors),
+    # its image encoder in image_encoder/ beside the weights; none exists for SD 2.1 / SD-Turbo, the
+    # default, where a reference is refused.
     ip_adapter: Annotated[str, Field(pattern=REPO_ID)] | None = None
-    ip_adapter_weight: Annotated[str, Field(pattern=WEIGHT_FILE)] = IP_ADAPTER_WEIGHTS
+    ip_adapter_weight: Annotated[str, Field(pattern=ADAPTER_FILE)] = IP_ADAPTER_WEIGHTS
     ip_adapter_revision: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "main"
 
 

@@ -22,12 +22,13 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
 from assetgen_dagster.batches import BatchError, ImageItem, Strict, read_referenced, relative_file
-from assetgen_dagster.kinds.images.tiny import IP_ADAPTER_FOLDER, LORA_WEIGHTS
+from assetgen_dagster.kinds.images.tiny import LORA_WEIGHTS
 from assetgen_dagster.models import (
     ModelNotAllowedError,
     ModelNotCachedError,
@@ -37,6 +38,8 @@ from assetgen_dagster.models import (
 
 REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"
 WEIGHT_FILE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors$"  # a file at the repo's top level, safetensors only
+# An IP-Adapter's weights, at the top level or in one folder (h94/IP-Adapter: models/, sdxl_models/)
+ADAPTER_FILE = r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,60}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors$"
 MAX_LORAS = 8
 MAX_REFERENCES = 4
 REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -158,14 +161,13 @@ def _loaded_adapters(pipe: Any) -> set[str]:
     return {name for names in pipe.get_list_adapters().values() for name in names}
 
 
-
 @dataclass(frozen=True)
 class AppliedReference:
     """A style's reference images as one item's request records them (identity and provenance)."""
 
     adapter: str  # the IP-Adapter's repo
     commit: str
-    weight_name: str  # its file under the repo's models/ folder
+    weight_name: str  # its weights file in the repo (its image encoder is image_encoder/ beside it)
     license: str  # the adapter's model card's
     images: tuple[tuple[str, str], ...]  # (path relative to the prompts folder, sha256 of its bytes)
     scale: float
@@ -198,9 +200,10 @@ def resolve_reference(models: Any, batch_file: Any, item: Any, style: Style | No
                      "(IP-Adapter weights exist for SD 1.5 and SDXL bases, not for SD 2.1 / SD-Turbo): point the role "
                      "at such a base in your catalog and name its adapter in params.ip_adapter")
     weight_name = params["ip_adapter_weight"]
+    encoder = PurePosixPath(weight_name).parent / "image_encoder"
     try:
-        adapter = models.adapter(repo, params["ip_adapter_revision"], f"{IP_ADAPTER_FOLDER}/{weight_name}",
-                                 companions=IMAGE_ENCODER_FILES)
+        adapter = models.adapter(repo, params["ip_adapter_revision"], weight_name,
+                                 companions=(f"{encoder}/config.json", f"{encoder}/model.safetensors"))
     except (ModelNotAllowedError, ModelNotCachedError, ModelUnavailableError, UnsupportedModelError) as exc:
         raise refuse(f"its IP-Adapter: {exc}") from None
     prompts_dir = batch_file.parent
@@ -211,12 +214,9 @@ def resolve_reference(models: Any, batch_file: Any, item: Any, style: Style | No
         except ValueError as exc:
             raise refuse(f"{name}: {exc}") from None
         images.append((name, hashlib.sha256(data[-1]).hexdigest()))
+    snapshot = adapter.path.parents[len(PurePosixPath(weight_name).parts) - 1]  # the repo's folder at that commit
     return (AppliedReference(repo, adapter.commit, weight_name, adapter.license, tuple(images), style.scale),
-            ReferenceInputs(adapter.path.parent.parent, tuple(data)))
-
-
-IMAGE_ENCODER_FILES = (f"{IP_ADAPTER_FOLDER}/image_encoder/config.json",
-                       f"{IP_ADAPTER_FOLDER}/image_encoder/model.safetensors")
+            ReferenceInputs(snapshot, tuple(data)))
 
 
 def _image_bytes(prompts_dir: Any, name: str) -> bytes:
@@ -244,8 +244,9 @@ def apply_reference(pipe: Any, reference: AppliedReference | None, inputs: Refer
     if reference is None:
         return {}
     if loaded != wanted:
-        pipe.load_ip_adapter(str(inputs.snapshot), subfolder=IP_ADAPTER_FOLDER, weight_name=reference.weight_name,
-                             image_encoder_folder="image_encoder")
+        weights = PurePosixPath(reference.weight_name)
+        pipe.load_ip_adapter(str(inputs.snapshot), subfolder=str(weights.parent), weight_name=weights.name,
+                             image_encoder_folder="image_encoder")  # "image_encoder" beside the weights
         pipe._assetgen_ip_adapter = wanted
     pipe.set_ip_adapter_scale(reference.scale)
     from PIL import Image

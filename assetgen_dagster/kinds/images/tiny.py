@@ -113,8 +113,7 @@ def build_tiny_style_lora(target: Path) -> None:
 
 
 TINY_IP_ADAPTER_REPO = "assetgen-tiny/ip-adapter"
-IP_ADAPTER_FOLDER = "models"  # h94/IP-Adapter's layout: models/<weights> and models/image_encoder/
-IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
+IP_ADAPTER_WEIGHTS = "models/ip-adapter_sd15.safetensors"  # h94/IP-Adapter's layout, its encoder in models/image_encoder/
 
 
 def build_tiny_ip_adapter(target: Path) -> None:
@@ -132,7 +131,8 @@ def build_tiny_ip_adapter(target: Path) -> None:
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
         patch_size=8, projection_dim=32))
-    encoder.save_pretrained(target / IP_ADAPTER_FOLDER / "image_encoder", safe_serialization=True)
+    weights = target / IP_ADAPTER_WEIGHTS
+    encoder.save_pretrained(weights.parent / "image_encoder", safe_serialization=True)
     tensors = {"image_proj.proj.weight": torch.randn(cross * 4, encoder.config.projection_dim) * 0.5,
                "image_proj.proj.bias": torch.zeros(cross * 4),
                "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
@@ -145,7 +145,7 @@ def build_tiny_ip_adapter(target: Path) -> None:
                 tensors[f"ip_adapter.{key}.{projection}_ip.weight"] = torch.randn(shape) * 4.0 / shape[1] ** 0.5
             key += 2
     save_file({name: tensor.contiguous() for name, tensor in tensors.items()},
-              target / IP_ADAPTER_FOLDER / IP_ADAPTER_WEIGHTS)
+              weights)
     (target / "README.md").write_text("---\nlicense: other\nlicense_name: random weights built locally; test use only\n"
                                       "---\nThe tiny kit's IP-Adapter (assetgen-dagster), laid out as h94/IP-Adapter.\n")
 

@@ -70,7 +70,7 @@ def test_a_reference_changes_the_pixels_and_is_identity_and_provenance(styled, w
     recorded = provenance(png(workdir, "styled", "styled"))["style_reference"]
     assert (recorded["adapter"], recorded["images"], recorded["scale"]) == (TINY_IP_ADAPTER_REPO,
                                                                             [["refs/house.png", shas["house"]]], 0.6)
-    assert re.fullmatch(r"[0-9a-f]{40}", recorded["commit"]) and recorded["weight_name"] == "ip-adapter_sd15.safetensors"
+    assert re.fullmatch(r"[0-9a-f]{40}", recorded["commit"]) and recorded["weight_name"] == "models/ip-adapter_sd15.safetensors"
     assert recorded["license"] == "other: random weights built locally; test use only"  # the adapter's model card
     assert provenance(png(workdir, "styled", "own"))["style_reference"]["images"] == [["refs/other.png", shas["other"]]]
     assert provenance(png(workdir, "styled", "plain"))["style_reference"] is None
@@ -141,6 +141,7 @@ def test_the_model_cache_counts_a_loaded_ip_adapter_and_its_image_encoder(tiny_k
     write_batch(workdir / "prompts", "bare", plain)
     write_batch(workdir / "prompts", "styled", styled + plain)
     result, instance = materialize_batch(["concept_art"], "bare")
+    assert result.success
     unstyled = MODEL_CACHE.used_bytes("cpu")
     assert materialize_batch(["concept_art"], "styled", instance=instance)[0].success
     with_adapter = MODEL_CACHE.used_bytes("cpu")
@@ -184,3 +185,21 @@ def test_a_missing_or_unreadable_reference_fails_its_batch_once_naming_file_item
     assert "broken.yaml" in message and "item 'gone'" in message and "field 'style.reference'" in message
     assert "refs/missing.png: cannot be read" in message
     assert [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"] == []  # bad input: no retry
+
+
+@pytest.mark.parametrize(("weight", "allowed"), [
+    ("models/ip-adapter_sd15.safetensors", True),
+    ("sdxl_models/ip-adapter_sdxl.safetensors", True),
+    ("ip-adapter.safetensors", True),
+    ("../models/ip-adapter_sd15.safetensors", False),
+    ("a/b/ip-adapter.safetensors", False),
+    ("models/ip-adapter_sd15.bin", False),
+])
+def test_the_catalog_names_an_ip_adapter_file_at_the_top_or_in_one_folder_safetensors_only(weight, allowed):
+    from pydantic import ValidationError
+
+    if allowed:
+        assert ImageParams(ip_adapter="h94/IP-Adapter", ip_adapter_weight=weight).ip_adapter_weight == weight
+    else:
+        with pytest.raises(ValidationError):
+            ImageParams(ip_adapter="h94/IP-Adapter", ip_adapter_weight=weight)
