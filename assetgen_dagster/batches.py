@@ -242,7 +242,7 @@ class BatchSchema:
         references = self.references(batch, batch_id)
         if not references:
             return batch_hash(batch)
-        return digest([batch_hash(batch), {name: _file_digest(prompts_dir, name) for name in references}])
+        return digest([batch_hash(batch), {name: file_digest(prompts_dir, name) for name in references}])
 
     def reference_stamps(self, batch: PromptBatch, prompts_dir: Path, batch_id: str | None = None) -> list[list]:
         """(name, mtime_ns, size) of each referenced file, None where it cannot be read: what tells the
@@ -517,7 +517,7 @@ def read_referenced(prompts_dir: Path, name: str, limit: int) -> bytes:
     return data
 
 
-def _file_digest(prompts_dir: Path, name: str) -> str:
+def file_digest(prompts_dir: Path, name: str) -> str:
     """sha256 of a referenced file, or why it has none (kinds refuse such a file when they read it)."""
     path = referenced_path(prompts_dir, name)
     if path is None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from assetgen_dagster.batches import item_options, referenced_path
+from assetgen_dagster.batches import file_digest, item_options, referenced_path
 
 REVIEW_DIR = "review"  # inside the pack: the viewer script and files shown only on the page
 
@@ -134,22 +134,21 @@ def candidates(review: ReviewItem) -> Markup:
 def references(review: ReviewItem) -> Markup:
     """The style reference images the item was made with, from its provenance, beside it (copied
     next to the page, not into the pack); one edited since is marked so."""
-    import hashlib
-
+    if review.prompts_dir is None:
+        return Markup("")
     shown, seen = [], set()
     for entry in review.entries.values():
         for name, sha in ((entry.get("provenance") or {}).get("style_reference") or {}).get("images", []):
-            if name in seen or review.prompts_dir is None:
+            if name in seen:
                 continue
             seen.add(name)
             source = referenced_path(review.prompts_dir, name)
             if source is None or not source.is_file():
                 shown.append(Markup('<p class="reference gone">{}: no longer in the prompts folder</p>').format(name))
                 continue
-            current = hashlib.sha256(source.read_bytes()).hexdigest() == sha
-            label = f"{name}" + ("" if current else " (edited since: a run applies it)")
+            edited = "" if file_digest(review.prompts_dir, name) == sha else " (edited since: a run applies it)"
             src = review.review_file(source, f"references/{sha[:16]}{Path(name).suffix}", copy=True)
-            shown.append(image(src, source, label))
+            shown.append(image(src, source, name + edited))
     if not shown:
         return Markup("")
     return Markup('<div class="references"><h4>style references</h4>{}</div>').format(Markup("").join(shown))
