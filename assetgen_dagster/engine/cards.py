@@ -3,6 +3,7 @@ and HTML pieces (escaped; Markup is safe HTML). The page itself is put together 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,26 +133,53 @@ def candidates(review: ReviewItem) -> Markup:
 
 
 def references(review: ReviewItem) -> Markup:
-    """The style reference images the item was made with, from its provenance, beside it (copied
-    next to the page, not into the pack); one edited since is marked so."""
+    """The images the item was made from, from its provenance, beside it: its style's references and
+    its init image and mask (files from the prompts folder copied next to the page, another item's
+    output linked; none in the pack). One edited since is marked so."""
     if review.prompts_dir is None:
         return Markup("")
-    shown, seen = [], set()
-    for entry in review.entries.values():
-        for name, sha in ((entry.get("provenance") or {}).get("style_reference") or {}).get("images", []):
-            if name in seen:
-                continue
-            seen.add(name)
-            source = referenced_path(review.prompts_dir, name)
-            if source is None or not source.is_file():
-                shown.append(Markup('<p class="reference gone">{}: no longer in the prompts folder</p>').format(name))
-                continue
-            edited = "" if file_digest(review.prompts_dir, name) == sha else " (edited since: a run applies it)"
-            src = review.review_file(source, f"references/{sha[:16]}{Path(name).suffix}", copy=True)
-            shown.append(image(src, source, name + edited))
-    if not shown:
-        return Markup("")
-    return Markup('<div class="references"><h4>style references</h4>{}</div>').format(Markup("").join(shown))
+    shown: dict[str, list[Markup]] = {"style references": [], "made from": []}
+    seen: set[str] = set()
+    for asset, entry in review.entries.items():
+        recorded = entry.get("provenance") or {}
+        for name, sha in (recorded.get("style_reference") or {}).get("images", []):
+            if name not in seen:
+                seen.add(name)
+                shown["style references"].append(_prompts_file(review, name, sha, name))
+        init = recorded.get("conditioning") or {}
+        if init and f"init:{asset}" not in seen:
+            seen.add(f"init:{asset}")
+            strength = f" (strength {init['strength']})"
+            if init.get("file"):
+                shown["made from"].append(_prompts_file(review, init["file"], init["sha256"], init["file"] + strength))
+            else:
+                shown["made from"].append(_item_output(review, asset, init["item"], init["sha256"], strength))
+            if init.get("mask"):
+                shown["made from"].append(_prompts_file(review, init["mask"], init["mask_sha256"],
+                                                        f"mask {init['mask']} (white repainted)"))
+    return Markup("").join(
+        Markup('<div class="references"><h4>{}</h4>{}</div>').format(title, Markup("").join(parts))
+        for title, parts in shown.items() if parts)
+
+
+def _prompts_file(review: ReviewItem, name: str, sha: str, label: str) -> Markup:
+    """A file of the prompts folder the item was made from, copied next to the page."""
+    source = referenced_path(review.prompts_dir, name)
+    if source is None or not source.is_file():
+        return Markup('<p class="reference gone">{}: no longer in the prompts folder</p>').format(name)
+    edited = "" if file_digest(review.prompts_dir, name) == sha else " (edited since: a run applies it)"
+    src = review.review_file(source, f"references/{sha[:16]}{Path(name).suffix}", copy=True)
+    return image(src, source, label + edited)
+
+
+def _item_output(review: ReviewItem, asset: str, item_id: str, sha: str, note: str) -> Markup:
+    """Another item's output the item was made from (its image in the asset's folder, as it is now)."""
+    source = review.folders[asset] / f"{item_id}.png"
+    if not source.is_file():
+        return Markup('<p class="reference gone">item {}: its image is gone</p>').format(item_id)
+    changed = "" if hashlib.sha256(source.read_bytes()).hexdigest() == sha else " (changed since: a run follows it)"
+    src = review.review_file(source, f"references/{sha[:16]}.png")
+    return image(src, source, f"item {item_id}{note}{changed}")
 
 
 def check_list(review: ReviewItem) -> Markup:

@@ -171,6 +171,11 @@ class BatchContext:
         defaults for ``role``."""
         return {**dict(self.model_params(role)), **self.params(item)}
 
+    def share(self, manifest: Manifest) -> None:
+        """Read ``manifest``'s asset through the one the run writes (an item made from another item of
+        the same asset sees what this run wrote)."""
+        self._upstream[manifest.asset] = manifest
+
     def manifest(self, asset_name: str) -> Manifest:
         if asset_name not in self._upstream:
             folder = asset_folder(self.output_dir, self.batch_id, asset_name)
@@ -244,6 +249,11 @@ class ItemAsset:
     def score(self, model: Any, candidates: Sequence[tuple[Any, ItemOutput]]) -> list[float]:
         """A score per candidate (item, its files) from the ``scorer`` role's model: higher is better."""
         raise NotImplementedError(f"{self.name} names a scorer, so it must say how to score a candidate")
+
+    def sources(self, item: Any) -> tuple[str, ...]:
+        """Ids of items whose outputs of this same asset ``item``'s request reads (an image made from
+        another item's image): the engine makes those first. None by default."""
+        return ()
 
     def takes(self, item: Any) -> bool:
         """Whether it makes an output for ``item`` of one of its kinds (voice lines only for a dialogue

@@ -113,11 +113,90 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
         context.log.warning(manifest.corrupt)
         outcome.corrupt_manifest = manifest.corrupt
 
+    ctx.share(manifest)  # items made from another item's output read it through this manifest
+    candidates: dict[str, list[Plan]] = {}  # item id -> its candidates' plans (items with variants)
+    todo_count, noted = 0, False
+    waves = item_waves(asset, items)  # an item made from another's output waits for it
+    try:
+        for index, wave in enumerate(waves):
+            todo = _plan_wave(asset, ctx, manifest, wave, candidates, outcome)
+            for item in (item for later in waves[1:] for item in later) if index == 0 else ():
+                _check_request(asset, ctx, item)  # bad input in a later wave is refused before any model loads
+            todo_count += sum(len(plans) for plans in todo.values())
+            for plans in todo.values():
+                if plans[0].model is not None:
+                    devices.claim(plans[0].model.device)
+                _generate(asset, context, models, manifest, snapshot, plans, outcome)
+            wave_candidates = {item.id: candidates[item.id] for item in wave if item.id in candidates}
+            for note in snapshot.picks.notes if wave_candidates and not noted else ():
+                context.log.warning(note)
+            noted = noted or bool(wave_candidates)
+            if asset.scorer and wave_candidates:
+                _score_candidates(asset, context, models, manifest,
+                                  [p for plans in wave_candidates.values() for p in plans], devices)
+            for item_id, plans in wave_candidates.items():
+                _publish_pick(manifest, plans, snapshot.picks.pick(item_id), outcome)
+        _verdicts_for_reused(asset, manifest, items, outcome)
+        batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
+        keys = [key for item in items for key in [*(plan.key for plan in candidates.get(item.id, [])), item.id]]
+        manifest.compact(keys, batch_entry)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        left = todo_count - len(outcome.generated)
+        raise disk_full(exc, output_dir, f"{asset.name} for batch {snapshot.batch_id!r} ({left} items to go)",
+                        outcome.average_bytes() * max(left, 1)) from exc
+    outcome.finish(manifest)
+    return outcome
+
+
+def item_waves(asset: ItemAsset, items: list[Any]) -> list[list[Any]]:
+    """``items`` in waves, in file order within each: an item whose request reads other items'
+    outputs (``asset.sources``) comes in a wave after theirs. A source that is not among ``items``
+    is not waited for (the request says what is missing); a cycle is refused (batch validation
+    refuses it first, naming the items)."""
+    ids = {item.id for item in items}
+    level: dict[str, int] = {}
+    by_id = {item.id: item for item in items}
+
+    def depth(item: Any, path: tuple[str, ...]) -> int:
+        if item.id in path:
+            raise ValueError(f"items made from each other's outputs form a cycle: {' -> '.join((*path, item.id))}")
+        if item.id not in level:
+            sources = [by_id[source] for source in asset.sources(item) if source in ids]
+            level[item.id] = 1 + max((depth(source, (*path, item.id)) for source in sources), default=-1)
+        return level[item.id]
+
+    waves: list[list[Any]] = []
+    for item in items:
+        index = depth(item, ())
+        waves.extend([] for _ in range(index + 1 - len(waves)))
+        waves[index].append(item)
+    return waves
+
+
+def _check_request(asset: ItemAsset, ctx: BatchContext, item: Any) -> None:
+    """Build ``item``'s request only to raise its bad input (a BatchError); that its sources' outputs
+    are not made yet is expected here (the item's own wave plans it again)."""
+    try:
+        asset.request(ctx, item)
+    except (UpstreamMissing, Blocked):
+        pass
+
+
+def _plan_wave(asset: ItemAsset, ctx: BatchContext, manifest: Manifest, wave: list[Any],
+               candidates: dict[str, list[Plan]], outcome: BatchOutcome) -> dict[str | None, list[Plan]]:
+    """Plan one wave's items: reuse the current ones (recorded in ``outcome``), collect their
+    candidates' plans in ``candidates``, and return the rest per model role. An item made from a
+    blocked item's output is blocked too."""
     todo: dict[str | None, list[Plan]] = {}
     missing: list[str] = []
-    candidates: dict[str, list[Plan]] = {}  # item id -> its candidates' plans (items with variants)
-    for item in items:
-        count = item_variants(snapshot.batch, item) if asset.varies(item) else 1
+    for item in wave:
+        blocked = [source for source in asset.sources(item) if source in outcome.blocked]
+        if blocked:
+            outcome.blocked[item.id] = f"made from {blocked[0]!r}, which was not made: {outcome.blocked[blocked[0]]}"
+            continue
+        count = item_variants(ctx.batch, item) if asset.varies(item) else 1
         try:
             plans = [_plan(asset, ctx, item, variant) for variant in (range(count) if count > 1 else [None])]
         except Blocked as exc:
@@ -136,31 +215,7 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
                 outcome.add(plan, entry, generated=False)
     if missing:
         raise UpstreamMissing("\n".join(missing))
-
-    try:
-        for plans in todo.values():
-            if plans[0].model is not None:
-                devices.claim(plans[0].model.device)
-            _generate(asset, context, models, manifest, snapshot, plans, outcome)
-        for note in snapshot.picks.notes if candidates else ():
-            context.log.warning(note)
-        if asset.scorer and candidates:
-            _score_candidates(asset, context, models, manifest, [p for plans in candidates.values() for p in plans],
-                              devices)
-        for item_id, plans in candidates.items():
-            _publish_pick(manifest, plans, snapshot.picks.pick(item_id), outcome)
-        _verdicts_for_reused(asset, manifest, items, outcome)
-        batch_entry = _batch_files(asset, ctx, manifest, items, outcome)
-        keys = [key for item in items for key in [*(plan.key for plan in candidates.get(item.id, [])), item.id]]
-        manifest.compact(keys, batch_entry)
-    except OSError as exc:
-        if exc.errno not in DISK_FULL_ERRNOS:
-            raise
-        left = sum(len(plans) for plans in todo.values()) - len(outcome.generated)
-        raise disk_full(exc, output_dir, f"{asset.name} for batch {snapshot.batch_id!r} ({left} items to go)",
-                        outcome.average_bytes() * max(left, 1)) from exc
-    outcome.finish(manifest)
-    return outcome
+    return todo
 
 
 def _plan(asset: ItemAsset, ctx: BatchContext, item: Any, variant: int | None) -> Plan:

@@ -55,7 +55,7 @@ class ConceptArt(TextToImageAsset):
 KIND = Kind(
     name="concept_art",
     sections=style.SECTION,
-    references=style.style_references,
+    references=style.referenced_images,
     item=ConceptArtItem,
     assets=(ConceptArt(),),
     pack=(PackTarget("concept_art", in_folder("concept_art")),),

@@ -97,7 +97,7 @@ def review(card: Any) -> Any:
 KIND = Kind(
     name="icon",
     sections=style.SECTION,
-    references=style.style_references,
+    references=style.referenced_images,
     item=IconItem,
     assets=(Icons(),),
     pack=(PackTarget("icons", in_folder("icons")),),

@@ -15,6 +15,7 @@ from assetgen_dagster.batches import MAX_GUIDANCE, MAX_IMAGE_SIDE, MAX_STEPS, MI
 from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRejected
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
+from assetgen_dagster.kinds.images.conditioning import init_source, resolve_init
 from assetgen_dagster.kinds.images.generate import ImageRequest
 from assetgen_dagster.kinds.images.style import (
     ADAPTER_FILE,
@@ -115,6 +116,7 @@ class TextToImageAsset(ItemAsset):
         style = style_of(ctx.batch, item) if isinstance(item, StyledImageItem) else None
         loras, lora_files = resolve_loras(ctx.models, ctx.snapshot.path, item, style)
         reference, reference_inputs = resolve_reference(ctx.models, ctx.snapshot.path, item, style, self.role(item), params)
+        init, init_inputs = resolve_init(ctx, self.name, item, params["steps"])  # last: may wait for another item
         return ImageRequest(
             prompt=self.prompt(item),
             negative_prompt=params.get("negative_prompt"),
@@ -127,7 +129,12 @@ class TextToImageAsset(ItemAsset):
             lora_files=lora_files,
             style_reference=reference,
             style_reference_inputs=reference_inputs,
+            conditioning=init,
+            conditioning_inputs=init_inputs,
         )
+
+    def sources(self, item: Any) -> tuple[str, ...]:
+        return init_source(item)
 
     def prompt(self, item: Any) -> str:
         """The prompt sent to the model (sprites and icons ask for a flat key background)."""

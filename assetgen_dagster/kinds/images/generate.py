@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assetgen_dagster.engine import runtime_input
+from assetgen_dagster.kinds.images.conditioning import AppliedInit, conditioned_call, keep_unmasked
 from assetgen_dagster.kinds.images.style import AppliedLora, AppliedReference, apply_loras, apply_reference
 from assetgen_dagster.kinds.images.tiling import seamless_tiling
 
@@ -27,10 +28,17 @@ class ImageRequest:
     lora_files: Any = runtime_input(())  # (adapter name, weights file) per LoRA: where, not what
     style_reference: AppliedReference | None = None  # the style's reference images and their IP-Adapter
     style_reference_inputs: Any = runtime_input(None)  # the adapter's folder and the images' bytes
+    # The image it starts from (img2img) and its mask (inpainting), hashed; the item's own words are its
+    # ``init_image``, ``strength`` and ``mask`` options.
+    conditioning: AppliedInit | None = None
+    conditioning_inputs: Any = runtime_input(None)  # their bytes
 
-    def shape_key(self) -> tuple[int, float, int, int, str, tuple[AppliedLora, ...], AppliedReference | None]:
-        """Requests with the same key can share one pipeline call (one set of adapters and references per call)."""
-        return (self.steps, self.guidance, self.width, self.height, self.tile or "", self.loras, self.style_reference)
+    def shape_key(self) -> tuple:
+        """Requests with the same key can share one pipeline call: one set of adapters and references,
+        and one pipeline (text-to-image, img2img or inpainting) at one strength, per call."""
+        shape = (self.conditioning.mode, self.conditioning.strength) if self.conditioning else ()
+        return (self.steps, self.guidance, self.width, self.height, self.tile or "", self.loras, self.style_reference,
+                shape)
 
 
 class ShapedRequest(Protocol):
@@ -68,20 +76,25 @@ def generate_chunk(pipe: Any, requests: Sequence[ImageRequest]) -> list[Any]:
         raise ValueError("one pipeline call takes requests of one shape (see plan_chunks)")
     negatives = [request.negative_prompt or "" for request in requests]
     apply_loras(pipe, first.loras, dict(first.lora_files))
-    referenced = apply_reference(pipe, first.style_reference, first.style_reference_inputs)
+    arguments = apply_reference(pipe, first.style_reference, first.style_reference_inputs)
+    caller = pipe
+    if first.conditioning is None:
+        arguments.update(width=first.width, height=first.height)
+    else:  # the img2img or inpainting pipeline over the same components (the adapters just applied)
+        caller, conditioned = conditioned_call(pipe, first.conditioning, [r.conditioning_inputs for r in requests],
+                                               first.width, first.height)
+        arguments.update(conditioned)
     with torch.inference_mode(), seamless_tiling(pipe, first.tile):
-        result = pipe(
+        result = caller(
             prompt=[request.prompt for request in requests],
             negative_prompt=negatives if any(negatives) else None,
             num_inference_steps=first.steps,
             guidance_scale=first.guidance,
-            width=first.width,
-            height=first.height,
             generator=[torch.Generator("cpu").manual_seed(request.seed) for request in requests],
             output_type="pil",
-            **referenced,
+            **arguments,
         )
-    return list(result.images)
+    return keep_unmasked(caller, result.images, arguments)
 
 
 def generate_images(pipe: Any, requests: Sequence[ImageRequest], batch_size: int) -> list[Any]:

@@ -27,7 +27,13 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from assetgen_dagster.batches import BatchError, ImageItem, Strict, read_referenced, relative_file
+from assetgen_dagster.batches import BatchError, Strict, relative_file
+from assetgen_dagster.kinds.images.conditioning import (
+    IMAGE_SUFFIXES,
+    ConditionedImageItem,
+    init_image_files,
+    read_image,
+)
 from assetgen_dagster.kinds.images.tiny import LORA_WEIGHTS
 from assetgen_dagster.models import (
     ModelNotAllowedError,
@@ -42,8 +48,6 @@ WEIGHT_FILE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors$"  # a file at th
 ADAPTER_FILE = r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,60}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors$"
 MAX_LORAS = 8
 MAX_REFERENCES = 4
-REFERENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-MAX_REFERENCE_BYTES = 20_000_000
 ReferencePath = Annotated[str, Field(min_length=1, max_length=255)]
 
 
@@ -67,7 +71,7 @@ class Style(Strict):
     @classmethod
     def _images_in_the_prompts_folder(cls, value: str | list[str] | None) -> str | list[str] | None:
         for name in [value] if isinstance(value, str) else value or []:
-            relative_file(name, REFERENCE_SUFFIXES, "an image")
+            relative_file(name, IMAGE_SUFFIXES, "an image")
         return value
 
     @property
@@ -79,16 +83,19 @@ class Style(Strict):
 SECTION = {"style": (Style | None, None)}  # the top-level batch key, shared by every image kind
 
 
-class StyledImageItem(ImageItem):
-    """An image item that takes the batch's style, or its own (``style: {loras: []}`` for none)."""
+class StyledImageItem(ConditionedImageItem):
+    """An image item that takes the batch's style, or its own (``style: {loras: []}`` for none), and
+    may start from an image (``kinds/images/conditioning.py``)."""
 
     style: Style | None = None
 
 
-def style_references(batch: Any) -> list[str]:
-    """Every reference image the batch's styles read (its own and its items'): part of its content."""
+def referenced_images(batch: Any) -> list[str]:
+    """Every image file the batch's image items read: its styles' references (its own and its
+    items'), init images and masks. Part of its content."""
     styles = [getattr(batch, "style", None), *(getattr(item, "style", None) for item in batch.items)]
-    return sorted({name for style in styles if style is not None for name in style.references})
+    references = {name for style in styles if style is not None for name in style.references}
+    return sorted(references | init_image_files(batch.items))
 
 
 def style_of(batch: Any, item: Any) -> Style | None:
@@ -210,26 +217,13 @@ def resolve_reference(models: Any, batch_file: Any, item: Any, style: Style | No
     images, data = [], []
     for name in style.references:
         try:
-            data.append(_image_bytes(prompts_dir, name))
+            data.append(read_image(prompts_dir, name))
         except ValueError as exc:
             raise refuse(f"{name}: {exc}") from None
         images.append((name, hashlib.sha256(data[-1]).hexdigest()))
     snapshot = adapter.path.parents[len(PurePosixPath(weight_name).parts) - 1]  # the repo's folder at that commit
     return (AppliedReference(repo, adapter.commit, weight_name, adapter.license, tuple(images), style.scale),
             ReferenceInputs(snapshot, tuple(data)))
-
-
-def _image_bytes(prompts_dir: Any, name: str) -> bytes:
-    """A reference image's bytes, checked to open as an image; ValueError saying why not."""
-    from PIL import Image, UnidentifiedImageError
-
-    data = read_referenced(prompts_dir, name, MAX_REFERENCE_BYTES)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"is not an image Pillow can read ({type(exc).__name__})") from None
-    return data
 
 
 def apply_reference(pipe: Any, reference: AppliedReference | None, inputs: ReferenceInputs | None) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def review(card: Any) -> Any:
 KIND = Kind(
     name="sprite",
     sections=style.SECTION,
-    references=style.style_references,
+    references=style.referenced_images,
     item=SpriteItem,
     assets=(Sprites(),),
     pack=(PackTarget("sprites", in_folder("sprites"),

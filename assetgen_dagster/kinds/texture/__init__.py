@@ -277,7 +277,7 @@ def material_path(item_id: str, file_name: str) -> str:
 KIND = Kind(
     name="texture",
     sections=style.SECTION,
-    references=style.style_references,
+    references=style.referenced_images,
     item=TextureItem,
     assets=(Textures(), PbrMaps()),
     pack=(PackTarget("textures", material_path), PackTarget("pbr_maps", material_path)),
