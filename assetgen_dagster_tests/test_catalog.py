@@ -140,3 +140,18 @@ def test_invalid_override_names_file_role_and_field(tmp_path, text, expected):
 def test_missing_override_file(tmp_path):
     with pytest.raises(CatalogError, match="cannot read the user catalog"):
         load_catalog("tiny", override_path=tmp_path / "nope.yaml")
+
+
+def test_the_shipped_styled_catalog_puts_every_styled_image_role_on_a_base_with_an_allowed_ip_adapter():
+    """data/catalogs/styled_sdxl.yaml, named by the styled example batch for real models: it validates,
+    and each image role a style applies to names an IP-Adapter that the allow-list admits."""
+    from .conftest import PROJECT_ROOT, REGISTRY
+
+    catalog = load_catalog("default", PROJECT_ROOT / "data" / "catalogs" / "styled_sdxl.yaml")
+    styled = [kind.name for kind in REGISTRY.kinds if "style" in kind.sections]
+    assert sorted(styled) == ["concept_art", "icon", "sprite", "texture"]
+    for role in styled:
+        spec = catalog.spec(role)
+        assert spec.repo_id == "stabilityai/stable-diffusion-xl-base-1.0" and spec.license == "CreativeML Open RAIL++-M"
+        assert spec.params.ip_adapter in allowed_repos()
+        assert spec.params.ip_adapter_weight == "sdxl_models/ip-adapter_sdxl.safetensors"

@@ -268,6 +268,11 @@ class ItemAsset:
         """The model role that makes ``item`` (None: no model)."""
         return self.roles[0] if self.roles else None
 
+    def adapter_files(self, requests: Sequence[Any]) -> list[Path]:
+        """Safetensors files ``generate`` will load into the model for these requests (LoRAs...):
+        the model's fit check counts them. None by default."""
+        return []
+
     def chunks(self, requests: Sequence[Any], batch_size: int) -> list[list[int]]:
         """Indices of requests per ``generate`` call; consecutive slices unless a kind groups them."""
         return [list(range(i, min(i + batch_size, len(requests)))) for i in range(0, len(requests), batch_size)]

@@ -241,7 +241,9 @@ def _generate(asset: ItemAsset, context: AssetExecutionContext, models: Models |
     resolved = plans[0].model
     progress = throttled(context.log.info)
     with ExitStack() as stack:
-        model = stack.enter_context(models.use(resolved, on_progress=context.log.info)) if resolved else None
+        adapters = asset.adapter_files([plan.request for plan in plans]) if resolved else ()
+        model = stack.enter_context(models.use(resolved, on_progress=context.log.info, adapters=adapters)) \
+            if resolved else None
         writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="assetgen-writer"))
         if model is not None:
             context.log.info(f"{snapshot.path.name}: {asset.name}: generating {len(plans)} item(s) with "

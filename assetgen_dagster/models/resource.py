@@ -14,7 +14,7 @@ import fnmatch
 import logging
 import resource as os_resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -304,9 +304,12 @@ class Models:
         return resolved[key]
 
     @contextmanager
-    def use(self, model: str | ResolvedModel, on_progress: Callable[[str], None] | None = None) -> Iterator[LoadedModel]:
+    def use(self, model: str | ResolvedModel, on_progress: Callable[[str], None] | None = None,
+            adapters: Sequence[Path] = ()) -> Iterator[LoadedModel]:
         """Lend the loaded model (a role, or what ``resolve`` returned) for the ``with`` block; it
-        cannot be evicted meanwhile. Loads exactly the resolved commit."""
+        cannot be evicted meanwhile. Loads exactly the resolved commit. ``adapters``: safetensors files
+        the caller will load into it (LoRAs, an IP-Adapter and its image encoder), counted by the fit
+        check before a load."""
         resolved = self.resolve(model) if isinstance(model, str) else model
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         torch_settings = self.loader.torch_settings()
@@ -314,7 +317,7 @@ class Models:
         started = time.perf_counter()
         needed, load = 0, None
         if key not in MODEL_CACHE:
-            needed, load = self._prepare_load(resolved, torch_settings, on_progress)
+            needed, load = self._prepare_load(resolved, torch_settings, on_progress, adapters)
 
         if device.startswith("cuda"):
             import torch
@@ -334,8 +337,10 @@ class Models:
             )
 
     def _prepare_load(self, resolved: ResolvedModel, torch_settings: TorchSettings,
-                      on_progress: Callable[[str], None] | None) -> tuple[int, Callable[[], CachedModel]]:
-        """Fetch the files and run the fit check now; return the bytes needed and the loader."""
+                      on_progress: Callable[[str], None] | None,
+                      adapters: Sequence[Path] = ()) -> tuple[int, Callable[[], CachedModel]]:
+        """Fetch the files and run the fit check now (the adapters to be loaded into the model
+        counted with its weights); return the bytes needed and the loader."""
         spec, device, dtype = resolved.spec, resolved.device, resolved.dtype
         snapshot = fetch_snapshot(spec, resolved.commit, dtype, on_progress)
         weight_bytes, transient = estimate_weights(snapshot.path, snapshot.files, dtype)
@@ -346,7 +351,11 @@ class Models:
             fetched = fetch_snapshot(companion, resolve_commit(companion), dtype, on_progress)
             weight_bytes += estimate_weight_bytes(fetched.path, fetched.files, dtype)
             companions[repo_id] = fetched.commit
-        start_mode = self.loader.fit_check(spec.repo_id, weight_bytes, device, transient)
+        adapters = list(dict.fromkeys(adapters))
+        for path in adapters:
+            weight_bytes += estimate_weight_bytes(path.parent, [path.name], dtype)
+        named = f"{spec.repo_id} with {len(adapters)} adapter file(s)" if adapters else spec.repo_id
+        start_mode = self.loader.fit_check(named, weight_bytes, device, transient)
 
         def load() -> CachedModel:
             began = time.perf_counter()

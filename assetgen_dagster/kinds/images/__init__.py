@@ -23,6 +23,7 @@ from assetgen_dagster.kinds.images.style import (
     StyledImageItem,
     resolve_loras,
     resolve_reference,
+    style_files,
     style_of,
 )
 from assetgen_dagster.kinds.images.tiny import (
@@ -89,11 +90,15 @@ IMAGE_ALTERNATIVES = (
     "stabilityai/stable-diffusion-xl-base-1.0",
     "black-forest-labs/FLUX.1-schnell",
 )
+# The IP-Adapters made for those bases (SD 1.5 and SDXL; Apache-2.0), loaded beside them for a style's
+# reference images: reviewed, so on the allow-list (data/catalogs/styled_sdxl.yaml names it).
+IMAGE_ADAPTERS = ("h94/IP-Adapter",)
 
 
 def image_role(name: str, tiny: TinyModel = TINY_TEXT_TO_IMAGE) -> ModelRole:
     """A text-to-image model role: SD-Turbo by default, a tiny SD pipeline offline."""
-    return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=tiny, alternatives=IMAGE_ALTERNATIVES)
+    return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=tiny, alternatives=IMAGE_ALTERNATIVES,
+                     companions=IMAGE_ADAPTERS)
 
 
 class TextToImageAsset(ItemAsset):
@@ -139,6 +144,11 @@ class TextToImageAsset(ItemAsset):
     def prompt(self, item: Any) -> str:
         """The prompt sent to the model (sprites and icons ask for a flat key background)."""
         return item.prompt
+
+    def adapter_files(self, requests: Sequence[ImageRequest]) -> list[Any]:
+        """The style's LoRA files and IP-Adapters (weights and image encoder) these requests load."""
+        return [path for request in requests for path in style_files(request.lora_files, request.style_reference,
+                                                                      request.style_reference_inputs)]
 
     def chunks(self, requests: Sequence[ImageRequest], batch_size: int) -> list[list[int]]:
         return generation.plan_chunks(requests, batch_size)

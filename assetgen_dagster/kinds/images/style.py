@@ -226,6 +226,17 @@ def resolve_reference(models: Any, batch_file: Any, item: Any, style: Style | No
             ReferenceInputs(snapshot, tuple(data)))
 
 
+def style_files(lora_files: Sequence[tuple[str, Any]], reference: AppliedReference | None,
+                inputs: ReferenceInputs | None) -> list[Any]:
+    """The weights files a style loads into the pipeline: its LoRAs', and its IP-Adapter's with the
+    adapter's image encoder (what the fit check counts beside the base model)."""
+    files = [path for _, path in lora_files]
+    if reference is not None:
+        weights = PurePosixPath(reference.weight_name)
+        files += [inputs.snapshot / weights, inputs.snapshot / weights.parent / "image_encoder" / "model.safetensors"]
+    return files
+
+
 def apply_reference(pipe: Any, reference: AppliedReference | None, inputs: ReferenceInputs | None) -> dict[str, Any]:
     """Load ``reference``'s IP-Adapter into ``pipe`` (unless it is the one loaded) with its scale, or
     unload one for a call without references; returns the pipeline call's extra arguments. The base

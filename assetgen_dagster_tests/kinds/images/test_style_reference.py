@@ -203,3 +203,42 @@ def test_the_catalog_names_an_ip_adapter_file_at_the_top_or_in_one_folder_safete
     else:
         with pytest.raises(ValidationError):
             ImageParams(ip_adapter="h94/IP-Adapter", ip_adapter_weight=weight)
+
+
+def test_the_fit_check_before_a_load_counts_the_adapters_the_batch_will_load(tiny_kit, workdir):
+    """A budget the base model fits but not with its style's LoRA, IP-Adapter and image encoder:
+    the styled batch is refused before the load, naming the adapters; the unstyled one loads."""
+    from pathlib import Path
+
+    from huggingface_hub import snapshot_download
+
+    from assetgen_dagster.kinds.images.tiny import LORA_WEIGHTS, TINY_STYLE_LORA_REPO, TINY_TEXT_TO_IMAGE_REPO
+    from assetgen_dagster.models import ModelLoader
+    from assetgen_dagster.models.cache import MODEL_CACHE
+    from assetgen_dagster.models.memory import estimate_weight_bytes
+
+    def weights(repo: str, names: list[str] | None = None) -> int:
+        folder = Path(snapshot_download(repo, local_files_only=True))
+        files = names or [p.relative_to(folder).as_posix() for p in folder.rglob("*.safetensors")]
+        return estimate_weight_bytes(folder, files, "float32")
+
+    base = weights(TINY_TEXT_TO_IMAGE_REPO)
+    adapters = weights(TINY_STYLE_LORA_REPO, [LORA_WEIGHTS]) + weights(TINY_IP_ADAPTER_REPO, [
+        "models/ip-adapter_sd15.safetensors", "models/image_encoder/model.safetensors"])
+    working = 1e6
+    loader = ModelLoader(memory_budget_gb=(base + working + adapters / 2) / 1e9, working_memory_gb=working / 1e9)
+
+    noise(workdir / "prompts" / "refs" / "house.png", 1)
+    item = 'items:\n  - {id: rock, kind: concept_art, prompt: "a rock"}\n'
+    write_batch(workdir / "prompts", "styled", f"style: {{reference: refs/house.png, loras: [{{repo: {TINY_STYLE_LORA_REPO}}}]}}\n{item}")
+    write_batch(workdir / "prompts", "bare", item)
+    MODEL_CACHE.clear()
+    try:
+        result, instance = materialize_batch(["concept_art"], "styled", models=loader)
+        assert not result.success
+        message = step_failure(result)
+        assert f"{TINY_TEXT_TO_IMAGE_REPO} with 3 adapter file(s) needs" in message and "CPU budget" in message
+        assert MODEL_CACHE.keys() == []
+        assert materialize_batch(["concept_art"], "bare", instance=instance, models=loader)[0].success
+    finally:
+        MODEL_CACHE.clear()
