@@ -53,7 +53,7 @@ def test_cuda_oom_on_the_first_call_is_absorbed_by_the_ladder(tiny_kit, workdir,
 
 
 class BrokenHubModels(Models):
-    def use(self, model, on_progress=None):
+    def use(self, model, on_progress=None, adapters=()):
         raise ModelDownloadError("hub answered 503 Service Unavailable")
 
 

@@ -182,11 +182,11 @@ class FlakyHubModels(Models):
 
     failures_left: int = 0
 
-    def use(self, model, on_progress=None):
+    def use(self, model, on_progress=None, adapters=()):
         if FlakyHubModels.failures_left > 0:
             FlakyHubModels.failures_left -= 1
             raise ModelDownloadError("hub answered 503")
-        return super().use(model, on_progress)
+        return super().use(model, on_progress, adapters)
 
 
 class FlakyHubLoader(ModelLoader):
