@@ -245,3 +245,15 @@ def test_the_ladder_puts_the_real_diffusers_pipeline_into_each_rung(tiny_kit):
     assert all(isinstance(p, SlicedAttnProcessor) for p in pipe.unet.attn_processors.values())
     assert available_modes("cpu") == ["full", "sliced"]  # offload needs an accelerator to offload from
     assert available_modes("cuda:0") == ["full", "sliced", "model_offload", "sequential_offload"]
+
+    # The accelerator rungs, on the same object: model offload hooks each component to move it to the
+    # GPU for its forward and back (accelerate's hooks, set up without touching the GPU); sequential
+    # offload moves weights to the meta device, which needs CUDA itself, so it is checked where there is one.
+    from assetgen_dagster.models.memory import apply_memory_mode
+
+    apply_memory_mode(pipe, "model_offload", "cuda:0")
+    assert str(pipe._offload_device) == "cuda:0"
+    assert {type(getattr(pipe, name)._hf_hook).__name__ for name in ("unet", "vae", "text_encoder")} == {"CpuOffload"}
+    if torch.cuda.is_available():
+        apply_memory_mode(pipe, "sequential_offload", "cuda:0")
+        assert pipe.unet.conv_in.weight.device.type == "meta"  # the weights live on the CPU until a forward
