@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("tiny-kit", help="build the tiny offline models into the Hugging Face cache")
     full = commands.add_parser("full-kit", help="build full-size random-weight models (real architectures) into the "
                                                 "Hugging Face cache, for measuring memory and speed at real scale")
-    full.add_argument("roles", nargs="+", help="model roles to build for (SD-Turbo's: concept_art, sprite, icon, "
-                                               "texture, skybox)")
+    full.add_argument("roles", nargs="*", help="model roles to build for (default: every role with one: SD-Turbo's "
+                                               "image roles, mesh (Shap-E), sfx (Stable Audio Open), item_text and "
+                                               "dialogue (SmolLM2-1.7B))")
     commands.add_parser("kinds", help="list the registered kinds (built-in and plugins) and any refused plugin")
     review = commands.add_parser("review", help="serve a batch's asset pack review page on loopback and open it")
     review.add_argument("batch", help="the batch id (partition key)")
@@ -174,21 +175,28 @@ def _pull(roles: list[str], device: str) -> int:
 
 
 def _full_kit(roles: list[str]) -> int:
-    """Build the full-size stand-in of each role's default model; say how long it took and its size."""
+    """Build the full-size stand-in of each role's default model (every role's with no roles named);
+    say how long each took and its size."""
     import time
 
-    from assetgen_dagster.kinds.images.full import FULL_KIT_ROLES, FULL_SD_TURBO_REPO, ensure_full_sd_turbo
+    from assetgen_dagster.registry import build_registry
+    from assetgen_dagster.tiny import ensure_full_model, full_models
 
-    unknown = sorted(set(roles) - set(FULL_KIT_ROLES))
+    available = full_models(build_registry().roles)
+    unknown = sorted(set(roles) - set(available))
     if unknown:
-        print(f"no full-size model for {', '.join(unknown)} yet (roles with one: {', '.join(FULL_KIT_ROLES)})",
+        print(f"no full-size model for {', '.join(unknown)} (roles with one: {', '.join(sorted(available))})",
               file=sys.stderr)
         return 2
-    began = time.perf_counter()
-    folder = ensure_full_sd_turbo()
-    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-    print(f"{FULL_SD_TURBO_REPO} ({', '.join(roles)}): {folder} ({size / 1e9:.2f} GB, "
-          f"{time.perf_counter() - began:.1f} s)")
+    by_repo: dict[str, list[str]] = {}
+    for role in roles or sorted(available):
+        by_repo.setdefault(available[role].repo_id, []).append(role)
+    for repo_id, named in by_repo.items():
+        began = time.perf_counter()
+        folder = ensure_full_model(available[named[0]])
+        size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+        print(f"{repo_id} ({', '.join(named)}): {folder} ({size / 1e9:.2f} GB, {time.perf_counter() - began:.1f} s)",
+              flush=True)
     return 0
 
 

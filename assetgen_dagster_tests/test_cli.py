@@ -84,3 +84,11 @@ def test_cli_backfill_of_a_partition_range_is_one_run(tiny_kit, workdir):
             assert metadata["batch_hash"].value != ""
     for key in keys:
         assert len(list((workdir / "outputs" / key / "concept_art").glob("*.png"))) == 4
+
+
+def test_full_kit_names_the_roles_that_have_a_full_size_model_and_builds_nothing_for_an_unknown_one():
+    """The full-size models are built on demand only (gigabytes): here only the refusal runs."""
+    result = subprocess.run([str(BIN / "assetgen-dagster"), "full-kit", "voice"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert ("no full-size model for voice (roles with one: concept_art, dialogue, icon, item_text, mesh, sfx, "
+            "skybox, sprite, texture)") in result.stderr

@@ -25,39 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, models, registry, write_results  # noqa: E402
+from common import RssSampler, machine, models, registry, write_results  # noqa: E402
 
 ROLE = "concept_art"
 GB = 1e9
-
-
-class RssSampler:
-    """The process's resident set sampled every 5 ms from /proc (Linux): the peak of one phase, which
-    the kernel's ru_maxrss (the whole life's peak, load included) cannot give."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peak, self._stop = 0, threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self._page
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> RssSampler:
-        self.peak = self._rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def child(mode: str, device: str, items: int, size: int, steps: int, budget_gb: float | None = None) -> dict:
@@ -67,11 +38,12 @@ def child(mode: str, device: str, items: int, size: int, steps: int, budget_gb: 
     import torch
 
     from assetgen_dagster.engine import ItemOutput
-    from assetgen_dagster.kinds.images.full import FULL_SD_TURBO_REPO, ensure_full_sd_turbo
+    from assetgen_dagster.kinds.images.full import FULL_SD_TURBO, FULL_SD_TURBO_REPO
     from assetgen_dagster.kinds.images.generate import ImageRequest
     from assetgen_dagster.models import ModelLoader
     from assetgen_dagster.models.memory import apply_memory_mode, estimate_weights
     from assetgen_dagster.outputs import png_bytes
+    from assetgen_dagster.tiny import ensure_full_model
 
     work = Path(tempfile.mkdtemp(prefix="assetgen-full-size-"))
     dtype = "float16" if device.startswith("cuda") else "float32"
@@ -127,7 +99,7 @@ def child(mode: str, device: str, items: int, size: int, steps: int, budget_gb: 
                 t = time.perf_counter(); bare(request, n); bare_seconds.append(time.perf_counter() - t)  # noqa: E702
                 t = time.perf_counter(); ours(request, n); our_seconds.append(time.perf_counter() - t)  # noqa: E702
         generation_peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else sampled.peak
-    folder = ensure_full_sd_turbo()  # the snapshot the loader read: the fit check's estimate from its headers
+    folder = ensure_full_model(FULL_SD_TURBO)  # the snapshot the loader read: the fit check's estimate from its headers
     files = [str(p.relative_to(folder)) for p in folder.rglob("*.safetensors")]
     weights, transient = estimate_weights(folder, files, dtype)
     estimate = weights + loader.working_bytes(transient)

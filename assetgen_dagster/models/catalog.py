@@ -48,6 +48,19 @@ class TinyModel:
     companions: tuple[tuple[str, Callable[[Path], None]], ...] = ()
 
 
+FULL_KIT_LICENSE = "random weights at the real architecture, built locally; measurements only"
+
+
+@dataclass(frozen=True)
+class FullModel:
+    """A role's default model at its real architecture and size with seeded random weights, saved by
+    ``build(folder)`` into the Hugging Face cache as ``repo_id`` (not the real repo's id) on demand
+    (``assetgen-dagster full-kit``), never by the tests: memory and speed at real scale without the hub."""
+
+    repo_id: str
+    build: Callable[[Path], None]
+
+
 @dataclass(frozen=True, eq=False)
 class ModelRole:
     """One model an asset calls through the loader, named as users override it in ASSETGEN_CATALOG.
@@ -63,6 +76,13 @@ class ModelRole:
     alternatives: tuple[str, ...] = ()  # other reviewed repos for this role, on the allow-list too
     companions: tuple[str, ...] = ()  # repos the default model loads beside it (its codec), allow-listed
     library: Library = "diffusers"
+    full: FullModel | None = None  # the default model's full-size random-weight stand-in, if the kit has one
+
+    def full_entry(self) -> dict[str, Any]:
+        """The catalog fields that load the full-size stand-in in place of the default model."""
+        if self.full is None:
+            raise CatalogError(f"role {self.name!r} has no full-size model in the kit")
+        return {**self.default, "repo_id": self.full.repo_id, "revision": "main", "license": FULL_KIT_LICENSE}
 
     def entry(self, profile: str) -> dict[str, Any]:
         """The built-in catalog fields of this role in ``profile``."""
@@ -137,6 +157,13 @@ def role_problems(role: ModelRole) -> Iterator[str]:
             yield f"{profile} catalog entry: {exc}"
     if not callable(role.tiny.build):
         yield "the tiny model needs a builder"
+    if role.full is not None:
+        if not callable(role.full.build):
+            yield "the full-size model needs a builder"
+        try:
+            validate_entry({**role.full_entry(), "repo_id": role.full.repo_id}, role)
+        except ValueError as exc:
+            yield f"full-size catalog entry: {exc}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ builder). :func:`ensure_tiny_kit` builds the roles it is handed (the registry's)
 where they load by repo id through the same ``snapshot_download`` / ``from_pretrained`` path as real
 models, offline. The CLI, the demo and the tests call it; the model loader knows nothing of the kit.
 Outputs are noise by design. Weights are seeded, so every machine builds the same bytes.
+
+The full-size kit (``ModelRole.full``) is built the same way, on demand only (``full-kit``): the
+default models' real architectures with random weights, to measure memory and speed at real scale.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING
 from assetgen_dagster.models.quiet import quiet_libraries
 
 if TYPE_CHECKING:
-    from assetgen_dagster.models.catalog import ModelRole
+    from assetgen_dagster.models.catalog import FullModel, ModelRole
 
 TINY_ORG = "assetgen-tiny"
 
@@ -121,3 +124,21 @@ def clip_tokenizer():
 
     vocab, merges = byte_level_vocab()
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+FULL_KIT_VERSION = "1"
+
+
+def full_commit(repo_id: str) -> str:
+    """A stable 40-hex 'commit' for a full-kit repo (bumped with FULL_KIT_VERSION)."""
+    return hashlib.sha1(f"{repo_id}@full-kit-v{FULL_KIT_VERSION}".encode()).hexdigest()
+
+
+def full_models(roles: Mapping[str, ModelRole]) -> dict[str, FullModel]:
+    """Role name -> its full-size stand-in, for the roles that have one (several may share one)."""
+    return {name: role.full for name, role in roles.items() if role.full is not None}
+
+
+def ensure_full_model(full: FullModel, cache_dir: Path | None = None) -> Path:
+    """Build a full-size stand-in into the hub cache unless it is there; its snapshot folder."""
+    return install_snapshot(full.repo_id, full_commit(full.repo_id), full.build, cache_dir)

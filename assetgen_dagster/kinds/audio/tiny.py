@@ -16,6 +16,14 @@ TINY_SFX_RATE = 16000  # below the items' 44.1/48 kHz on purpose: every clip goe
 SPELLING = "▁abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"
 
 
+def spelling_tokenizer():
+    """A T5 tokenizer over single characters (Stable Audio's tokenizer, without its 32 k vocabulary file)."""
+    from transformers import T5TokenizerFast
+
+    return T5TokenizerFast(vocab=[("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -1.0) for c in SPELLING],
+                           extra_ids=0, model_max_length=128)
+
+
 def build_tiny_sound_effects(target: Path) -> None:
     """StableAudioPipeline: T5 encoder over a character vocabulary, a 1-layer DiT, an Oobleck VAE.
     Its window (240 latents x 2048 / 16 kHz = 30.7 s) covers the longest sound effect (30 s)."""
@@ -27,10 +35,9 @@ def build_tiny_sound_effects(target: Path) -> None:
         StableAudioPipeline,
         StableAudioProjectionModel,
     )
-    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
+    from transformers import T5Config, T5EncoderModel
 
-    tokenizer = T5TokenizerFast(vocab=[("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -1.0) for c in SPELLING],
-                                extra_ids=0, model_max_length=128)
+    tokenizer = spelling_tokenizer()
     torch.manual_seed(0)
     pipe = StableAudioPipeline(
         transformer=StableAudioDiTModel(

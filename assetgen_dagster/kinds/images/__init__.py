@@ -16,6 +16,7 @@ from assetgen_dagster.engine import BatchContext, ItemAsset, ItemOutput, ItemRej
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
 from assetgen_dagster.kinds.images import generate as generation
 from assetgen_dagster.kinds.images.conditioning import init_source, resolve_init
+from assetgen_dagster.kinds.images.full import FULL_SD_TURBO
 from assetgen_dagster.kinds.images.generate import ImageRequest
 from assetgen_dagster.kinds.images.style import (
     ADAPTER_FILE,
@@ -39,7 +40,7 @@ from assetgen_dagster.kinds.images.tiny import (
 )
 from assetgen_dagster.models.catalog import ModelParams
 
-__all__ = ["ImageParams", "ImageRequest", "KeyedImageAsset", "TINY_TEXTURE", "TextToImageAsset", "image_role",
+__all__ = ["FULL_SD_TURBO", "ImageParams", "ImageRequest", "KeyedImageAsset", "TINY_TEXTURE", "TextToImageAsset", "image_role",
            "load_array"]
 
 
@@ -98,7 +99,7 @@ IMAGE_ADAPTERS = ("h94/IP-Adapter",)
 def image_role(name: str, tiny: TinyModel = TINY_TEXT_TO_IMAGE) -> ModelRole:
     """A text-to-image model role: SD-Turbo by default, a tiny SD pipeline offline."""
     return ModelRole(name=name, params=ImageParams, default=SD_TURBO, tiny=tiny, alternatives=IMAGE_ALTERNATIVES,
-                     companions=IMAGE_ADAPTERS)
+                     companions=IMAGE_ADAPTERS, full=FULL_SD_TURBO)
 
 
 class TextToImageAsset(ItemAsset):

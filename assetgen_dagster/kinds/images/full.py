@@ -5,25 +5,12 @@ scale (``bench/full_size.py``); its images are noise. Built on demand, never by 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from assetgen_dagster.tiny import clip_tokenizer, install_snapshot
+from assetgen_dagster.models.catalog import FullModel
+from assetgen_dagster.tiny import clip_tokenizer
 
 FULL_SD_TURBO_REPO = "assetgen-full/sd-turbo"  # not the real repo id: nobody mistakes it for SD-Turbo
-FULL_KIT_VERSION = "1"
-# The roles whose default model is SD-Turbo, so its full-size stand-in measures them all.
-FULL_KIT_ROLES = ("concept_art", "sprite", "icon", "texture", "skybox")
-
-
-def full_commit(repo_id: str) -> str:
-    """A stable 40-hex 'commit' for a full-kit repo (bumped with FULL_KIT_VERSION)."""
-    return hashlib.sha1(f"{repo_id}@full-kit-v{FULL_KIT_VERSION}".encode()).hexdigest()
-
-
-def ensure_full_sd_turbo(cache_dir: Path | None = None) -> Path:
-    """Build SD-Turbo's full-size stand-in into the hub cache unless it is there; its snapshot folder."""
-    return install_snapshot(FULL_SD_TURBO_REPO, full_commit(FULL_SD_TURBO_REPO), build_full_sd_turbo, cache_dir)
 
 
 def build_full_sd_turbo(target: Path) -> None:
@@ -58,3 +45,6 @@ def build_full_sd_turbo(target: Path) -> None:
     for module in (unet, vae, text_encoder):
         module.to(torch.float16)
     pipe.save_pretrained(target, safe_serialization=True, variant="fp16")
+
+
+FULL_SD_TURBO = FullModel(FULL_SD_TURBO_REPO, build_full_sd_turbo)

@@ -26,6 +26,7 @@ from assetgen_dagster.engine import (
 from assetgen_dagster.engine.cards import Markup, viewer
 from assetgen_dagster.engine.preview import grid
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, TinyModel
+from assetgen_dagster.kinds.mesh.full import FULL_SHAP_E
 from assetgen_dagster.kinds.mesh.tiny import (
     TINY_DEPTH_REPO,
     TINY_SHAP_E_IMG2IMG_REPO,
@@ -101,6 +102,7 @@ TEXT_TO_3D = ModelRole(
     tiny=TinyModel(TINY_SHAP_E_REPO, build_tiny_shap_e,
                    {"revision": "main", "pipeline": "ShapEPipeline", "dtype": "float32",
                     "params": {"steps": 2, "guidance": 3.0, "batch_size": 2}, "license": TINY_LICENSE}),
+    full=FULL_SHAP_E,
 )
 
 IMAGE_TO_3D = ModelRole(

@@ -30,7 +30,7 @@ def build_tiny_shap_e(target: Path) -> None:
         num_hidden_layers=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     ))
-    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=_shap_e_scheduler(),
+    ShapEPipeline(prior=prior, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=shap_e_scheduler(),
                   shap_e_renderer=_tiny_renderer()).save_pretrained(target, safe_serialization=True)
 
 
@@ -51,7 +51,7 @@ def build_tiny_shap_e_img2img(target: Path) -> None:
                                          do_normalize=True, image_mean=[0.48145466, 0.4578275, 0.40821073],
                                          image_std=[0.26862954, 0.26130258, 0.27577711])
     ShapEImg2ImgPipeline(prior=prior, image_encoder=image_encoder, image_processor=image_processor,
-                         scheduler=_shap_e_scheduler(), shap_e_renderer=_tiny_renderer(),
+                         scheduler=shap_e_scheduler(), shap_e_renderer=_tiny_renderer(),
                          ).save_pretrained(target, safe_serialization=True)
 
 
@@ -66,7 +66,7 @@ def _tiny_prior(**extra: Any) -> Any:
     )
 
 
-def _shap_e_scheduler() -> Any:
+def shap_e_scheduler() -> Any:
     from diffusers import HeunDiscreteScheduler
 
     return HeunDiscreteScheduler(beta_schedule="exp", num_train_timesteps=1024, prediction_type="sample",

@@ -19,6 +19,7 @@ from assetgen_dagster.kinds.audio import (
     tiny_audio_model,
 )
 from assetgen_dagster.kinds.audio.checks import audio_checks
+from assetgen_dagster.kinds.audio.full import FULL_STABLE_AUDIO
 from assetgen_dagster.kinds.audio.tiny import TINY_SFX_REPO, build_tiny_sound_effects
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget, in_folder
 
@@ -103,6 +104,7 @@ KIND = Kind(
         name="sfx", params=DiffusionAudioParams, default=STABLE_AUDIO_OPEN,
         tiny=tiny_audio_model(TINY_SFX_REPO, build_tiny_sound_effects, "StableAudioPipeline",
                               {"steps": 8, "guidance": 7.0}),
+        full=FULL_STABLE_AUDIO,
     ),),
     review=audio_review,
     summary="Sound effects from a prompt: WAV and OGG at the asked duration, loudness-normalised.",

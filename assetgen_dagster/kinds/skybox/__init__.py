@@ -14,6 +14,7 @@ from assetgen_dagster.engine import BatchContext, ItemCheck, ItemOutput, Verdict
 from assetgen_dagster.engine.cards import Markup, files_of, image
 from assetgen_dagster.kinds.base import Kind, ModelRole, PackTarget
 from assetgen_dagster.kinds.images import (
+    FULL_SD_TURBO,
     IMAGE_ALTERNATIVES,
     SD_TURBO,
     TINY_TEXTURE,
@@ -69,7 +70,7 @@ class SkyboxItem(DiffusionItem):
 SKYBOX_ROLE = ModelRole(
     name="skybox", params=ImageParams,
     default={**SD_TURBO, "params": {**SD_TURBO["params"], "width": 1024, "height": 512, "batch_size": 2}},
-    tiny=TINY_TEXTURE, alternatives=IMAGE_ALTERNATIVES,
+    tiny=TINY_TEXTURE, alternatives=IMAGE_ALTERNATIVES, full=FULL_SD_TURBO,
 )
 
 

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from assetgen_dagster.engine import ItemAsset, ItemOutput
 from assetgen_dagster.kinds.base import ModelRole, TinyModel
+from assetgen_dagster.kinds.text.full import FULL_SMOLLM2
 from assetgen_dagster.kinds.text.tiny import TINY_TEXT_REPO, build_tiny_text_llm
 from assetgen_dagster.models.catalog import ModelParams
 
@@ -57,7 +58,7 @@ TEXT_ALTERNATIVES = ("HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-I
 def text_role(name: str, translation: bool = False) -> ModelRole:
     """An instruct-LLM role: SmolLM2-1.7B-Instruct (Qwen2.5-1.5B-Instruct to translate), the tiny LM offline."""
     return ModelRole(name=name, params=TextParams, default=QWEN25 if translation else SMOLLM2, tiny=TINY_TEXT,
-                     alternatives=TEXT_ALTERNATIVES, library="transformers")
+                     alternatives=TEXT_ALTERNATIVES, library="transformers", full=None if translation else FULL_SMOLLM2)
 
 
 def tidy(text: str) -> str:

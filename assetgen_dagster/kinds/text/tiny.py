@@ -16,11 +16,10 @@ MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r"), ("o", 
           ("e", "n"), ("o", "r"), ("Ġ", "s"), ("a", "r")]
 
 
-def build_tiny_text_llm(target: Path) -> None:
-    """~40 k parameters: generation runs at a few hundred tokens per second on a CPU."""
-    import torch
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer with ChatML's special tokens and chat template (SmolLM2's format)."""
     from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Tokenizer
+    from transformers import Qwen2Tokenizer
 
     vocab = {symbol: index for index, symbol in enumerate(sorted(ByteLevel.alphabet()))}
     for left, right in MERGES:
@@ -29,6 +28,15 @@ def build_tiny_text_llm(target: Path) -> None:
                                eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
     tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_text_llm(target: Path) -> None:
+    """~40 k parameters: generation runs at a few hundred tokens per second on a CPU."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tiny_tokenizer()
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
