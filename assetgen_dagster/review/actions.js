@@ -32,11 +32,23 @@
     }
   }
 
-  let version = null;
-  setInterval(async () => {
-    const response = await fetch("/_assetgen/state", {cache: "no-store"});
-    const state = await response.json();
-    if (version === null) version = state.version;
-    else if (state.version !== version) location.reload();
-  }, 300);
+  // A long poll: the server answers as soon as the pack's version differs from the one shown (or
+  // after 20 s with the same one); a stopped server is asked again every second.
+  (async () => {
+    let version = null;
+    for (;;) {
+      try {
+        const since = version === null ? "" : `?since=${encodeURIComponent(version)}`;
+        const response = await fetch(`/_assetgen/state${since}`, {cache: "no-store"});
+        const state = await response.json();
+        if (version !== null && state.version !== version) {
+          location.reload();
+          return;
+        }
+        version = state.version;
+      } catch (error) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  })();
 })();

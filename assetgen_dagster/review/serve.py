@@ -19,6 +19,8 @@ import http.server
 import json
 import os
 import secrets
+import time
+import urllib.parse
 import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,20 @@ def pack_version(pack: Path) -> str:
         return ""
 
 
+LONG_POLL_SECONDS, LONG_POLL_STEP = 20.0, 0.05
+
+
+def wait_for_version(pack: Path, since: str | None) -> str:
+    """The pack's version; given the one the page shows (``since``), wait until another is published,
+    up to LONG_POLL_SECONDS (a long poll: the page hears of a new pack within 50 ms, not a poll period)."""
+    deadline = time.monotonic() + LONG_POLL_SECONDS
+    version = pack_version(pack)
+    while since is not None and version == since and time.monotonic() < deadline:
+        time.sleep(LONG_POLL_STEP)
+        version = pack_version(pack)
+    return version
+
+
 class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
     actions: ReviewActions | None = None
     pack: Path
@@ -100,11 +116,14 @@ class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page went away (a reload drops its pending long poll): nobody to answer
 
     def _answer(self, status: int, value: dict[str, Any]) -> None:
         self._send(status, "application/json", json.dumps(value).encode())
@@ -117,7 +136,8 @@ class _ReviewHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if self.actions is not None and path == f"{API}state":
-            return self._answer(200, {"version": pack_version(self.pack)})
+            since = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("since")
+            return self._answer(200, {"version": wait_for_version(self.pack, since[0] if since else None)})
         if self.actions is not None and path == f"{API}actions.js":
             return self._send(200, "text/javascript", ACTIONS_JS.read_bytes())
         if self.actions is not None and path in ("/", f"/{PAGE}"):

@@ -44,3 +44,41 @@ def test_the_review_server_follows_each_rebuild(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_page_hears_of_a_new_pack_at_once_through_a_long_poll(tmp_path):
+    """`state?since=<shown>` answers when another version is published (not after a poll period), and
+    at once when the shown one is already stale; without `since`, at once."""
+    import json
+    import threading
+    import time
+
+    from assetgen_dagster.review.serve import ReviewActions, review_server
+
+    from ..conftest import REGISTRY
+
+    batch_dir = tmp_path / "outputs" / "props"
+    publish(batch_dir, "v1", "<title>first</title>")
+    server = review_server(batch_dir / "asset_pack", ReviewActions(tmp_path, tmp_path / "outputs", "props", REGISTRY.schema))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state = f"http://127.0.0.1:{server.server_port}/_assetgen/state"
+
+    def version(query: str = "") -> str:
+        with urllib.request.urlopen(state + query, timeout=30) as response:
+            return json.loads(response.read())["version"]
+
+    try:
+        assert version() == ".packs/v1"
+        answered: list[tuple[str, float]] = []
+        waiting = threading.Thread(target=lambda: answered.append((version("?since=.packs/v1"), time.monotonic())))
+        waiting.start()
+        time.sleep(0.5)
+        assert answered == []  # still waiting: nothing new
+        published = time.monotonic()
+        publish(batch_dir, "v2", "<title>second</title>")
+        waiting.join(timeout=10)
+        [(seen, at)] = answered
+        assert seen == ".packs/v2" and at - published < 5  # on the publish, not at the 20 s deadline
+        assert version("?since=.packs/v1") == ".packs/v2"  # already stale: no wait
+    finally:
+        server.shutdown()
