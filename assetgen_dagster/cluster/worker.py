@@ -95,11 +95,42 @@ def tag_run(task_kwargs: dict, hostname: str) -> None:
 POOL_RECYCLE_SECONDS, POOL_MAX_OVERFLOW = 3600, 10
 
 
+def hold_connections(instance: Any) -> None:
+    """Make ``instance``'s PostgreSQL storages keep a small pool of connections (the webserver's own
+    setting, no statement timeout) instead of opening one per query, each checked with a ``SELECT 1``
+    when taken from the pool: one the server dropped (a restart) is replaced, so a run survives a
+    PostgreSQL restart as it does with a connection per query. Nothing changes for SQLite."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    if not event.contains(Pool, "checkout", _replace_a_dropped_connection):
+        event.listen(Pool, "checkout", _replace_a_dropped_connection)
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=POOL_RECYCLE_SECONDS,
+                                    max_overflow=POOL_MAX_OVERFLOW)
+
+
+def _replace_a_dropped_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's pessimistic disconnect check: a pooled connection that cannot run ``SELECT 1`` is
+    reported as disconnected, and the pool connects again (a refused connect is then an
+    OperationalError, which dagster-postgres retries while the server comes back)."""
+    from sqlalchemy import exc
+
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure of the probe means the connection is unusable
+        raise exc.DisconnectionError("the database dropped this pooled connection") from None
+    finally:
+        try:
+            cursor.close()
+        except Exception:  # noqa: BLE001, S110 - closing a dead connection's cursor may fail too
+            pass
+
+
 def register_run_task(app: Any) -> None:
     """dagster-celery's execute-run task (same name, so the launcher's messages reach it), with the run's
-    instance holding pooled database connections for the run (the webserver's own setting:
-    ``optimize_for_webserver``; no statement timeout) instead of one connection per query. The
-    instance is still made per run, so a database restart between runs costs nothing."""
+    instance holding pooled database connections (:func:`hold_connections`) instead of one connection
+    per query. The instance is still made per run."""
     from dagster import DagsterInstance
     from dagster._cli.api import _execute_run_command_body
     from dagster._grpc.types import ExecuteRunArgs
@@ -110,8 +141,7 @@ def register_run_task(app: Any) -> None:
     def execute_run(_task: Any, execute_job_args_packed: Any) -> int:
         args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
         with DagsterInstance.get() as instance:
-            instance.optimize_for_webserver(statement_timeout=0, pool_recycle=POOL_RECYCLE_SECONDS,
-                                            max_overflow=POOL_MAX_OVERFLOW)
+            hold_connections(instance)
             exit_on_failure = True if args.set_exit_code_on_failure is None else args.set_exit_code_on_failure
             return _execute_run_command_body(instance=instance, run_id=args.run_id, write_stream_fn=lambda _: None,
                                              set_exit_code_on_failure=exit_on_failure)
