@@ -31,6 +31,6 @@ def test_the_daemon_dequeues_every_half_second(tmp_path):
 
 
 def test_a_dequeue_interval_below_half_a_second_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="dequeue_seconds: 0.1 is below 0.5"):
-        with instance_with(tmp_path, {"dequeue_seconds": 0.1}) as instance:
-            instance.run_coordinator  # noqa: B018 - the coordinator is built when first asked for
+    with pytest.raises(ValueError, match="dequeue_seconds: 0.1 is below 0.5"), \
+            instance_with(tmp_path, {"dequeue_seconds": 0.1}) as instance:
+        instance.run_coordinator  # noqa: B018 - the coordinator is built when first asked for

@@ -199,3 +199,27 @@ def test_a_strength_that_leaves_no_step_or_a_missing_init_image_fails_the_batch_
     message = step_failure(result)  # the item of a later wave is checked before the first wave generates
     assert "item 'later', field 'mask'" in message and "refs/missing.png: cannot be read" in message
     assert not (workdir / "outputs" / "weak" / "concept_art" / "first.png").exists()
+
+
+def test_an_item_made_from_a_candidate_item_follows_its_pick(tiny_kit, workdir):
+    """The source has two candidates: the item made from it starts from the picked one, and a new pick
+    (the picks file) regenerates it from the newly picked pixels, the candidates themselves reused."""
+    write_batch(workdir / "prompts", "picked", """\
+        items:
+          - {id: base, kind: concept_art, prompt: "a stone arch", seed: 3, variants: 2}
+          - {id: derived, kind: concept_art, prompt: "a mossy arch", seed: 4, init_image: {item: base}, strength: 0.5}
+        """)
+    result, instance = materialize_batch(["concept_art"], "picked")
+    assert result.success
+    folder = workdir / "outputs" / "picked" / "concept_art"
+    first_pick = provenance(folder / "base.png")["variant"]
+
+    def sha(path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    assert provenance(folder / "derived.png")["conditioning"]["sha256"] == sha(folder / f"variants/base.v{first_pick}.png")
+    other = 1 - first_pick
+    (workdir / "prompts" / "picked.picks.yaml").write_text(f"base: {{pick: {other}}}\n")
+    result, _ = materialize_batch(["concept_art"], "picked", instance=instance)
+    assert metadata_of(result, "concept_art")["generated"] == 1  # derived only: both candidates reused
+    assert provenance(folder / "derived.png")["conditioning"]["sha256"] == sha(folder / f"variants/base.v{other}.png")
