@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -96,6 +97,15 @@ def ensure_tiny_kit() -> None:
     from assetgen_dagster.tiny import ensure_tiny_kit as build
 
     build(registry().roles)
+
+
+def child_result(command: list[str], what: str) -> dict:
+    """Run a benchmark's measuring child (a fresh process, so its peak memory is its own) and return the
+    JSON object on its last output line; SystemExit with the tail of its stderr if it failed."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class RssSampler:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RssSampler, machine, models, registry, write_results  # noqa: E402
+from common import RssSampler, child_result, machine, models, registry, write_results  # noqa: E402
 
 GB = 1e9
 
@@ -76,11 +76,7 @@ def main() -> None:
     subprocess.run([str(Path(sys.executable).with_name("assetgen-dagster")), "full-kit", *roles], check=True)
     results = []
     for role in roles:
-        done = subprocess.run([sys.executable, __file__, "--child", role, "--device", args.device],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"role {role} failed:\n{done.stderr[-3000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result = child_result([sys.executable, __file__, "--child", role, "--device", args.device], f"role {role}")
         result["ratio"] = result["estimate_bytes"] / result["load_peak_bytes"]
         results.append(result)
         print(f"role={role} model={result['repo_id']} dtype={result['dtype']} disk_gb={result['disk_bytes'] / GB:.2f} "

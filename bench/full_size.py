@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RssSampler, machine, models, registry, write_results  # noqa: E402
+from common import RssSampler, child_result, machine, models, registry, write_results  # noqa: E402
 
 ROLE = "concept_art"
 GB = 1e9
@@ -139,10 +139,7 @@ def main() -> None:
     for mode in args.modes or available_modes(args.device):
         command = [sys.executable, __file__, "--child", mode, "--device", args.device, "--items", str(args.items),
                    "--size", str(args.size), "--steps", str(args.steps)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"mode {mode} failed:\n{done.stderr[-3000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result = child_result(command, f"mode {mode}")
         result["ratio"] = result["seconds_per_item"] / result["bare_seconds_per_item"]
         results.append(result)
         print(f"mode={mode} estimate_gb={result['estimate_bytes'] / GB:.2f} peak_gb={result['peak_bytes'] / GB:.2f} "
@@ -161,7 +158,7 @@ def main() -> None:
     budget = round(full["peak_bytes"] / GB - 0.1, 2)
     command = [sys.executable, __file__, "--child", "full", "--device", args.device, "--items", "1", "--size",
                str(args.size), "--steps", str(args.steps), "--budget-gb", str(budget)]
-    ladder = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    ladder = child_result(command, f"the ladder run at {budget} GB")
     if "refused" in ladder:
         print(f"ladder: budget {budget} GB: refused before loading, retryable={ladder['retryable']}: {ladder['refused']}")
     else:
