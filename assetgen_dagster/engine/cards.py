@@ -147,8 +147,7 @@ def references(review: ReviewItem) -> Markup:
                 seen.add(name)
                 shown["style references"].append(_prompts_file(review, name, sha, name))
         init = recorded.get("conditioning") or {}
-        if init and f"init:{asset}" not in seen:
-            seen.add(f"init:{asset}")
+        if init:  # each asset's own: an entry per asset
             strength = f" (strength {init['strength']})"
             if init.get("file"):
                 shown["made from"].append(_prompts_file(review, init["file"], init["sha256"], init["file"] + strength))

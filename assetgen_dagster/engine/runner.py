@@ -120,8 +120,8 @@ def run_batch(asset: ItemAsset, context: AssetExecutionContext, ctx: BatchContex
     try:
         for index, wave in enumerate(waves):
             todo = _plan_wave(asset, ctx, manifest, wave, candidates, outcome)
-            for item in (item for later in waves[1:] for item in later) if index == 0 else ():
-                _check_request(asset, ctx, item)  # bad input in a later wave is refused before any model loads
+            if index == 0:
+                _check_later_waves(asset, ctx, waves[1:])  # their bad input is refused before any model loads
             todo_count += sum(len(plans) for plans in todo.values())
             for plans in todo.values():
                 if plans[0].model is not None:
@@ -155,15 +155,14 @@ def item_waves(asset: ItemAsset, items: list[Any]) -> list[list[Any]]:
     outputs (``asset.sources``) comes in a wave after theirs. A source that is not among ``items``
     is not waited for (the request says what is missing); a cycle is refused (batch validation
     refuses it first, naming the items)."""
-    ids = {item.id for item in items}
-    level: dict[str, int] = {}
     by_id = {item.id: item for item in items}
+    level: dict[str, int] = {}
 
     def depth(item: Any, path: tuple[str, ...]) -> int:
         if item.id in path:
             raise ValueError(f"items made from each other's outputs form a cycle: {' -> '.join((*path, item.id))}")
         if item.id not in level:
-            sources = [by_id[source] for source in asset.sources(item) if source in ids]
+            sources = [by_id[source] for source in asset.sources(item) if source in by_id]
             level[item.id] = 1 + max((depth(source, (*path, item.id)) for source in sources), default=-1)
         return level[item.id]
 
@@ -175,13 +174,14 @@ def item_waves(asset: ItemAsset, items: list[Any]) -> list[list[Any]]:
     return waves
 
 
-def _check_request(asset: ItemAsset, ctx: BatchContext, item: Any) -> None:
-    """Build ``item``'s request only to raise its bad input (a BatchError); that its sources' outputs
-    are not made yet is expected here (the item's own wave plans it again)."""
-    try:
-        asset.request(ctx, item)
-    except (UpstreamMissing, Blocked):
-        pass
+def _check_later_waves(asset: ItemAsset, ctx: BatchContext, waves: list[list[Any]]) -> None:
+    """Build the requests of the items in ``waves`` only to raise their bad input (a BatchError); that
+    their sources' outputs are not made yet is expected here (each item's own wave plans it again)."""
+    for item in (item for wave in waves for item in wave):
+        try:
+            asset.request(ctx, item)
+        except (UpstreamMissing, Blocked):
+            pass
 
 
 def _plan_wave(asset: ItemAsset, ctx: BatchContext, manifest: Manifest, wave: list[Any],
