@@ -130,14 +130,20 @@ def _replace_a_dropped_connection(dbapi_connection: Any, _record: Any, _proxy: A
 def register_run_task(app: Any) -> None:
     """dagster-celery's execute-run task (same name, so the launcher's messages reach it), with the run's
     instance holding pooled database connections (:func:`hold_connections`) instead of one connection
-    per query. The instance is still made per run."""
+    per query. The instance is still made per run.
+
+    Acknowledged when the run ends, not when it starts: with one run at a time and a prefetch of one,
+    a worker whose run is unacknowledged takes no second message, so a run that waits stays in the
+    broker for whichever worker comes free first (Celery's default would park it behind this one).
+    A worker killed mid-run is handled by run monitoring and retries; its message, redelivered after
+    the broker's visibility timeout, finds the run finished and Dagster ignores it."""
     from dagster import DagsterInstance
     from dagster._cli.api import _execute_run_command_body
     from dagster._grpc.types import ExecuteRunArgs
     from dagster._serdes import unpack_value
     from dagster_celery.config import TASK_EXECUTE_JOB_NAME
 
-    @app.task(bind=True, name=TASK_EXECUTE_JOB_NAME, track_started=True)
+    @app.task(bind=True, name=TASK_EXECUTE_JOB_NAME, track_started=True, acks_late=True)
     def execute_run(_task: Any, execute_job_args_packed: Any) -> int:
         args = unpack_value(execute_job_args_packed, as_type=ExecuteRunArgs)
         with DagsterInstance.get() as instance:
@@ -168,6 +174,7 @@ def run_worker(queue: str, device: str, preload: Sequence[str] = (), name: str |
     app = launcher.celery
     register_run_task(app)
     create_resume_job_task(app)
+    app.conf.worker_prefetch_multiplier = 1  # with acks_late: no message reserved beside the run in flight
     app.conf.worker_proc_alive_timeout = STARTUP_SECONDS
     app.conf.worker_redirect_stdouts_level = "INFO"  # run logs are not warnings
     hostname = f"{name or queue + '-' + device.replace(':', '')}@{socket.gethostname()}"

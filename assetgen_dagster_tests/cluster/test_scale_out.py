@@ -4,6 +4,7 @@ restart loses no run that was waiting in the broker."""
 
 import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,10 @@ def finished(records, count: int):
     return done if len(done) >= count else None
 
 
-def write(cluster, batch_id: str, items: int = 1, word: str = "rock") -> Path:
+def write(cluster, batch_id: str, items: int = 1, word: str = "rock", steps: int | None = None) -> Path:
     prompts = Path(cluster.env["ASSETGEN_PROMPTS_DIR"])
-    text = "items:\n" + "".join(f"  - {{id: {word}{n}, kind: concept_art, prompt: '{word} {n} of {batch_id}'}}\n"
+    extra = f", steps: {steps}" if steps else ""
+    text = "items:\n" + "".join(f"  - {{id: {word}{n}, kind: concept_art, prompt: '{word} {n} of {batch_id}'{extra}}}\n"
                                 for n in range(items))
     path = prompts / f"{batch_id}.yaml"
     path.write_text(textwrap.dedent(text))
@@ -97,6 +99,12 @@ def test_sensor_runs_spread_over_both_workers_one_at_a_time_with_hot_models(both
             assert metadata["cache_state"] == "hot" and metadata["load_seconds"] < 0.05, metadata
 
 
+def broker_backlog(cluster, queue: str = "gpu") -> int:
+    """Messages waiting in the broker's queue, not yet taken by any worker."""
+    with cluster.instance() as dagster, dagster.run_launcher.celery.connection_for_read() as connection:
+        return connection.default_channel.queue_declare(queue=queue).message_count  # passive: 404 when empty
+
+
 def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(both_workers):
     cluster = both_workers
     items = 48  # the kill comes after 2 are written, well before the last (it is asserted below)
@@ -136,6 +144,40 @@ def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(both_work
     assert metadata["reused"] >= 1 and metadata["reused"] + metadata["generated"] == items
 
 
+def test_a_busy_worker_reserves_no_second_run_it_waits_in_the_broker_for_a_free_worker(cluster):
+    """Celery's default lets a worker take a message beside the one it runs: the second run would then
+    wait behind the first on that GPU while another worker idles (a clean-clone CI run once saw all four
+    runs of the test above go to one worker). A waiting run must stay in the broker for whichever worker
+    is free first."""
+    wait_for(lambda: not runs_in_flight(cluster), 120, "earlier tests' runs to finish")
+    # One worker takes runs (the test before killed one; the next restarts both): the others stop,
+    # idle, so their warm shutdown returns at once.
+    alive = [i for i, process in enumerate(cluster.workers) if process is not None and process.poll() is None]
+    cluster.stop_workers(alive[1:])
+    write(cluster, "busy", 5, word="crate", steps=150)  # about 10 s on the tiny kit
+
+    def busy_started():
+        runs = [r for r in sensor_runs(cluster, {"busy"}) if WORKER_TAG in r.dagster_run.tags]
+        return runs and runs[0].dagster_run
+
+    busy = wait_for(busy_started, 120, "the worker to take the long run", every=0.05)
+    write(cluster, "waiting", word="barrel")
+    handed = wait_for(lambda: [r for r in sensor_runs(cluster, {"waiting"})
+                               if "dagster-celery/task_id" in r.dagster_run.tags], 60, "the second run's message")
+    time.sleep(1.0)  # a prefetching worker takes a message within milliseconds of its arrival
+    backlog = broker_backlog(cluster)
+    with cluster.instance() as dagster:
+        still_busy = not dagster.get_run_by_id(busy.run_id).is_finished
+    assert still_busy, "the long run ended before the check: give it more items"
+    assert backlog == 1, f"the busy worker took the waiting run while it ran another ({backlog} left in the broker)"
+    assert WORKER_TAG not in handed[0].dagster_run.tags
+
+    records = wait_for(lambda: finished(sensor_runs(cluster, {"busy", "waiting"}), 2), 240, "both runs")
+    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
+    [ran] = [r.dagster_run for r in records if r.dagster_run.run_id == handed[0].dagster_run.run_id]
+    assert ran.tags[WORKER_TAG] == busy.tags[WORKER_TAG]  # taken when the worker came free
+
+
 def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
     # Both new runs need a run slot (max_concurrent_runs = 2 workers): nothing of earlier tests may still
     # hold one. A clean-clone run once timed out below, after the killed-worker test; say what was in flight.
@@ -172,7 +214,6 @@ def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
 def test_a_saved_edit_launches_its_run_at_once_and_the_sensor_does_not_repeat_it(cluster):
     """`assetgen-dagster watch` launches the edited batch's run through the webserver without waiting
     for the sensor daemon's 5 s pass; the sensor then sees the run for that content and adds none."""
-    import time
 
     from assetgen_dagster.cluster.watch import TRIGGER_TAG
     from assetgen_dagster.engine.batches import BATCH_HASH_TAG
