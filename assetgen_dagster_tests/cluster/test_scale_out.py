@@ -2,6 +2,7 @@
 keep models loaded, a killed worker's run is failed and retried on the other one, and a Redis
 restart loses no run that was waiting in the broker."""
 
+import itertools
 import signal
 import textwrap
 import time
@@ -91,7 +92,7 @@ def test_sensor_runs_spread_over_both_workers_one_at_a_time_with_hot_models(both
     # (how the four split depends on which worker is free first: 2/2 on an idle machine, 3/1 under load)
     for worker, runs in by_worker.items():
         runs.sort(key=lambda r: r.start_time)
-        for earlier, later in zip(runs, runs[1:]):
+        for earlier, later in itertools.pairwise(runs):
             assert earlier.end_time <= later.start_time, f"{worker} ran two runs at once"
         first, *rest = [model_use(cluster, r.dagster_run.run_id) for r in runs]
         assert first["cache_state"] == "warm"  # loaded from disk by this worker's first run
