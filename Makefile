@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/assetgen-dagster demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2  # two pytest-xdist workers: whole modules each (conftest.py)
 
 # The Dagster UI, daemon, watcher and one hot worker on the demo's storage, until Ctrl-C.
 PORT ?= 3000

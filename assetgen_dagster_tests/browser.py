@@ -39,10 +39,12 @@ def browser() -> Iterator:
             instance.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    """One Chromium for the session's browser tests (a launch costs ~0.9 s); tests open pages with
-    ``new_page``, each in a context of its own."""
+    """One Chromium for a module's browser tests (a launch costs ~0.9 s); tests open pages with
+    ``new_page``, each in a context of its own. Not one per session: while Playwright's sync API is
+    running, its event loop counts as running in this thread and every later ``asyncio.run`` (Dagster's
+    automation evaluator) fails, so a module that ran after the browser tests would fail."""
     with browser() as instance:
         yield instance
 

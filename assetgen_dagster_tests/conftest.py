@@ -24,6 +24,12 @@ os.environ["ASSETGEN_RETRY_DELAY_SECONDS"] = "0.2"  # the retry tests wait 0.2/0
 for _name in ("ASSETGEN_CATALOG", "ASSETGEN_ALLOWED_REPOS", "ASSETGEN_PROMPTS_DIR", "ASSETGEN_OUTPUT_DIR"):
     os.environ.pop(_name, None)
 
+# Under pytest-xdist each worker gets its share of the cores for torch (two workers with a thread per core
+# each would spin against each other); set before anything imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 from assetgen_dagster.registry import build_registry  # noqa: E402 - after HF_HOME is set
@@ -35,6 +41,49 @@ from .browser import chromium, new_page  # noqa: F401 - fixtures for the browser
 REGISTRY = build_registry(plugins=False)
 load_batch = REGISTRY.schema.load  # a batch file, validated against the registered kinds
 parse_batch = REGISTRY.schema.parse  # YAML text, the same
+
+
+# pytest-xdist (`make test` runs two workers): which modules run as one unit, and which units start first.
+# The modules that read the demo's outputs share one unit, so the demo is made once (`demo_runs`).
+DEMO_READERS = frozenset(f"assetgen_dagster_tests/{path}" for path in (
+    "kinds/audio/test_audio_kinds.py", "kinds/skybox/test_skybox.py", "kinds/sprite_animation/test_sprite_animation.py",
+    "kinds/text/test_narrative.py", "kinds/texture/test_textures.py", "review/test_review_page.py",
+    "test_pack_in_godot.py"))
+# Units measured at 15 s and more (servers, a UI, the demo) start first: none is left alone at the end.
+LONG_UNITS = ("demo", "assetgen_dagster_tests/cluster/test_scale_out.py", "assetgen_dagster_tests/test_ui.py",
+              "assetgen_dagster_tests/test_postgres.py", "assetgen_dagster_tests/test_cli.py",
+              "assetgen_dagster_tests/test_concurrency.py", "assetgen_dagster_tests/kinds/voice/test_casting.py",
+              "assetgen_dagster_tests/cluster/test_cluster_command.py")
+
+
+def test_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module (module fixtures, a cluster or a UI, start once per
+    worker), or ``demo`` for the modules in :data:`DEMO_READERS`."""
+    module = nodeid.split("::", 1)[0]
+    return "demo" if module in DEMO_READERS else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole units to a worker, the long ones first (xdist's own ordering counts tests, not seconds)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return test_unit(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            # The queue is built in collection order just before the first unit goes out; reorder it
+            # once (the collections themselves stay as collected: work goes out as indexes into them).
+            if not getattr(self, "_long_first", False):
+                rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
+                units = sorted(self.workqueue.items(), key=lambda item: rank.get(item[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self._long_first = True
+            super()._assign_work_unit(node)
+
+    config.option.loadscopereorder = False
+    return ByUnit(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
