@@ -86,9 +86,9 @@ def pytest_xdist_make_scheduler(config, log):
     return ByUnit(config, log)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_the_session_folder():
-    yield
+def pytest_unconfigure() -> None:
+    """The session's folder goes when pytest ends, in every process that imported this file (the
+    xdist controller runs no test, so a session fixture would leave its folder behind)."""
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
 
 
