@@ -56,7 +56,7 @@ LONG_UNITS = ("demo", "assetgen_dagster_tests/cluster/test_scale_out.py", "asset
               "assetgen_dagster_tests/cluster/test_cluster_command.py")
 
 
-def test_unit(nodeid: str) -> str:
+def work_unit(nodeid: str) -> str:
     """The unit of work a test belongs to: its module (module fixtures, a cluster or a UI, start once per
     worker), or ``demo`` for the modules in :data:`DEMO_READERS`."""
     module = nodeid.split("::", 1)[0]
@@ -68,18 +68,22 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class ByUnit(LoadScopeScheduling):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.long_first = False  # the work queue has been put in LONG_UNITS order
+
         def _split_scope(self, nodeid: str) -> str:
-            return test_unit(nodeid)
+            return work_unit(nodeid)
 
         def _assign_work_unit(self, node) -> None:
             # The queue is built in collection order just before the first unit goes out; reorder it
             # once (the collections themselves stay as collected: work goes out as indexes into them).
-            if not getattr(self, "_long_first", False):
+            if not self.long_first:
                 rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
                 units = sorted(self.workqueue.items(), key=lambda item: rank.get(item[0], len(rank)))
                 self.workqueue.clear()
                 self.workqueue.update(units)
-                self._long_first = True
+                self.long_first = True
             super()._assign_work_unit(node)
 
     config.option.loadscopereorder = False

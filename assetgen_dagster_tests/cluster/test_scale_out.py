@@ -103,7 +103,8 @@ def test_sensor_runs_spread_over_both_workers_one_at_a_time_with_hot_models(both
 def broker_backlog(cluster, queue: str = "gpu") -> int:
     """Messages waiting in the broker's queue, not yet taken by any worker."""
     with cluster.instance() as dagster, dagster.run_launcher.celery.connection_for_read() as connection:
-        return connection.default_channel.queue_declare(queue=queue).message_count  # passive: 404 when empty
+        # not passive=True: Redis answers an empty queue with 404 there
+        return connection.default_channel.queue_declare(queue=queue).message_count
 
 
 def test_a_killed_worker_run_is_failed_and_retried_on_the_other_worker(both_workers):
@@ -215,7 +216,6 @@ def test_a_redis_restart_loses_no_run_waiting_in_the_broker(cluster):
 def test_a_saved_edit_launches_its_run_at_once_and_the_sensor_does_not_repeat_it(cluster):
     """`assetgen-dagster watch` launches the edited batch's run through the webserver without waiting
     for the sensor daemon's 5 s pass; the sensor then sees the run for that content and adds none."""
-
     from assetgen_dagster.cluster.watch import TRIGGER_TAG
     from assetgen_dagster.engine.batches import BATCH_HASH_TAG
 
